@@ -1,0 +1,1072 @@
+/* The connection core: send queues, lazy encryption, completions, backpressure, close and
+ * failure paths, deadlines. Backends only move ciphertext (backends/backend.h). */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "queue.h"
+#include "tls.h"
+#include "backend.h"
+
+#define DEFAULT_HIGH_WATER (16u * 1024 * 1024)
+#define DEFAULT_LINGER_MS 5000u
+
+enum conn_state {
+	ST_CONNECTING,
+	ST_HANDSHAKE,
+	ST_OPEN,
+	ST_FAILING, /* fatal error: flushing the alert, then a lingering close */
+	ST_DEAD     /* handed to the backend's conn_close; freed after tlsio__conn_closed */
+};
+
+/* Ciphertext position at which a record's plaintext ends: lets sends complete when the kernel
+ * has taken the record carrying their last byte. */
+struct rec_mark {
+	uint64_t ct_end, pt_end;
+};
+
+struct tlsio_conn {
+	tlsio_loop *loop;
+	tlsio_conn *prev, *next;   /* loop->conns */
+	tlsio_conn *pend_next;     /* loop pending list */
+	tlsio_conn *fin_next;      /* loop finalize list */
+	int fd;
+	int is_server;
+	enum conn_state state;
+	unsigned pending : 1, finalizing : 1, in_input : 1, want_input : 1;
+	unsigned read_paused : 1, close_req : 1, shut_req : 1, notify_sent : 1, wr_shut : 1;
+	unsigned peer_notify : 1, peer_eof : 1, drain_armed : 1, hs_done : 1, bclosed : 1;
+	tlsio_callbacks cb;
+	void *user;
+	void *bdata;
+	tlsio_tls_config *cfg;
+	tlsio__tls *tls;
+	tlsio__ptq ptq;
+	tlsio__ctq ctq;
+	/* stream positions */
+	uint64_t pt_queued, pt_encrypted, ct_produced, ct_sent;
+	struct rec_mark *marks;
+	size_t marks_head, marks_len, marks_cap;
+	tlsio_send_req *req_head, *req_tail;
+	size_t high_water, low_water;
+	uint32_t linger_ms, hs_timeout_ms, idle_timeout_ms;
+	uint64_t hs_deadline, idle_deadline, linger_deadline;
+	int status;
+	int alert;
+	tlsio_stats st;
+};
+
+struct tlsio_listener {
+	tlsio_loop *loop;
+	tlsio_listener *next;
+	int fd;
+	int closed;
+	void *bdata;
+	tlsio_tls_config *cfg;
+	tlsio_conn_opts opts;
+	tlsio_callbacks cb;
+	char *server_name;
+	tlsio_accept_cb on_accept;
+	void *accept_user;
+};
+
+struct tlsio_loop {
+	const tlsio_backend *be;
+	void *bdata;
+	tlsio_conn *conns;
+	tlsio_listener *listeners;
+	tlsio_listener *dead_listeners;
+	tlsio_conn *pend_head, *pend_tail;
+	tlsio_conn *fin_head;
+	volatile int stop;
+	uint8_t stage[TLSIO__TLS_MAX_PLAIN];
+	uint8_t rbuf[TLSIO__TLS_MAX_PLAIN];
+};
+
+static void conn_fail(tlsio_conn *c, int status);
+static void conn_terminate(tlsio_conn *c, int status);
+static void conn_process_input(tlsio_conn *c);
+
+/* ---------------------------------------------------------------------------------------- */
+/* small helpers */
+
+static size_t conn_queued(const tlsio_conn *c)
+{
+	return c->ptq.bytes + c->ctq.bytes;
+}
+
+static void conn_schedule(tlsio_conn *c)
+{
+	tlsio_loop *loop = c->loop;
+	if (c->pending || c->state == ST_DEAD)
+		return;
+	c->pending = 1;
+	c->pend_next = NULL;
+	if (loop->pend_tail != NULL)
+		loop->pend_tail->pend_next = c;
+	else
+		loop->pend_head = c;
+	loop->pend_tail = c;
+}
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+static void set_sockopts(int fd, const tlsio_conn_opts *o)
+{
+	int one = 1;
+	/* Records are already coalesced by the core: Nagle would only add latency. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (o->sndbuf > 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o->sndbuf, sizeof(o->sndbuf));
+	if (o->rcvbuf > 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o->rcvbuf, sizeof(o->rcvbuf));
+}
+
+static int marks_push(tlsio_conn *c, uint64_t ct_end, uint64_t pt_end)
+{
+	if (c->marks_len == c->marks_cap) {
+		size_t cap = c->marks_cap ? c->marks_cap * 2 : 64;
+		struct rec_mark *m = malloc(cap * sizeof(*m));
+		if (m == NULL)
+			return -ENOMEM;
+		for (size_t i = 0; i < c->marks_len; i++)
+			m[i] = c->marks[(c->marks_head + i) % c->marks_cap];
+		free(c->marks);
+		c->marks = m;
+		c->marks_cap = cap;
+		c->marks_head = 0;
+	}
+	c->marks[(c->marks_head + c->marks_len) % c->marks_cap] = (struct rec_mark){ct_end, pt_end};
+	c->marks_len++;
+	return 0;
+}
+
+/* The TLS output function: everything wolfSSL writes lands in the ciphertext queue. */
+static int conn_tls_out(void *arg, const uint8_t *data, size_t len)
+{
+	tlsio_conn *c = arg;
+	int rc = tlsio__ctq_append(&c->ctq, data, len);
+	if (rc == 0)
+		c->ct_produced += len;
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* backend-facing accessors */
+
+size_t tlsio__conn_out_len(const tlsio_conn *c) { return c->ctq.bytes; }
+size_t tlsio__conn_out_iov(const tlsio_conn *c, size_t skip, struct iovec *iov, size_t max)
+{
+	return tlsio__ctq_iov(&c->ctq, skip, iov, max);
+}
+int tlsio__conn_fd(const tlsio_conn *c) { return c->fd; }
+int tlsio__conn_alive(const tlsio_conn *c) { return c->state != ST_DEAD; }
+int tlsio__conn_wants_read(const tlsio_conn *c)
+{
+	if (c->state == ST_DEAD || c->state == ST_CONNECTING || c->peer_eof)
+		return 0;
+	if (c->state == ST_FAILING)
+		return 1; /* lingering close: read and discard until EOF */
+	return !c->read_paused || c->state == ST_HANDSHAKE;
+}
+uint64_t tlsio__conn_write_deadline(const tlsio_conn *c) { return c->linger_deadline; }
+tlsio_stats *tlsio__conn_counters(tlsio_conn *c) { return &c->st; }
+void *tlsio__conn_bdata(const tlsio_conn *c) { return c->bdata; }
+void tlsio__conn_set_bdata(tlsio_conn *c, void *p) { c->bdata = p; }
+tlsio_loop *tlsio__listener_loop(const tlsio_listener *l) { return l->loop; }
+int tlsio__listener_fd(const tlsio_listener *l) { return l->fd; }
+void *tlsio__listener_bdata(const tlsio_listener *l) { return l->bdata; }
+void tlsio__listener_set_bdata(tlsio_listener *l, void *p) { l->bdata = p; }
+void *tlsio__loop_bdata(const tlsio_loop *loop) { return loop->bdata; }
+void tlsio__loop_set_bdata(tlsio_loop *loop, void *p) { loop->bdata = p; }
+
+/* ---------------------------------------------------------------------------------------- */
+/* sending */
+
+/* Encrypt queued plaintext into records of up to 16 KiB, coalescing small sends: N small sends
+ * made in one loop turn become one record and one write. */
+static void conn_encrypt(tlsio_conn *c)
+{
+	while (c->ptq.bytes > 0 && c->state == ST_OPEN && !c->notify_sent) {
+		size_t n;
+		const uint8_t *p = tlsio__ptq_peek(&c->ptq, &n);
+		int rc;
+		if (n >= TLSIO__TLS_MAX_PLAIN) {
+			n = TLSIO__TLS_MAX_PLAIN;
+		} else {
+			n = tlsio__ptq_gather(&c->ptq, c->loop->stage, TLSIO__TLS_MAX_PLAIN);
+			p = c->loop->stage;
+		}
+		rc = tlsio__tls_write(c->tls, p, n);
+		if (rc == 0)
+			rc = marks_push(c, c->ct_produced, c->pt_encrypted + n);
+		if (rc < 0) {
+			conn_fail(c, rc);
+			return;
+		}
+		tlsio__ptq_consume(&c->ptq, n);
+		c->pt_encrypted += n;
+		c->st.records_sent++;
+	}
+}
+
+/* After ciphertext left: completions, drain, and the steps of a graceful close. */
+static void conn_after_write(tlsio_conn *c)
+{
+	while (c->marks_len > 0 && c->marks[c->marks_head].ct_end <= c->ct_sent) {
+		c->st.app_bytes_sent = c->marks[c->marks_head].pt_end;
+		c->marks_head = (c->marks_head + 1) % c->marks_cap;
+		c->marks_len--;
+	}
+	while (c->req_head != NULL && c->req_head->end_ <= c->st.app_bytes_sent) {
+		tlsio_send_req *r = c->req_head;
+		c->req_head = r->next_;
+		if (c->req_head == NULL)
+			c->req_tail = NULL;
+		r->cb_(r, 0);
+		if (c->state == ST_DEAD)
+			return;
+	}
+	if (c->drain_armed && conn_queued(c) <= c->low_water &&
+	    (c->state == ST_OPEN || c->state == ST_HANDSHAKE)) {
+		c->drain_armed = 0;
+		if (c->cb.on_drain != NULL) {
+			c->cb.on_drain(c, c->user);
+			if (c->state == ST_DEAD)
+				return;
+		}
+	}
+	if (c->ctq.bytes > 0)
+		return;
+	if (c->state == ST_FAILING && !c->wr_shut) {
+		/* The alert is in the kernel. Shut the write side so the peer reads it before a
+		 * FIN, and keep reading so that unread input does not turn close() into an RST that
+		 * would destroy the alert in the peer's receive queue. */
+		(void)shutdown(c->fd, SHUT_WR);
+		c->wr_shut = 1;
+		if (c->peer_eof)
+			conn_terminate(c, c->status);
+		return;
+	}
+	if (c->notify_sent && !c->wr_shut && c->state == ST_OPEN) {
+		(void)shutdown(c->fd, SHUT_WR);
+		c->wr_shut = 1;
+		if (c->peer_notify || c->peer_eof)
+			conn_terminate(c, c->peer_notify ? 0 : TLSIO_E_TRUNCATED);
+	}
+}
+
+/* One pass of deferred work for a connection: input held back, encryption, close_notify, write. */
+static void conn_pump(tlsio_conn *c)
+{
+	if (c->want_input && !c->read_paused) {
+		c->want_input = 0;
+		conn_process_input(c);
+	}
+	if (c->state == ST_OPEN) {
+		conn_encrypt(c);
+		if (c->state == ST_OPEN && (c->close_req || c->shut_req) && c->ptq.bytes == 0 && !c->notify_sent) {
+			int rc = tlsio__tls_close_notify(c->tls);
+			if (rc < 0) {
+				conn_fail(c, rc);
+				return;
+			}
+			c->notify_sent = 1;
+		}
+	}
+	if (c->state == ST_DEAD || c->state == ST_CONNECTING)
+		return;
+	if (c->ctq.bytes > 0)
+		c->loop->be->flush(c);
+	else
+		conn_after_write(c);
+}
+
+void tlsio__conn_on_sent(tlsio_conn *c, size_t n)
+{
+	if (n == 0)
+		return;
+	tlsio__ctq_consume(&c->ctq, n);
+	c->ct_sent += n;
+	c->st.tls_bytes_sent += n;
+	if (c->idle_timeout_ms)
+		c->idle_deadline = tlsio__now_ms() + c->idle_timeout_ms;
+	conn_after_write(c);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* receiving */
+
+static void conn_handle_peer_notify(tlsio_conn *c)
+{
+	c->peer_notify = 1;
+	if (c->wr_shut) {
+		conn_terminate(c, 0);
+		return;
+	}
+	if (c->close_req || c->shut_req)
+		return; /* our own close_notify is on its way; conn_after_write finishes */
+	if (c->cb.on_peer_close != NULL)
+		c->cb.on_peer_close(c, c->user);
+	else
+		tlsio_close(c);
+}
+
+static void conn_process_input(tlsio_conn *c)
+{
+	if (c->in_input)
+		return; /* re-entered from an application callback: the outer call goes on */
+	c->in_input = 1;
+	if (c->state == ST_HANDSHAKE) {
+		int rc = tlsio__tls_handshake(c->tls);
+		if (rc < 0) {
+			conn_fail(c, rc);
+			goto out;
+		}
+		if (rc == 0)
+			goto out;
+		c->state = ST_OPEN;
+		c->hs_done = 1;
+		c->hs_deadline = 0;
+		if (c->read_paused)
+			c->loop->be->read_stop(c); /* paused during the handshake: stop the socket now */
+		if (c->cb.on_handshake != NULL) {
+			c->cb.on_handshake(c, c->user);
+			if (c->state != ST_OPEN)
+				goto out;
+		}
+	}
+	while (c->state == ST_OPEN && !c->read_paused && !c->peer_notify) {
+		int n = tlsio__tls_read(c->tls, c->loop->rbuf, sizeof(c->loop->rbuf));
+		if (n > 0) {
+			if (c->close_req)
+				continue; /* the application closed: read on only to find close_notify */
+			c->st.app_bytes_received += (uint64_t)n;
+			if (c->cb.on_data != NULL)
+				c->cb.on_data(c, c->loop->rbuf, (size_t)n, c->user);
+			continue;
+		}
+		if (n == TLSIO__TLS_CLOSED)
+			conn_handle_peer_notify(c);
+		else if (n < 0)
+			conn_fail(c, n);
+		break;
+	}
+	if (c->read_paused && c->state == ST_OPEN)
+		c->want_input = 1; /* wolfSSL may hold decrypted bytes: resume them on read_start */
+out:
+	c->in_input = 0;
+	conn_schedule(c);
+}
+
+void tlsio__conn_on_recv(tlsio_conn *c, const uint8_t *data, size_t n)
+{
+	int rc;
+	if (c->state == ST_DEAD)
+		return;
+	c->st.tls_bytes_received += n;
+	if (c->idle_timeout_ms)
+		c->idle_deadline = tlsio__now_ms() + c->idle_timeout_ms;
+	if (c->state == ST_FAILING)
+		return; /* lingering close: input is read only to be dropped */
+	rc = tlsio__tls_feed(c->tls, data, n);
+	if (rc < 0) {
+		conn_fail(c, rc);
+		return;
+	}
+	conn_process_input(c);
+}
+
+void tlsio__conn_on_eof(tlsio_conn *c)
+{
+	if (c->state == ST_DEAD || c->peer_eof)
+		return;
+	c->peer_eof = 1;
+	tlsio__tls_set_eof(c->tls);
+	switch (c->state) {
+	case ST_CONNECTING:
+	case ST_HANDSHAKE:
+		conn_fail(c, TLSIO_E_EOF_IN_HANDSHAKE);
+		break;
+	case ST_FAILING:
+		if (c->wr_shut)
+			conn_terminate(c, c->status);
+		break;
+	case ST_OPEN:
+		if (c->peer_notify) {
+			if (c->wr_shut)
+				conn_terminate(c, 0);
+		} else {
+			conn_terminate(c, TLSIO_E_TRUNCATED);
+		}
+		break;
+	case ST_DEAD:
+		break;
+	}
+}
+
+void tlsio__conn_on_error(tlsio_conn *c, int err)
+{
+	if (c->state == ST_DEAD)
+		return;
+	if (c->state == ST_FAILING) {
+		conn_terminate(c, c->status);
+		return;
+	}
+	conn_terminate(c, err < 0 ? err : -EIO);
+}
+
+void tlsio__conn_on_connected(tlsio_conn *c, int status)
+{
+	int rc;
+	if (c->state != ST_CONNECTING)
+		return;
+	if (status < 0) {
+		conn_terminate(c, status);
+		return;
+	}
+	c->state = ST_HANDSHAKE;
+	rc = tlsio__tls_handshake(c->tls); /* writes the ClientHello */
+	if (rc < 0) {
+		conn_fail(c, rc);
+		return;
+	}
+	conn_schedule(c);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* ending */
+
+/* A fatal error: keep only what is already encrypted (it precedes the alert in the stream),
+ * send it with the alert, bounded by the linger deadline. */
+static void conn_fail(tlsio_conn *c, int status)
+{
+	if (c->state == ST_FAILING || c->state == ST_DEAD)
+		return;
+	c->status = status;
+	c->alert = tlsio__tls_alert(c->tls);
+	if (c->state == ST_CONNECTING || c->ctq.bytes == 0 || status == -ENOMEM) {
+		conn_terminate(c, status);
+		return;
+	}
+	c->state = ST_FAILING;
+	tlsio__ptq_free(&c->ptq);
+	c->linger_deadline = tlsio__now_ms() + c->linger_ms;
+	c->loop->be->read_start(c);
+	conn_schedule(c);
+}
+
+static void conn_terminate(tlsio_conn *c, int status)
+{
+	if (c->state == ST_DEAD)
+		return;
+	if (c->status == 0)
+		c->status = status;
+	if (c->alert == TLSIO_ALERT_NONE && c->status != 0 && c->tls != NULL)
+		c->alert = tlsio__tls_alert(c->tls);
+	c->state = ST_DEAD;
+	c->loop->be->conn_close(c);
+}
+
+void tlsio__conn_closed(tlsio_conn *c)
+{
+	tlsio_loop *loop = c->loop;
+	if (c->bclosed)
+		return;
+	c->bclosed = 1;
+	c->fin_next = loop->fin_head;
+	loop->fin_head = c;
+}
+
+static void conn_free(tlsio_conn *c)
+{
+	tlsio_loop *loop = c->loop;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		loop->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	if (c->fd >= 0)
+		close(c->fd);
+	tlsio__ptq_free(&c->ptq);
+	tlsio__ctq_free(&c->ctq);
+	tlsio__tls_free(c->tls);
+	tlsio_tls_config_free(c->cfg);
+	free(c->marks);
+	free(c);
+}
+
+/* Completions of unsent data, then on_close, then free: in that order, exactly once. */
+static void conn_finalize(tlsio_conn *c)
+{
+	int status = c->status;
+	int fail = status != 0 ? status : TLSIO_E_CLOSED;
+	c->st.queued_now = conn_queued(c);
+	while (c->req_head != NULL) {
+		tlsio_send_req *r = c->req_head;
+		c->req_head = r->next_;
+		r->cb_(r, fail);
+	}
+	c->req_tail = NULL;
+	if (c->cb.on_close != NULL)
+		c->cb.on_close(c, status, status != 0 ? c->alert : TLSIO_ALERT_NONE, c->user);
+	conn_free(c);
+}
+
+static void loop_process(tlsio_loop *loop)
+{
+	for (;;) {
+		while (loop->pend_head != NULL) {
+			tlsio_conn *c = loop->pend_head;
+			loop->pend_head = c->pend_next;
+			if (loop->pend_head == NULL)
+				loop->pend_tail = NULL;
+			c->pending = 0;
+			if (c->state != ST_DEAD)
+				conn_pump(c);
+		}
+		if (loop->fin_head == NULL)
+			break;
+		while (loop->fin_head != NULL) {
+			tlsio_conn *c = loop->fin_head;
+			loop->fin_head = c->fin_next;
+			conn_finalize(c);
+		}
+	}
+	while (loop->dead_listeners != NULL) {
+		tlsio_listener *l = loop->dead_listeners;
+		loop->dead_listeners = l->next;
+		tlsio_tls_config_free(l->cfg);
+		free(l->server_name);
+		free(l);
+	}
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* deadlines */
+
+static uint64_t conn_deadline(const tlsio_conn *c)
+{
+	uint64_t d = 0;
+	uint64_t cand[3] = {c->hs_deadline, c->idle_deadline, c->linger_deadline};
+	for (int i = 0; i < 3; i++)
+		if (cand[i] != 0 && (d == 0 || cand[i] < d))
+			d = cand[i];
+	return d;
+}
+
+static int loop_timeout(tlsio_loop *loop)
+{
+	uint64_t now = tlsio__now_ms(), next = 0;
+	for (tlsio_conn *c = loop->conns; c != NULL; c = c->next) {
+		uint64_t d = c->state == ST_DEAD ? 0 : conn_deadline(c);
+		if (d != 0 && (next == 0 || d < next))
+			next = d;
+	}
+	if (next == 0)
+		return -1;
+	return next <= now ? 0 : (int)(next - now > 3600000 ? 3600000 : next - now);
+}
+
+static void loop_deadlines(tlsio_loop *loop)
+{
+	uint64_t now = tlsio__now_ms();
+	for (tlsio_conn *c = loop->conns; c != NULL; c = c->next) {
+		if (c->state == ST_DEAD)
+			continue;
+		if (c->linger_deadline != 0 && now >= c->linger_deadline)
+			conn_terminate(c, c->state == ST_FAILING ? c->status : TLSIO_E_LINGER_TIMEOUT);
+		else if (c->hs_deadline != 0 && now >= c->hs_deadline)
+			conn_terminate(c, TLSIO_E_HANDSHAKE_TIMEOUT);
+		else if (c->idle_deadline != 0 && now >= c->idle_deadline)
+			conn_terminate(c, TLSIO_E_IDLE_TIMEOUT);
+	}
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* loop */
+
+int tlsio_loop_new(tlsio_loop **out, const tlsio_backend *b)
+{
+	tlsio_loop *loop;
+	int rc;
+	*out = NULL;
+	if (b == NULL)
+		b = tlsio_backend_by_name(NULL);
+	if (b == NULL)
+		return TLSIO_E_NO_BACKEND;
+	rc = tlsio_backend_probe(b, NULL);
+	if (rc < 0)
+		return rc;
+	loop = calloc(1, sizeof(*loop));
+	if (loop == NULL)
+		return -ENOMEM;
+	loop->be = b;
+	rc = b->loop_init(loop);
+	if (rc < 0) {
+		free(loop);
+		return rc;
+	}
+	*out = loop;
+	return 0;
+}
+
+const tlsio_backend *tlsio_loop_backend(const tlsio_loop *loop) { return loop->be; }
+uint64_t tlsio_loop_now(tlsio_loop *loop) { (void)loop; return tlsio__now_ms(); }
+void tlsio_loop_stop(tlsio_loop *loop) { loop->stop = 1; }
+void tlsio_loop_wake(tlsio_loop *loop) { loop->be->wake(loop); }
+
+int tlsio_loop_run(tlsio_loop *loop, int mode)
+{
+	loop->stop = 0;
+	for (;;) {
+		int timeout, rc;
+		loop_process(loop);
+		if (loop->stop)
+			break;
+		if (mode == TLSIO_RUN_DEFAULT && loop->conns == NULL && loop->listeners == NULL)
+			break;
+		timeout = mode == TLSIO_RUN_NOWAIT ? 0 : loop_timeout(loop);
+		if (loop->pend_head != NULL || loop->fin_head != NULL)
+			timeout = 0;
+		rc = loop->be->run_once(loop, timeout);
+		if (rc < 0)
+			return rc;
+		loop_deadlines(loop);
+		loop_process(loop);
+		if (mode != TLSIO_RUN_DEFAULT || loop->stop)
+			break;
+	}
+	return 0;
+}
+
+void tlsio_loop_free(tlsio_loop *loop)
+{
+	if (loop == NULL)
+		return;
+	while (loop->listeners != NULL)
+		tlsio_listener_close(loop->listeners);
+	for (tlsio_conn *c = loop->conns; c != NULL; c = c->next)
+		conn_terminate(c, TLSIO_E_ABORTED);
+	loop_process(loop);
+	/* A backend with operations in flight (io_uring) answers conn_close later. */
+	for (int i = 0; i < 100 && loop->conns != NULL; i++) {
+		loop->be->run_once(loop, 10);
+		loop_process(loop);
+	}
+	loop->be->loop_free(loop);
+	free(loop);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* connections */
+
+static const tlsio_conn_opts default_opts;
+
+static int conn_new(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *cfg,
+                    const tlsio_conn_opts *o, tlsio_conn **out)
+{
+	tlsio_conn *c;
+	int rc;
+	*out = NULL;
+	if (o == NULL)
+		o = &default_opts;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	c->loop = loop;
+	c->fd = fd;
+	c->is_server = is_server;
+	c->alert = TLSIO_ALERT_NONE;
+	c->state = ST_HANDSHAKE;
+	if (o->cb != NULL)
+		c->cb = *o->cb;
+	c->user = o->user;
+	c->high_water = o->high_water ? o->high_water : DEFAULT_HIGH_WATER;
+	c->low_water = o->low_water;
+	c->linger_ms = o->linger_ms ? o->linger_ms : DEFAULT_LINGER_MS;
+	c->hs_timeout_ms = o->handshake_timeout_ms;
+	c->idle_timeout_ms = o->idle_timeout_ms;
+	tlsio__ptq_init(&c->ptq);
+	tlsio__ctq_init(&c->ctq);
+	rc = tlsio__tls_new(&c->tls, cfg, o->server_name, conn_tls_out, c);
+	if (rc < 0) {
+		free(c);
+		return rc;
+	}
+	tlsio__tls_config_ref(cfg);
+	c->cfg = cfg;
+	if (c->hs_timeout_ms)
+		c->hs_deadline = tlsio__now_ms() + c->hs_timeout_ms;
+	if (c->idle_timeout_ms)
+		c->idle_deadline = tlsio__now_ms() + c->idle_timeout_ms;
+	c->next = loop->conns;
+	if (loop->conns != NULL)
+		loop->conns->prev = c;
+	loop->conns = c;
+	*out = c;
+	return 0;
+}
+
+/* Undo conn_new for a connection no backend has seen yet; the fd stays the caller's. */
+static void conn_discard(tlsio_conn *c)
+{
+	c->fd = -1;
+	conn_free(c);
+}
+
+static int check_cfg(tlsio_tls_config *cfg, int is_server)
+{
+	if (cfg == NULL || tlsio__tls_config_is_server(cfg) != is_server)
+		return TLSIO_E_TLS_CONFIG;
+	return 0;
+}
+
+int tlsio_connect(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
+                  const tlsio_conn_opts *opts, tlsio_conn **out)
+{
+	struct sockaddr_storage ss;
+	unsigned sl;
+	tlsio_conn *c;
+	int fd, rc;
+
+	*out = NULL;
+	rc = check_cfg(cfg, 0);
+	if (rc == 0)
+		rc = tlsio__parse_addr(addr, &ss, &sl);
+	if (rc < 0)
+		return rc;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Buffer sizes before connect(): the receive window scale is fixed by the SYN. */
+	set_sockopts(fd, opts != NULL ? opts : &default_opts);
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	rc = conn_new(loop, fd, 0, cfg, opts, &c);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	c->state = ST_CONNECTING;
+	rc = loop->be->conn_attach(c, 1);
+	if (rc < 0) {
+		conn_discard(c);
+		close(fd);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+int tlsio_conn_adopt(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *cfg,
+                     const tlsio_conn_opts *opts, tlsio_conn **out)
+{
+	tlsio_conn *c;
+	int rc;
+	*out = NULL;
+	rc = check_cfg(cfg, is_server);
+	if (rc == 0)
+		rc = set_nonblock(fd);
+	if (rc == 0)
+		rc = conn_new(loop, fd, is_server, cfg, opts, &c);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	set_sockopts(fd, opts != NULL ? opts : &default_opts);
+	rc = loop->be->conn_attach(c, 0);
+	if (rc < 0) {
+		conn_discard(c);
+		close(fd);
+		return rc;
+	}
+	if (!is_server) {
+		c->state = ST_CONNECTING;
+		tlsio__conn_on_connected(c, 0);
+	}
+	*out = c;
+	return 0;
+}
+
+static int conn_enqueue(tlsio_conn *c, tlsio_send_req *req, const void *buf, size_t len, int flags,
+                        tlsio_send_cb cb)
+{
+	size_t before;
+	int rc;
+	if (c->state >= ST_FAILING || c->close_req || c->shut_req || c->notify_sent)
+		return TLSIO_E_CLOSED;
+	before = conn_queued(c);
+	if (before >= c->high_water) {
+		c->drain_armed = 1;
+		return TLSIO_E_QUEUE_FULL;
+	}
+	if (len > 0) {
+		rc = (flags & TLSIO_SEND_REF) ? tlsio__ptq_ref(&c->ptq, buf, len)
+		                              : tlsio__ptq_copy(&c->ptq, buf, len);
+		if (rc < 0)
+			return rc;
+	}
+	c->pt_queued += len;
+	c->st.app_bytes_queued += len;
+	if (req != NULL) {
+		req->next_ = NULL;
+		req->cb_ = cb;
+		req->conn_ = c;
+		req->end_ = c->pt_queued;
+		req->copied_ = !(flags & TLSIO_SEND_REF);
+		if (c->req_tail != NULL)
+			c->req_tail->next_ = req;
+		else
+			c->req_head = req;
+		c->req_tail = req;
+	}
+	if (conn_queued(c) > c->st.queued_peak)
+		c->st.queued_peak = conn_queued(c);
+	if (conn_queued(c) > c->low_water)
+		c->drain_armed = 1;
+	conn_schedule(c);
+	return 0;
+}
+
+int tlsio_send(tlsio_conn *c, const void *buf, size_t len)
+{
+	return conn_enqueue(c, NULL, buf, len, 0, NULL);
+}
+
+int tlsio_send_ex(tlsio_conn *c, tlsio_send_req *req, const void *buf, size_t len, int flags,
+                  tlsio_send_cb cb)
+{
+	if (req == NULL || cb == NULL)
+		return -EINVAL;
+	return conn_enqueue(c, req, buf, len, flags, cb);
+}
+
+int tlsio_send_ref(tlsio_conn *c, tlsio_send_req *req, const void *buf, size_t len, tlsio_send_cb cb)
+{
+	return tlsio_send_ex(c, req, buf, len, TLSIO_SEND_REF, cb);
+}
+
+size_t tlsio_conn_queued(const tlsio_conn *c) { return conn_queued(c); }
+
+void tlsio_conn_set_watermarks(tlsio_conn *c, size_t low, size_t high)
+{
+	c->high_water = high ? high : DEFAULT_HIGH_WATER;
+	c->low_water = low;
+}
+
+void tlsio_read_stop(tlsio_conn *c)
+{
+	if (c->read_paused || c->state == ST_DEAD)
+		return;
+	c->read_paused = 1;
+	if (c->state != ST_FAILING && c->state != ST_HANDSHAKE && c->state != ST_CONNECTING)
+		c->loop->be->read_stop(c);
+}
+
+void tlsio_read_start(tlsio_conn *c)
+{
+	if (!c->read_paused || c->state == ST_DEAD)
+		return;
+	c->read_paused = 0;
+	c->want_input = 1;
+	c->loop->be->read_start(c);
+	conn_schedule(c);
+}
+
+void tlsio_close(tlsio_conn *c)
+{
+	if (c->state == ST_DEAD || c->state == ST_FAILING || c->close_req)
+		return;
+	c->close_req = 1;
+	c->linger_deadline = tlsio__now_ms() + c->linger_ms;
+	if (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE) {
+		/* Nothing to say yet: no close_notify before keys exist. */
+		conn_terminate(c, TLSIO_E_CLOSED);
+		return;
+	}
+	if (c->read_paused) {
+		/* Reading goes on after close so the peer's close_notify is seen. */
+		c->read_paused = 0;
+		c->loop->be->read_start(c);
+	}
+	conn_schedule(c);
+}
+
+int tlsio_shutdown(tlsio_conn *c)
+{
+	if (c->state == ST_DEAD || c->state == ST_FAILING)
+		return TLSIO_E_CLOSED;
+	if (c->state != ST_OPEN)
+		return -ENOTCONN;
+	c->shut_req = 1;
+	conn_schedule(c);
+	return 0;
+}
+
+void tlsio_abort(tlsio_conn *c)
+{
+	conn_terminate(c, TLSIO_E_ABORTED);
+}
+
+void *tlsio_conn_user(const tlsio_conn *c) { return c->user; }
+void tlsio_conn_set_user(tlsio_conn *c, void *user) { c->user = user; }
+void tlsio_conn_set_callbacks(tlsio_conn *c, const tlsio_callbacks *cb)
+{
+	if (cb != NULL)
+		c->cb = *cb;
+	else
+		memset(&c->cb, 0, sizeof(c->cb));
+}
+tlsio_loop *tlsio_conn_loop(const tlsio_conn *c) { return c->loop; }
+int tlsio_conn_fd(const tlsio_conn *c) { return c->fd; }
+const char *tlsio_conn_tls_version(const tlsio_conn *c) { return c->hs_done ? tlsio__tls_version(c->tls) : NULL; }
+const char *tlsio_conn_cipher(const tlsio_conn *c) { return c->hs_done ? tlsio__tls_cipher(c->tls) : NULL; }
+const char *tlsio_conn_alpn(const tlsio_conn *c) { return c->hs_done ? tlsio__tls_alpn(c->tls) : NULL; }
+const char *tlsio_conn_server_name(const tlsio_conn *c) { return tlsio__tls_sni(c->tls); }
+
+void tlsio_conn_stats(const tlsio_conn *c, tlsio_stats *out)
+{
+	*out = c->st;
+	out->queued_now = conn_queued(c);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* listeners */
+
+int tlsio_listen(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
+                 const tlsio_conn_opts *opts, tlsio_accept_cb on_accept, void *accept_user,
+                 tlsio_listener **out)
+{
+	struct sockaddr_storage ss;
+	unsigned sl;
+	tlsio_listener *l = NULL;
+	int fd = -1, one = 1, rc;
+
+	*out = NULL;
+	rc = check_cfg(cfg, 1);
+	if (rc == 0)
+		rc = tlsio__parse_addr(addr, &ss, &sl);
+	if (rc < 0)
+		return rc;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return -ENOMEM;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Accepted sockets inherit the receive buffer; set it before listen() like the client does
+	 * before connect(), so the window scale matches. */
+	if (opts != NULL && opts->rcvbuf > 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &opts->rcvbuf, sizeof(opts->rcvbuf));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, SOMAXCONN) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	l->loop = loop;
+	l->fd = fd;
+	l->cfg = cfg;
+	if (opts != NULL) {
+		l->opts = *opts;
+		if (opts->cb != NULL)
+			l->cb = *opts->cb;
+	}
+	l->opts.cb = &l->cb;
+	l->opts.server_name = NULL;
+	l->on_accept = on_accept;
+	l->accept_user = accept_user;
+	rc = loop->be->listener_attach(l);
+	if (rc < 0)
+		goto fail;
+	tlsio__tls_config_ref(cfg);
+	l->next = loop->listeners;
+	loop->listeners = l;
+	*out = l;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(l);
+	return rc;
+}
+
+void tlsio__listener_on_accept(tlsio_listener *l, int fd)
+{
+	tlsio_conn *c;
+	if (l->closed || set_nonblock(fd) < 0 || conn_new(l->loop, fd, 1, l->cfg, &l->opts, &c) < 0) {
+		close(fd);
+		return;
+	}
+	set_sockopts(fd, &l->opts);
+	if (l->loop->be->conn_attach(c, 0) < 0) {
+		conn_discard(c);
+		close(fd);
+		return;
+	}
+	if (l->on_accept != NULL)
+		l->on_accept(l, c, l->accept_user);
+}
+
+int tlsio_listener_addr(const tlsio_listener *l, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -errno;
+	return tlsio__format_addr(&ss, buf, len);
+}
+
+int tlsio_listener_port(const tlsio_listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -errno;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+void tlsio_listener_close(tlsio_listener *l)
+{
+	tlsio_loop *loop = l->loop;
+	tlsio_listener **pp;
+	if (l->closed)
+		return;
+	l->closed = 1;
+	loop->be->listener_detach(l);
+	close(l->fd);
+	l->fd = -1;
+	for (pp = &loop->listeners; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	}
+	/* freed after the current dispatch: the backend may still hold it in an event batch */
+	l->next = loop->dead_listeners;
+	loop->dead_listeners = l;
+}

@@ -1,0 +1,44 @@
+/* Syscall indirection for the epoll and blocking backends, with a seeded fault-injection shim
+ * that the tests switch on. Off by default; when off each wrapper is one predictable branch. */
+#ifndef TLSIO_SYS_H
+#define TLSIO_SYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/* send/sendv/recv pass MSG_NOSIGNAL-style flags through unchanged. */
+/** Fault rates in parts per thousand of calls. */
+typedef struct tlsio_fault_cfg {
+	uint64_t seed;
+	unsigned short_permille;  /**< send/writev/recv get a random smaller length */
+	unsigned eagain_permille; /**< fail with EAGAIN without doing anything */
+	unsigned eintr_permille;  /**< fail with EINTR without doing anything */
+	unsigned reset_permille;  /**< fail with ECONNRESET (the connection is considered dead) */
+} tlsio_fault_cfg;
+
+/** Counters of what the shim did (all threads). */
+typedef struct tlsio_fault_stats {
+	uint64_t calls, shortened, eagain, eintr, reset;
+} tlsio_fault_stats;
+
+/** Switch the shim on (cfg != NULL) or off (NULL). Call while no loop runs. */
+void tlsio__fault_set(const tlsio_fault_cfg *cfg);
+void tlsio__fault_stats(tlsio_fault_stats *out);
+
+/** sendmsg(MSG_NOSIGNAL) over an iovec: a writev that cannot raise SIGPIPE. */
+ssize_t tlsio__sys_sendv(int fd, const struct iovec *iov, int iovcnt);
+ssize_t tlsio__sys_send(int fd, const void *buf, size_t len, int flags);
+ssize_t tlsio__sys_recv(int fd, void *buf, size_t len, int flags);
+
+/* An injected EAGAIN on a socket that is in fact ready would swallow the edge an edge-triggered
+ * poller relies on. The shim records such fds so that the epoll backend can deliver the edge the
+ * kernel would have delivered once space or data appeared. */
+#define TLSIO__FAULT_OWED_IN  1
+#define TLSIO__FAULT_OWED_OUT 2
+/** Pop up to @p max fds that owe an edge; @p kinds gets TLSIO__FAULT_OWED_* bits. */
+size_t tlsio__fault_owed(int *fds, int *kinds, size_t max);
+int tlsio__fault_active(void);
+
+#endif

@@ -1,0 +1,157 @@
+/* Status strings, alert names, addresses, time. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "core.h"
+#include "backend.h"
+
+const char *tlsio_strerror(int status)
+{
+	switch (status) {
+	case 0: return "success";
+	case TLSIO_E_TLS: return "TLS protocol error (alert sent to the peer)";
+	case TLSIO_E_ALERT_RECEIVED: return "the peer sent a fatal TLS alert";
+	case TLSIO_E_TRUNCATED: return "connection closed without close_notify (truncated)";
+	case TLSIO_E_CERT_VERIFY: return "peer certificate verification failed";
+	case TLSIO_E_QUEUE_FULL: return "send queue above high water";
+	case TLSIO_E_CLOSED: return "connection is closing or closed";
+	case TLSIO_E_ABORTED: return "connection aborted";
+	case TLSIO_E_NO_BACKEND: return "no such backend";
+	case TLSIO_E_BACKEND_UNAVAILABLE: return "backend unavailable on this system";
+	case TLSIO_E_TLS_CONFIG: return "invalid TLS configuration";
+	case TLSIO_E_HANDSHAKE_TIMEOUT: return "TLS handshake timed out";
+	case TLSIO_E_IDLE_TIMEOUT: return "connection idle timeout";
+	case TLSIO_E_LINGER_TIMEOUT: return "close did not complete before the linger deadline";
+	case TLSIO_E_VERSION: return "no TLS protocol version in common";
+	case TLSIO_E_BAD_ADDRESS: return "bad address (want IP:PORT or [IPv6]:PORT)";
+	case TLSIO_E_EOF_IN_HANDSHAKE: return "peer closed the connection during the handshake";
+	default:
+		if (status < 0 && status > -4096)
+			return strerror(-status);
+		return "unknown status";
+	}
+}
+
+const char *tlsio_alert_name(int alert)
+{
+	switch (alert) {
+	case TLSIO_ALERT_NONE: return "none";
+	case 0: return "close_notify";
+	case 10: return "unexpected_message";
+	case 20: return "bad_record_mac";
+	case 22: return "record_overflow";
+	case 40: return "handshake_failure";
+	case 42: return "bad_certificate";
+	case 43: return "unsupported_certificate";
+	case 44: return "certificate_revoked";
+	case 45: return "certificate_expired";
+	case 46: return "certificate_unknown";
+	case 47: return "illegal_parameter";
+	case 48: return "unknown_ca";
+	case 49: return "access_denied";
+	case 50: return "decode_error";
+	case 51: return "decrypt_error";
+	case 70: return "protocol_version";
+	case 71: return "insufficient_security";
+	case 80: return "internal_error";
+	case 86: return "inappropriate_fallback";
+	case 90: return "user_canceled";
+	case 109: return "missing_extension";
+	case 110: return "unsupported_extension";
+	case 112: return "unrecognized_name";
+	case 113: return "bad_certificate_status_response";
+	case 115: return "unknown_psk_identity";
+	case 116: return "certificate_required";
+	case 120: return "no_application_protocol";
+	default: return "unknown";
+	}
+}
+
+uint64_t tlsio__now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int tlsio__parse_addr(const char *s, struct sockaddr_storage *ss, unsigned *len)
+{
+	char host[64];
+	const char *colon, *h = s;
+	size_t hl;
+	char *end;
+	long port;
+
+	memset(ss, 0, sizeof(*ss));
+	if (s == NULL)
+		return TLSIO_E_BAD_ADDRESS;
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+		if (rb == NULL || rb[1] != ':')
+			return TLSIO_E_BAD_ADDRESS;
+		h = s + 1;
+		hl = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return TLSIO_E_BAD_ADDRESS;
+		hl = (size_t)(colon - s);
+	}
+	if (hl >= sizeof(host))
+		return TLSIO_E_BAD_ADDRESS;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || port < 0 || port > 65535)
+		return TLSIO_E_BAD_ADDRESS;
+	if (hl == 0 || strcmp(host, "*") == 0)
+		strcpy(host, "0.0.0.0");
+	else if (strcmp(host, "localhost") == 0)
+		strcpy(host, "127.0.0.1"); /* the one name resolved without DNS */
+	if (s[0] == '[') {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+		if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+			return TLSIO_E_BAD_ADDRESS;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*a6);
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+			return TLSIO_E_BAD_ADDRESS;
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*a4);
+	}
+	return 0;
+}
+
+int tlsio__format_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+	int n;
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &a6->sin6_addr, host, sizeof(host));
+		n = snprintf(buf, len, "[%s]:%u", host, ntohs(a6->sin6_port));
+	} else if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a4 = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &a4->sin_addr, host, sizeof(host));
+		n = snprintf(buf, len, "%s:%u", host, ntohs(a4->sin_port));
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	return (n < 0 || (size_t)n >= len) ? -ENOSPC : 0;
+}

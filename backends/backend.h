@@ -1,0 +1,95 @@
+/* The core <-> backend interface. Both directions are listed here and nowhere else.
+ *
+ * Core -> backend: one `const struct tlsio_backend` per backend file.
+ *   probe            can this backend run here? (io_uring may be disabled by sysctl/seccomp)
+ *   loop_init/free   per-loop state (epoll fd, ring, ev_loop, poll set)
+ *   run_once         wait at most timeout_ms (-1: no limit) and dispatch what happened
+ *   wake             make a wait in run_once return (any thread, signal-safe)
+ *   listener_attach  start accepting on a listening socket; listener_detach stops it
+ *   conn_attach      take a connected (or, with connecting=1, connecting) socket
+ *   conn_close       stop all I/O on the connection; call tlsio__conn_closed() once nothing in
+ *                    flight refers to the connection or its buffers any more (now or later)
+ *   flush            ciphertext is queued: write it, in order, from the first unsent byte
+ *   read_start/stop  the core does or does not want input for now
+ *
+ * Backend -> core (all from inside run_once or flush):
+ *   tlsio__conn_on_connected(c, status)  connect finished (0 or -errno)
+ *   tlsio__conn_on_sent(c, n)            the kernel took the next n ciphertext bytes
+ *   tlsio__conn_on_recv(c, p, n)         n bytes read from the socket
+ *   tlsio__conn_on_eof(c)                the peer shut down its write side
+ *   tlsio__conn_on_error(c, -errno)      the socket failed (ECONNRESET, EPIPE, ...)
+ *   tlsio__conn_closed(c)                answer to conn_close
+ *   tlsio__listener_on_accept(l, fd)     a new connection (the core owns fd from here on)
+ * plus read-only helpers: tlsio__conn_out_iov/out_len (the unsent ciphertext, stable until
+ * on_sent reports it), tlsio__conn_fd, tlsio__conn_alive, tlsio__conn_wants_read, per-connection
+ * counters (tlsio__conn_counters), a write deadline (tlsio__conn_write_deadline), and slots for
+ * the backend's own per-loop/per-connection/per-listener data.
+ *
+ * Re-entrancy: any callback into the core may run application code, which may close or abort
+ * any connection. The core never frees a connection inside such a call: it calls conn_close and
+ * frees later. After a callback, a backend checks tlsio__conn_alive(c) before touching c again. */
+#ifndef TLSIO_BACKEND_H
+#define TLSIO_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "tlsio.h"
+
+struct tlsio_backend {
+	const char *name;
+	int (*probe)(const char **why);
+	int (*loop_init)(tlsio_loop *loop);
+	void (*loop_free)(tlsio_loop *loop);
+	int (*run_once)(tlsio_loop *loop, int timeout_ms);
+	void (*wake)(tlsio_loop *loop);
+	int (*listener_attach)(tlsio_listener *l);
+	void (*listener_detach)(tlsio_listener *l);
+	int (*conn_attach)(tlsio_conn *c, int connecting);
+	void (*conn_close)(tlsio_conn *c);
+	void (*flush)(tlsio_conn *c);
+	void (*read_start)(tlsio_conn *c);
+	void (*read_stop)(tlsio_conn *c);
+};
+
+/* Backend -> core. */
+void tlsio__conn_on_connected(tlsio_conn *c, int status);
+void tlsio__conn_on_sent(tlsio_conn *c, size_t n);
+void tlsio__conn_on_recv(tlsio_conn *c, const uint8_t *data, size_t n);
+void tlsio__conn_on_eof(tlsio_conn *c);
+void tlsio__conn_on_error(tlsio_conn *c, int err);
+void tlsio__conn_closed(tlsio_conn *c);
+void tlsio__listener_on_accept(tlsio_listener *l, int fd);
+
+/* Read-only views and backend slots. */
+size_t tlsio__conn_out_len(const tlsio_conn *c);
+size_t tlsio__conn_out_iov(const tlsio_conn *c, size_t skip, struct iovec *iov, size_t max);
+int tlsio__conn_fd(const tlsio_conn *c);
+int tlsio__conn_alive(const tlsio_conn *c);
+int tlsio__conn_wants_read(const tlsio_conn *c);
+/** Monotonic ms after which a blocked write should give up (0: none). */
+uint64_t tlsio__conn_write_deadline(const tlsio_conn *c);
+tlsio_stats *tlsio__conn_counters(tlsio_conn *c);
+void *tlsio__conn_bdata(const tlsio_conn *c);
+void tlsio__conn_set_bdata(tlsio_conn *c, void *p);
+tlsio_loop *tlsio__listener_loop(const tlsio_listener *l);
+int tlsio__listener_fd(const tlsio_listener *l);
+void *tlsio__listener_bdata(const tlsio_listener *l);
+void tlsio__listener_set_bdata(tlsio_listener *l, void *p);
+void *tlsio__loop_bdata(const tlsio_loop *loop);
+void tlsio__loop_set_bdata(tlsio_loop *loop, void *p);
+uint64_t tlsio__now_ms(void);
+
+extern const struct tlsio_backend tlsio__backend_blocking;
+#ifdef TLSIO_HAVE_EPOLL
+extern const struct tlsio_backend tlsio__backend_epoll;
+#endif
+#ifdef TLSIO_HAVE_URING
+extern const struct tlsio_backend tlsio__backend_uring;
+#endif
+#ifdef TLSIO_HAVE_LIBEV
+extern const struct tlsio_backend tlsio__backend_libev;
+#endif
+
+#endif

@@ -1,0 +1,20 @@
+/* Socket read/write loops shared by the readiness backends (epoll, blocking, libev): the one
+ * place that turns partial writes, EAGAIN and EINTR into "resume from the first unsent byte". */
+#ifndef TLSIO_SOCKIO_H
+#define TLSIO_SOCKIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "backend.h"
+
+#define TLSIO__SOCK_DONE  0  /* queue empty (write) / EOF or reading no longer wanted (read) */
+#define TLSIO__SOCK_AGAIN 1  /* the kernel said EAGAIN: wait for readiness */
+#define TLSIO__SOCK_MORE  2  /* read budget used up with data left: come back soon */
+#define TLSIO__SOCK_GONE  3  /* the connection ended inside a callback or on an error */
+
+/** Write queued ciphertext until the queue is empty or EAGAIN. */
+int tlsio__sock_write(tlsio_conn *c);
+/** Read until EAGAIN, EOF, @p budget bytes, or the core stops wanting input. */
+int tlsio__sock_read(tlsio_conn *c, uint8_t *buf, size_t cap, size_t budget, int flags);
+
+#endif

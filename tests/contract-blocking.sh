@@ -1,0 +1,3 @@
+#!/bin/sh
+# Contract suite on the blocking backend (Check suite contract/blocking).
+TLSIO_BACKENDS=blocking exec "${TLSIO_BUILDDIR:-.}/tests/test-contract" "$@"

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Contract suite on the libev backend (Check suite contract/libev).
+TLSIO_BACKENDS=libev exec "${TLSIO_BUILDDIR:-.}/tests/test-contract" "$@"

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Contract suite on the uring backend (Check suite contract/uring).
+TLSIO_BACKENDS=uring exec "${TLSIO_BUILDDIR:-.}/tests/test-contract" "$@"

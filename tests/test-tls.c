@@ -1,0 +1,376 @@
+/* tls/ adapter over an in-memory client/server pair: no sockets, no backend. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tls.h"
+
+struct pipe_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+struct side {
+	tlsio__tls *t;
+	struct pipe_buf out; /* what this side wrote, not yet delivered to the other */
+	int hs;              /* 1 done, <0 failed */
+	uint8_t *got;
+	size_t got_len, got_cap;
+	int closed;
+	int err;
+};
+
+static int pipe_out(void *arg, const uint8_t *d, size_t n)
+{
+	struct pipe_buf *b = arg;
+	if (b->cap - b->len < n) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap - b->len < n)
+			cap *= 2;
+		b->p = realloc(b->p, cap);
+		ck_assert_ptr_nonnull(b->p);
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, d, n);
+	b->len += n;
+	return 0;
+}
+
+static const char *cert(const char *name)
+{
+	static char buf[8][512];
+	static int i;
+	const char *dir = getenv("TLSIO_TEST_CERTS");
+	char *b = buf[i++ % 8];
+	snprintf(b, 512, "%s/%s", dir != NULL ? dir : "tests/certs", name);
+	return b;
+}
+
+static tlsio_tls_config *server_cfg(int min, int max, const char *alpn)
+{
+	tlsio_tls_opts o = {0};
+	tlsio_tls_config *cfg;
+	const char *why = NULL;
+	o.cert_file = cert("server.pem");
+	o.key_file = cert("server.key");
+	o.min_version = min;
+	o.max_version = max;
+	o.alpn = alpn;
+	ck_assert_msg(tlsio_tls_config_new(&cfg, 1, &o, &why) == 0, "server cfg: %s", why);
+	return cfg;
+}
+
+static tlsio_tls_config *client_cfg(const char *ca, int min, int max, const char *alpn)
+{
+	tlsio_tls_opts o = {0};
+	tlsio_tls_config *cfg;
+	const char *why = NULL;
+	o.ca_file = cert(ca);
+	o.min_version = min;
+	o.max_version = max;
+	o.alpn = alpn;
+	ck_assert_msg(tlsio_tls_config_new(&cfg, 0, &o, &why) == 0, "client cfg: %s", why);
+	return cfg;
+}
+
+/* Move bytes from a's output into b's input and let b react. */
+static void deliver(struct side *from, struct side *to)
+{
+	if (from->out.len == 0)
+		return;
+	ck_assert_int_eq(tlsio__tls_feed(to->t, from->out.p, from->out.len), 0);
+	from->out.len = 0;
+}
+
+static void step(struct side *s)
+{
+	uint8_t buf[TLSIO__TLS_MAX_PLAIN];
+	if (s->hs == 0) {
+		int rc = tlsio__tls_handshake(s->t);
+		if (rc != 0)
+			s->hs = rc;
+		if (rc <= 0)
+			return;
+	}
+	if (s->hs < 0 || s->closed)
+		return;
+	for (;;) {
+		int n = tlsio__tls_read(s->t, buf, sizeof(buf));
+		if (n > 0) {
+			if (s->got_cap - s->got_len < (size_t)n) {
+				s->got_cap = (s->got_cap + (size_t)n) * 2;
+				s->got = realloc(s->got, s->got_cap);
+			}
+			memcpy(s->got + s->got_len, buf, (size_t)n);
+			s->got_len += (size_t)n;
+			continue;
+		}
+		if (n == TLSIO__TLS_CLOSED)
+			s->closed = 1;
+		else if (n < 0)
+			s->err = n;
+		return;
+	}
+}
+
+/* Pump both directions until nothing moves. */
+static void pump(struct side *c, struct side *s)
+{
+	for (int i = 0; i < 100; i++) {
+		step(c);
+		deliver(c, s);
+		step(s);
+		deliver(s, c);
+		step(c);
+		if (c->out.len == 0 && s->out.len == 0 && tlsio__tls_input_len(c->t) == 0 &&
+		    tlsio__tls_input_len(s->t) == 0)
+			return;
+	}
+}
+
+struct pair {
+	struct side c, s;
+	tlsio_tls_config *ccfg, *scfg;
+};
+
+static void pair_init(struct pair *p, tlsio_tls_config *scfg, tlsio_tls_config *ccfg, const char *sni)
+{
+	memset(p, 0, sizeof(*p));
+	p->scfg = scfg;
+	p->ccfg = ccfg;
+	ck_assert_int_eq(tlsio__tls_new(&p->s.t, scfg, NULL, pipe_out, &p->s.out), 0);
+	ck_assert_int_eq(tlsio__tls_new(&p->c.t, ccfg, sni, pipe_out, &p->c.out), 0);
+}
+
+static void pair_free(struct pair *p)
+{
+	tlsio__tls_free(p->c.t);
+	tlsio__tls_free(p->s.t);
+	free(p->c.out.p);
+	free(p->s.out.p);
+	free(p->c.got);
+	free(p->s.got);
+	tlsio_tls_config_free(p->ccfg);
+	tlsio_tls_config_free(p->scfg);
+}
+
+static void handshake_ok(int min, int max, const char *want_version)
+{
+	struct pair p;
+	pair_init(&p, server_cfg(min, max, NULL), client_cfg("ca.pem", min, max, NULL), "localhost");
+	pump(&p.c, &p.s);
+	ck_assert_int_eq(p.c.hs, 1);
+	ck_assert_int_eq(p.s.hs, 1);
+	ck_assert_str_eq(tlsio__tls_version(p.c.t), want_version);
+	ck_assert_str_eq(tlsio__tls_version(p.s.t), want_version);
+	pair_free(&p);
+}
+
+START_TEST(hs_tls13) { handshake_ok(TLSIO_TLS_1_3, TLSIO_TLS_1_3, "TLSv1.3"); }
+END_TEST
+
+START_TEST(hs_tls12) { handshake_ok(TLSIO_TLS_1_2, TLSIO_TLS_1_2, "TLSv1.2"); }
+END_TEST
+
+START_TEST(hs_default_is_13) { handshake_ok(0, 0, "TLSv1.3"); }
+END_TEST
+
+/* Data both ways in record-sized writes, byte-exact, then close_notify. */
+START_TEST(data_roundtrip)
+{
+	struct pair p;
+	size_t total = 3 * 1024 * 1024 + 17, off = 0;
+	uint8_t *src = malloc(total);
+	uint32_t x = 12345;
+	for (size_t i = 0; i < total; i++) {
+		x = x * 1103515245u + 12345u;
+		src[i] = (uint8_t)(x >> 16);
+	}
+	pair_init(&p, server_cfg(0, 0, NULL), client_cfg("ca.pem", 0, 0, NULL), "localhost");
+	pump(&p.c, &p.s);
+	ck_assert_int_eq(p.c.hs, 1);
+	for (int i = 0; off < total; i++) {
+		size_t n;
+		x = x * 1103515245u + 12345u;
+		n = 1 + (x >> 8) % TLSIO__TLS_MAX_PLAIN;
+		if (n > total - off)
+			n = total - off;
+		ck_assert_int_eq(tlsio__tls_write(p.c.t, src + off, n), 0);
+		ck_assert_int_eq(tlsio__tls_write(p.s.t, src + off, n), 0);
+		off += n;
+		if (i % 8 == 7)
+			pump(&p.c, &p.s);
+	}
+	pump(&p.c, &p.s);
+	ck_assert_uint_eq(p.s.got_len, total);
+	ck_assert_uint_eq(p.c.got_len, total);
+	ck_assert(memcmp(p.s.got, src, total) == 0);
+	ck_assert(memcmp(p.c.got, src, total) == 0);
+	ck_assert_int_eq(tlsio__tls_close_notify(p.c.t), 0);
+	pump(&p.c, &p.s);
+	ck_assert_int_eq(p.s.closed, 1);
+	ck_assert_int_eq(p.s.err, 0);
+	free(src);
+	pair_free(&p);
+}
+END_TEST
+
+/* A record's plaintext limit is enforced by the adapter's caller: the adapter writes one record. */
+START_TEST(one_record_per_write)
+{
+	struct pair p;
+	uint8_t buf[TLSIO__TLS_MAX_PLAIN] = {0};
+	pair_init(&p, server_cfg(0, 0, NULL), client_cfg("ca.pem", 0, 0, NULL), "localhost");
+	pump(&p.c, &p.s);
+	p.c.out.len = 0;
+	ck_assert_int_eq(tlsio__tls_write(p.c.t, buf, sizeof(buf)), 0);
+	/* TLS 1.3 record: 5-byte header + plaintext + content type + 16-byte tag */
+	ck_assert_uint_eq(p.c.out.len, 5 + sizeof(buf) + 1 + 16);
+	ck_assert_uint_eq(((size_t)p.c.out.p[3] << 8 | p.c.out.p[4]), sizeof(buf) + 17);
+	pair_free(&p);
+}
+END_TEST
+
+START_TEST(verify_unknown_ca)
+{
+	struct pair p;
+	pair_init(&p, server_cfg(0, 0, NULL), client_cfg("other-ca.pem", 0, 0, NULL), "localhost");
+	pump(&p.c, &p.s);
+	ck_assert_int_eq(p.c.hs, TLSIO_E_CERT_VERIFY);
+	ck_assert_msg(p.s.hs < 0, "server must fail too, got %d", p.s.hs);
+	/* the client told the server why */
+	ck_assert_int_eq(p.s.hs, TLSIO_E_ALERT_RECEIVED);
+	ck_assert_msg(tlsio__tls_alert(p.c.t) == TLSIO_ALERT_UNKNOWN_CA ||
+	                  tlsio__tls_alert(p.c.t) == TLSIO_ALERT_BAD_CERTIFICATE,
+	              "client alert %d", tlsio__tls_alert(p.c.t));
+	ck_assert_int_eq(tlsio__tls_alert(p.s.t), tlsio__tls_alert(p.c.t));
+	pair_free(&p);
+}
+END_TEST
+
+START_TEST(verify_name_mismatch)
+{
+	struct pair p;
+	pair_init(&p, server_cfg(0, 0, NULL), client_cfg("ca.pem", 0, 0, NULL), "not-this-host.test");
+	pump(&p.c, &p.s);
+	ck_assert_int_eq(p.c.hs, TLSIO_E_CERT_VERIFY);
+	ck_assert_msg(p.s.hs < 0, "server must fail too, got %d", p.s.hs);
+	pair_free(&p);
+}
+END_TEST
+
+START_TEST(version_mismatch)
+{
+	struct pair p;
+	pair_init(&p, server_cfg(TLSIO_TLS_1_3, TLSIO_TLS_1_3, NULL),
+	          client_cfg("ca.pem", TLSIO_TLS_1_2, TLSIO_TLS_1_2, NULL), "localhost");
+	pump(&p.c, &p.s);
+	ck_assert_msg(p.s.hs < 0 && p.c.hs < 0, "both fail: server %d client %d", p.s.hs, p.c.hs);
+	printf("version mismatch: server %s alert %s; client %s alert %s\n", tlsio_strerror(p.s.hs),
+	       tlsio_alert_name(tlsio__tls_alert(p.s.t)), tlsio_strerror(p.c.hs),
+	       tlsio_alert_name(tlsio__tls_alert(p.c.t)));
+	/* the server's alert reached the client */
+	ck_assert_int_eq(p.c.hs, TLSIO_E_ALERT_RECEIVED);
+	ck_assert_int_eq(tlsio__tls_alert(p.c.t), tlsio__tls_alert(p.s.t));
+	pair_free(&p);
+}
+END_TEST
+
+START_TEST(garbage_client_hello)
+{
+	struct pair p;
+	static const uint8_t junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	pair_init(&p, server_cfg(0, 0, NULL), client_cfg("ca.pem", 0, 0, NULL), "localhost");
+	ck_assert_int_eq(tlsio__tls_feed(p.s.t, junk, sizeof(junk) - 1), 0);
+	step(&p.s);
+	ck_assert_msg(p.s.hs < 0, "server must reject garbage, got %d", p.s.hs);
+	printf("garbage: %s, alert %s, %zu bytes of output\n", tlsio_strerror(p.s.hs),
+	       tlsio_alert_name(tlsio__tls_alert(p.s.t)), p.s.out.len);
+	pair_free(&p);
+}
+END_TEST
+
+START_TEST(alpn_and_sni)
+{
+	struct pair p;
+	pair_init(&p, server_cfg(0, 0, "h2,http/1.1"), client_cfg("ca.pem", 0, 0, "http/1.1"), "example.test");
+	pump(&p.c, &p.s);
+	ck_assert_int_eq(p.c.hs, 1);
+	ck_assert_int_eq(p.s.hs, 1);
+	ck_assert_str_eq(tlsio__tls_alpn(p.c.t), "http/1.1");
+	ck_assert_str_eq(tlsio__tls_alpn(p.s.t), "http/1.1");
+	pair_free(&p);
+}
+END_TEST
+
+START_TEST(truncated_input_waits)
+{
+	struct pair p;
+	pair_init(&p, server_cfg(0, 0, NULL), client_cfg("ca.pem", 0, 0, NULL), "localhost");
+	ck_assert_int_eq(tlsio__tls_handshake(p.c.t), 0);
+	/* half a ClientHello: the server wants more, it does not fail */
+	ck_assert_int_eq(tlsio__tls_feed(p.s.t, p.c.out.p, p.c.out.len / 2), 0);
+	ck_assert_int_eq(tlsio__tls_handshake(p.s.t), 0);
+	ck_assert_int_eq(tlsio__tls_feed(p.s.t, p.c.out.p + p.c.out.len / 2, p.c.out.len - p.c.out.len / 2), 0);
+	p.c.out.len = 0;
+	pump(&p.c, &p.s);
+	ck_assert_int_eq(p.c.hs, 1);
+	ck_assert_int_eq(p.s.hs, 1);
+	pair_free(&p);
+}
+END_TEST
+
+START_TEST(bad_config)
+{
+	tlsio_tls_opts o = {0};
+	tlsio_tls_config *cfg;
+	const char *why = NULL;
+	ck_assert_int_eq(tlsio_tls_config_new(&cfg, 1, &o, &why), TLSIO_E_TLS_CONFIG);
+	ck_assert_ptr_nonnull(why);
+	o.cert_file = "/nonexistent.pem";
+	o.key_file = cert("server.key");
+	ck_assert_int_eq(tlsio_tls_config_new(&cfg, 1, &o, &why), TLSIO_E_TLS_CONFIG);
+	ck_assert_str_eq(why, "cannot load the certificate file");
+	o.cert_file = cert("server.pem");
+	o.min_version = TLSIO_TLS_1_3;
+	o.max_version = TLSIO_TLS_1_2;
+	ck_assert_int_eq(tlsio_tls_config_new(&cfg, 1, &o, &why), TLSIO_E_TLS_CONFIG);
+}
+END_TEST
+
+static Suite *tls_suite(void)
+{
+	Suite *s = suite_create("tls");
+	TCase *tc = tcase_create("memory-pair");
+	tcase_add_test(tc, hs_tls13);
+	tcase_add_test(tc, hs_tls12);
+	tcase_add_test(tc, hs_default_is_13);
+	tcase_add_test(tc, data_roundtrip);
+	tcase_add_test(tc, one_record_per_write);
+	tcase_add_test(tc, verify_unknown_ca);
+	tcase_add_test(tc, verify_name_mismatch);
+	tcase_add_test(tc, version_mismatch);
+	tcase_add_test(tc, garbage_client_hello);
+	tcase_add_test(tc, alpn_and_sni);
+	tcase_add_test(tc, truncated_input_waits);
+	tcase_add_test(tc, bad_config);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(tls_suite());
+	int failed;
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,434 @@
+/* wolfSSL adapter. See tls.h for the sans-I/O contract. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+
+#include "tls.h"
+
+struct tlsio_tls_config {
+	atomic_int refs;
+	int is_server;
+	int verify;
+	WOLFSSL_CTX *ctx;
+	char *alpn; /* comma-separated, as wolfSSL_UseALPN wants it */
+};
+
+struct tlsio__tls {
+	tlsio_tls_config *cfg;
+	WOLFSSL *ssl;
+	tlsio__tls_out_fn out;
+	void *out_arg;
+	uint8_t *in;       /* peer ciphertext not yet consumed */
+	size_t in_start, in_end, in_cap;
+	int eof;
+	int out_failed;    /* the output function refused (out of memory) */
+	int last_err;
+	int alert;
+	char alpn[256];
+	char sni[256];
+};
+
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static int tls_init_rc;
+
+static void tls_global_init(void)
+{
+	tls_init_rc = wolfSSL_Init() == WOLFSSL_SUCCESS ? 0 : TLSIO_E_TLS_CONFIG;
+}
+
+/* wolfSSL asks for exactly what it needs next (a record header, then its body); serve from the
+ * input buffer and say WANT_READ when it runs dry, which makes the handshake/read call return. */
+static int tls_recv_cb(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+	tlsio__tls *t = ctx;
+	size_t avail = t->in_end - t->in_start;
+	(void)ssl;
+	if (avail == 0)
+		return t->eof ? WOLFSSL_CBIO_ERR_CONN_CLOSE : WOLFSSL_CBIO_ERR_WANT_READ;
+	if ((size_t)sz > avail)
+		sz = (int)avail;
+	memcpy(buf, t->in + t->in_start, (size_t)sz);
+	t->in_start += (size_t)sz;
+	if (t->in_start == t->in_end)
+		t->in_start = t->in_end = 0;
+	return sz;
+}
+
+/* Always accepts: the caller's queue has no limit at this layer (backpressure lives in api/). */
+static int tls_send_cb(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+	tlsio__tls *t = ctx;
+	(void)ssl;
+	if (t->out(t->out_arg, (const uint8_t *)buf, (size_t)sz) != 0) {
+		t->out_failed = 1;
+		return WOLFSSL_CBIO_ERR_GENERAL;
+	}
+	return sz;
+}
+
+void tlsio__tls_config_ref(tlsio_tls_config *cfg)
+{
+	atomic_fetch_add(&cfg->refs, 1);
+}
+
+int tlsio__tls_config_is_server(const tlsio_tls_config *cfg)
+{
+	return cfg->is_server;
+}
+
+void tlsio_tls_config_free(tlsio_tls_config *cfg)
+{
+	if (cfg == NULL || atomic_fetch_sub(&cfg->refs, 1) != 1)
+		return;
+	wolfSSL_CTX_free(cfg->ctx);
+	free(cfg->alpn);
+	free(cfg);
+}
+
+static WOLFSSL_METHOD *tls_method(int is_server, int min, int max)
+{
+	if (max == TLSIO_TLS_1_2)
+		return is_server ? wolfTLSv1_2_server_method() : wolfTLSv1_2_client_method();
+	if (min == TLSIO_TLS_1_3)
+		return is_server ? wolfTLSv1_3_server_method() : wolfTLSv1_3_client_method();
+	return is_server ? wolfSSLv23_server_method() : wolfSSLv23_client_method();
+}
+
+int tlsio_tls_config_new(tlsio_tls_config **out, int is_server, const tlsio_tls_opts *opts,
+                         const char **err_msg)
+{
+	static const tlsio_tls_opts defaults;
+	const char *why = NULL;
+	tlsio_tls_config *cfg = NULL;
+	int min, max, rc = TLSIO_E_TLS_CONFIG;
+
+	*out = NULL;
+	if (opts == NULL)
+		opts = &defaults;
+	pthread_once(&tls_once, tls_global_init);
+	if (tls_init_rc != 0) {
+		why = "wolfSSL_Init failed";
+		goto fail;
+	}
+	min = opts->min_version ? opts->min_version : TLSIO_TLS_1_2;
+	max = opts->max_version ? opts->max_version : TLSIO_TLS_1_3;
+	if ((min != TLSIO_TLS_1_2 && min != TLSIO_TLS_1_3) || (max != TLSIO_TLS_1_2 && max != TLSIO_TLS_1_3) ||
+	    min > max) {
+		why = "TLS versions must be 1.2 or 1.3 with min <= max";
+		goto fail;
+	}
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	atomic_init(&cfg->refs, 1);
+	cfg->is_server = is_server;
+	cfg->verify = opts->verify;
+	cfg->ctx = wolfSSL_CTX_new(tls_method(is_server, min, max));
+	if (cfg->ctx == NULL) {
+		why = "wolfSSL_CTX_new failed";
+		goto fail;
+	}
+	if (min == TLSIO_TLS_1_2 && max == TLSIO_TLS_1_3 &&
+	    wolfSSL_CTX_SetMinVersion(cfg->ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
+		why = "cannot set the minimum TLS version";
+		goto fail;
+	}
+	wolfSSL_CTX_SetIORecv(cfg->ctx, tls_recv_cb);
+	wolfSSL_CTX_SetIOSend(cfg->ctx, tls_send_cb);
+	if (opts->cert_file != NULL &&
+	    wolfSSL_CTX_use_certificate_chain_file(cfg->ctx, opts->cert_file) != WOLFSSL_SUCCESS) {
+		why = "cannot load the certificate file";
+		goto fail;
+	}
+	if (opts->key_file != NULL &&
+	    wolfSSL_CTX_use_PrivateKey_file(cfg->ctx, opts->key_file, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+		why = "cannot load the private key file";
+		goto fail;
+	}
+	if (is_server && (opts->cert_file == NULL || opts->key_file == NULL)) {
+		why = "a server needs a certificate and a key";
+		goto fail;
+	}
+	if (opts->ca_file != NULL) {
+		if (wolfSSL_CTX_load_verify_locations(cfg->ctx, opts->ca_file, NULL) != WOLFSSL_SUCCESS) {
+			why = "cannot load the CA file";
+			goto fail;
+		}
+	} else if (!is_server && opts->verify != TLSIO_VERIFY_NONE) {
+		/* Without a CA file a verifying client trusts the system store; an empty store is
+		 * not an error here, verification will fail later with a clear status. */
+		(void)wolfSSL_CTX_load_system_CA_certs(cfg->ctx);
+	}
+	if (opts->verify == TLSIO_VERIFY_NONE || (is_server && opts->verify == TLSIO_VERIFY_DEFAULT))
+		wolfSSL_CTX_set_verify(cfg->ctx, WOLFSSL_VERIFY_NONE, NULL);
+	else if (is_server)
+		wolfSSL_CTX_set_verify(cfg->ctx, WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	else
+		wolfSSL_CTX_set_verify(cfg->ctx, WOLFSSL_VERIFY_PEER, NULL);
+	if (opts->ciphers != NULL && wolfSSL_CTX_set_cipher_list(cfg->ctx, opts->ciphers) != WOLFSSL_SUCCESS) {
+		why = "cipher list not understood";
+		goto fail;
+	}
+	if (opts->alpn != NULL && opts->alpn[0] != '\0') {
+		cfg->alpn = strdup(opts->alpn);
+		if (cfg->alpn == NULL) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
+	*out = cfg;
+	return 0;
+fail:
+	if (err_msg != NULL)
+		*err_msg = why != NULL ? why : "out of memory";
+	if (cfg != NULL) {
+		if (cfg->ctx != NULL)
+			wolfSSL_CTX_free(cfg->ctx);
+		free(cfg->alpn);
+		free(cfg);
+	}
+	return rc;
+}
+
+static int is_ip_literal(const char *s)
+{
+	return strspn(s, "0123456789.") == strlen(s) || strchr(s, ':') != NULL;
+}
+
+int tlsio__tls_new(tlsio__tls **out, tlsio_tls_config *cfg, const char *server_name,
+                   tlsio__tls_out_fn fn, void *arg)
+{
+	tlsio__tls *t = calloc(1, sizeof(*t));
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	if (t == NULL)
+		return -ENOMEM;
+	t->cfg = cfg;
+	t->out = fn;
+	t->out_arg = arg;
+	t->alert = TLSIO_ALERT_NONE;
+	t->ssl = wolfSSL_new(cfg->ctx);
+	if (t->ssl == NULL)
+		goto fail;
+	wolfSSL_SetIOReadCtx(t->ssl, t);
+	wolfSSL_SetIOWriteCtx(t->ssl, t);
+	rc = TLSIO_E_TLS_CONFIG;
+	if (!cfg->is_server && server_name != NULL && server_name[0] != '\0') {
+		/* RFC 6066: SNI carries host names only, never IP literals. */
+		if (!is_ip_literal(server_name) &&
+		    wolfSSL_UseSNI(t->ssl, WOLFSSL_SNI_HOST_NAME, server_name,
+		                   (unsigned short)strlen(server_name)) != WOLFSSL_SUCCESS)
+			goto fail;
+		if (cfg->verify != TLSIO_VERIFY_NONE &&
+		    wolfSSL_check_domain_name(t->ssl, server_name) != WOLFSSL_SUCCESS)
+			goto fail;
+	}
+	if (cfg->alpn != NULL &&
+	    wolfSSL_UseALPN(t->ssl, cfg->alpn, (unsigned)strlen(cfg->alpn),
+	                    WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS)
+		goto fail;
+	*out = t;
+	return 0;
+fail:
+	tlsio__tls_free(t);
+	return rc;
+}
+
+void tlsio__tls_free(tlsio__tls *t)
+{
+	if (t == NULL)
+		return;
+	if (t->ssl != NULL)
+		wolfSSL_free(t->ssl);
+	free(t->in);
+	free(t);
+}
+
+int tlsio__tls_is_server(const tlsio__tls *t)
+{
+	return t->cfg->is_server;
+}
+
+int tlsio__tls_feed(tlsio__tls *t, const uint8_t *data, size_t len)
+{
+	size_t used = t->in_end - t->in_start;
+	if (t->in_cap - t->in_end < len) {
+		if (t->in_start > 0) {
+			memmove(t->in, t->in + t->in_start, used);
+			t->in_start = 0;
+			t->in_end = used;
+		}
+		if (t->in_cap - t->in_end < len) {
+			size_t cap = t->in_cap ? t->in_cap : 32768;
+			uint8_t *p;
+			while (cap - used < len)
+				cap *= 2;
+			p = realloc(t->in, cap);
+			if (p == NULL)
+				return -ENOMEM;
+			t->in = p;
+			t->in_cap = cap;
+		}
+	}
+	memcpy(t->in + t->in_end, data, len);
+	t->in_end += len;
+	return 0;
+}
+
+void tlsio__tls_set_eof(tlsio__tls *t)
+{
+	t->eof = 1;
+}
+
+size_t tlsio__tls_input_len(const tlsio__tls *t)
+{
+	return t->in_end - t->in_start;
+}
+
+static int is_verify_error(int err)
+{
+	switch (err) {
+	case ASN_NO_SIGNER_E:
+	case VERIFY_CERT_ERROR:
+	case DOMAIN_NAME_MISMATCH:
+	case ASN_AFTER_DATE_E:
+	case ASN_BEFORE_DATE_E:
+	case ASN_SIG_CONFIRM_E:
+	case ASN_SELF_SIGNED_E:
+	case ASN_PATHLEN_INV_E:
+	case NO_PEER_CERT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Turn a failed wolfSSL call into a status; remembers the alert for on_close. */
+static int tls_fail(tlsio__tls *t, int ret)
+{
+	WOLFSSL_ALERT_HISTORY h;
+	int err = wolfSSL_get_error(t->ssl, ret);
+
+	if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE)
+		return 0;
+	if (err == WOLFSSL_ERROR_ZERO_RETURN)
+		return TLSIO__TLS_CLOSED;
+	t->last_err = err;
+	if (t->out_failed)
+		return -ENOMEM;
+	memset(&h, 0, sizeof(h));
+	wolfSSL_get_alert_history(t->ssl, &h);
+	if (err == FATAL_ERROR || (h.last_rx.level == alert_fatal && h.last_rx.code > 0)) {
+		t->alert = h.last_rx.code;
+		return TLSIO_E_ALERT_RECEIVED;
+	}
+	if (h.last_tx.level == alert_fatal)
+		t->alert = h.last_tx.code;
+	if (err == SOCKET_PEER_CLOSED_E || (t->eof && t->in_start == t->in_end && err == SOCKET_ERROR_E))
+		return TLSIO_E_EOF_IN_HANDSHAKE;
+	if (is_verify_error(err))
+		return TLSIO_E_CERT_VERIFY;
+	if (err == VERSION_ERROR)
+		return TLSIO_E_VERSION;
+	return TLSIO_E_TLS;
+}
+
+int tlsio__tls_handshake(tlsio__tls *t)
+{
+	int ret = t->cfg->is_server ? wolfSSL_accept(t->ssl) : wolfSSL_connect(t->ssl);
+	if (ret == WOLFSSL_SUCCESS)
+		return 1;
+	ret = tls_fail(t, ret);
+	return ret == TLSIO__TLS_CLOSED ? TLSIO_E_EOF_IN_HANDSHAKE : ret;
+}
+
+int tlsio__tls_read(tlsio__tls *t, uint8_t *buf, size_t cap)
+{
+	int ret;
+	if (cap > INT32_MAX)
+		cap = INT32_MAX;
+	ret = wolfSSL_read(t->ssl, buf, (int)cap);
+	if (ret > 0)
+		return ret;
+	ret = tls_fail(t, ret);
+	if (ret == TLSIO_E_EOF_IN_HANDSHAKE)
+		return TLSIO_E_TRUNCATED;
+	return ret;
+}
+
+int tlsio__tls_write(tlsio__tls *t, const uint8_t *data, size_t len)
+{
+	int ret = wolfSSL_write(t->ssl, data, (int)len);
+	if (ret == (int)len)
+		return 0;
+	ret = tls_fail(t, ret);
+	return ret < 0 ? ret : TLSIO_E_TLS;
+}
+
+int tlsio__tls_close_notify(tlsio__tls *t)
+{
+	int ret = wolfSSL_shutdown(t->ssl);
+	if (ret == WOLFSSL_SUCCESS || ret == WOLFSSL_SHUTDOWN_NOT_DONE)
+		return 0;
+	return t->out_failed ? -ENOMEM : 0; /* already shut down or failed: nothing more to say */
+}
+
+int tlsio__tls_alert(const tlsio__tls *t)
+{
+	return t->alert;
+}
+
+int tlsio__tls_last_error(const tlsio__tls *t)
+{
+	return t->last_err;
+}
+
+const char *tlsio__tls_version(tlsio__tls *t)
+{
+	return wolfSSL_get_version(t->ssl);
+}
+
+const char *tlsio__tls_cipher(tlsio__tls *t)
+{
+	return wolfSSL_get_cipher_name(t->ssl);
+}
+
+const char *tlsio__tls_alpn(tlsio__tls *t)
+{
+	char *name = NULL;
+	unsigned short size = 0;
+	if (wolfSSL_ALPN_GetProtocol(t->ssl, &name, &size) != WOLFSSL_SUCCESS || name == NULL || size == 0)
+		return NULL;
+	if (size >= sizeof(t->alpn))
+		size = sizeof(t->alpn) - 1;
+	memcpy(t->alpn, name, size);
+	t->alpn[size] = '\0';
+	return t->alpn;
+}
+
+const char *tlsio__tls_sni(tlsio__tls *t)
+{
+	void *data = NULL;
+	unsigned short n = wolfSSL_SNI_GetRequest(t->ssl, WOLFSSL_SNI_HOST_NAME, &data);
+	if (n == 0 || data == NULL)
+		return NULL;
+	if (n >= sizeof(t->sni))
+		n = sizeof(t->sni) - 1;
+	memcpy(t->sni, data, n);
+	t->sni[n] = '\0';
+	return t->sni;
+}

@@ -1,0 +1,60 @@
+/* Sans-I/O TLS adapter over wolfSSL.
+ *
+ * Ciphertext from the peer goes in with tlsio__tls_feed(); ciphertext to the peer comes out
+ * through the output function given at creation, which must always accept it (the caller queues
+ * it). wolfSSL therefore never sees WANT_WRITE, and a wolfSSL_write is never retried with a
+ * different buffer. No sockets, no backend knowledge here. */
+#ifndef TLSIO_TLS_H
+#define TLSIO_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tlsio.h"
+
+typedef struct tlsio__tls tlsio__tls;
+
+/** Receives ciphertext; returns 0 or -ENOMEM. */
+typedef int (*tlsio__tls_out_fn)(void *arg, const uint8_t *data, size_t len);
+
+/** Largest plaintext per record (RFC 8446 5.1). */
+#define TLSIO__TLS_MAX_PLAIN 16384
+
+/** tlsio__tls_read(): the peer sent close_notify. */
+#define TLSIO__TLS_CLOSED (TLSIO_E_BASE + 1) /* distinct from byte counts and statuses */
+
+int tlsio__tls_new(tlsio__tls **out, tlsio_tls_config *cfg, const char *server_name,
+                   tlsio__tls_out_fn fn, void *arg);
+void tlsio__tls_free(tlsio__tls *t);
+int tlsio__tls_is_server(const tlsio__tls *t);
+
+/** Append peer ciphertext to the input. 0 or -ENOMEM. */
+int tlsio__tls_feed(tlsio__tls *t, const uint8_t *data, size_t len);
+/** The peer's socket reached EOF: no more input will come. */
+void tlsio__tls_set_eof(tlsio__tls *t);
+/** Bytes fed and not yet consumed by wolfSSL. */
+size_t tlsio__tls_input_len(const tlsio__tls *t);
+
+/** Drive the handshake: 1 done, 0 needs more input, <0 status (alert already in the output). */
+int tlsio__tls_handshake(tlsio__tls *t);
+/** Plaintext into @p buf: >0 bytes, 0 needs input, TLSIO__TLS_CLOSED, <0 status. Only after the handshake. */
+int tlsio__tls_read(tlsio__tls *t, uint8_t *buf, size_t cap);
+/** Encrypt @p len (<= TLSIO__TLS_MAX_PLAIN) bytes as one record. 0 or <0 status. */
+int tlsio__tls_write(tlsio__tls *t, const uint8_t *data, size_t len);
+/** Queue close_notify. 0 or <0. */
+int tlsio__tls_close_notify(tlsio__tls *t);
+
+/** The fatal alert sent or received for the last error (TLSIO_ALERT_NONE if none). */
+int tlsio__tls_alert(const tlsio__tls *t);
+/** wolfSSL's own error code of the last failure, for diagnostics. */
+int tlsio__tls_last_error(const tlsio__tls *t);
+
+const char *tlsio__tls_version(tlsio__tls *t);
+const char *tlsio__tls_cipher(tlsio__tls *t);
+const char *tlsio__tls_alpn(tlsio__tls *t);
+const char *tlsio__tls_sni(tlsio__tls *t);
+
+/** Config reference counting (connections hold one each). */
+void tlsio__tls_config_ref(tlsio_tls_config *cfg);
+int tlsio__tls_config_is_server(const tlsio_tls_config *cfg);
+
+#endif
