@@ -185,7 +185,9 @@ int tlsio__conn_wants_read(const tlsio_conn *c)
 		return 1; /* lingering close: read and discard until EOF */
 	return !c->read_paused || c->state == ST_HANDSHAKE;
 }
-uint64_t tlsio__conn_write_deadline(const tlsio_conn *c) { return c->linger_deadline; }
+/* A blocked write honours every deadline of the connection, not only the linger one. */
+static uint64_t conn_deadline(const tlsio_conn *c);
+uint64_t tlsio__conn_write_deadline(const tlsio_conn *c) { return conn_deadline(c); }
 tlsio_stats *tlsio__conn_counters(tlsio_conn *c) { return &c->st; }
 void *tlsio__conn_bdata(const tlsio_conn *c) { return c->bdata; }
 void tlsio__conn_set_bdata(tlsio_conn *c, void *p) { c->bdata = p; }

@@ -68,7 +68,8 @@ size_t tlsio__conn_out_iov(const tlsio_conn *c, size_t skip, struct iovec *iov, 
 int tlsio__conn_fd(const tlsio_conn *c);
 int tlsio__conn_alive(const tlsio_conn *c);
 int tlsio__conn_wants_read(const tlsio_conn *c);
-/** Monotonic ms after which a blocked write should give up (0: none). */
+/** Monotonic ms after which a blocked write should give up: the earliest of the handshake,
+ * idle and linger deadlines (0: none). */
 uint64_t tlsio__conn_write_deadline(const tlsio_conn *c);
 tlsio_stats *tlsio__conn_counters(tlsio_conn *c);
 void *tlsio__conn_bdata(const tlsio_conn *c);

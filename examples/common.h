@@ -1,0 +1,154 @@
+/* Helpers shared by the example tools (tlsio-echo, tlsio-client). Not part of the library:
+ * the tools use only the public API in tlsio.h, like any application would. */
+#ifndef TLSX_COMMON_H
+#define TLSX_COMMON_H
+
+#include <getopt.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tlsio.h"
+
+/* Exit codes shared by the tools: scripts tell "the run failed" from "you called me wrong". */
+#define TLSX_EXIT_OK 0
+#define TLSX_EXIT_FAIL 1
+#define TLSX_EXIT_USAGE 2
+
+/* ------------------------------------------------------------------------------------------ */
+/* Flags every tool understands. */
+
+struct tlsx_common {
+	const char *prog;     /* for messages */
+	const char *backend;  /* NULL: library default ($TLSIO_BACKEND, else auto) */
+	const char *cert, *key, *ca;
+	const char *alpn;
+	int tls_min, tls_max; /* 0: library default */
+	int sndbuf, rcvbuf;   /* 0: kernel default */
+	int quiet;
+	int list_backends;
+};
+
+/* getopt_long values of the common flags; tools number their own from TLSX_OPT_TOOL. */
+enum {
+	TLSX_OPT_BACKEND = 0x100,
+	TLSX_OPT_CERT,
+	TLSX_OPT_KEY,
+	TLSX_OPT_CA,
+	TLSX_OPT_TLS_MIN,
+	TLSX_OPT_TLS_MAX,
+	TLSX_OPT_ALPN,
+	TLSX_OPT_SNDBUF,
+	TLSX_OPT_RCVBUF,
+	TLSX_OPT_LIST_BACKENDS,
+	TLSX_OPT_TOOL = 0x200
+};
+
+#define TLSX_COMMON_LONGOPTS                                                   \
+	{"backend", required_argument, NULL, TLSX_OPT_BACKEND},                    \
+	{"cert", required_argument, NULL, TLSX_OPT_CERT},                          \
+	{"key", required_argument, NULL, TLSX_OPT_KEY},                            \
+	{"ca", required_argument, NULL, TLSX_OPT_CA},                              \
+	{"tls-min", required_argument, NULL, TLSX_OPT_TLS_MIN},                    \
+	{"tls-max", required_argument, NULL, TLSX_OPT_TLS_MAX},                    \
+	{"alpn", required_argument, NULL, TLSX_OPT_ALPN},                          \
+	{"sndbuf", required_argument, NULL, TLSX_OPT_SNDBUF},                      \
+	{"rcvbuf", required_argument, NULL, TLSX_OPT_RCVBUF},                      \
+	{"list-backends", no_argument, NULL, TLSX_OPT_LIST_BACKENDS},              \
+	{"quiet", no_argument, NULL, 'q'},                                         \
+	{"help", no_argument, NULL, 'h'}
+
+/* The --help lines of the flags above (except --cert/--key/--ca, whose meaning differs). */
+extern const char tlsx_common_help[];
+
+/**
+ * Handle one common flag from getopt_long.
+ * @return 1 if handled, 0 if @p opt is not a common flag, -1 on a bad value (message printed).
+ */
+int tlsx_common_opt(struct tlsx_common *o, int opt, const char *arg);
+
+/** Options for tlsio_tls_config_new() from the common flags (verify is left at DEFAULT). */
+void tlsx_tls_opts(const struct tlsx_common *o, tlsio_tls_opts *t);
+/** Connection options from the common flags (callbacks and user are the caller's). */
+void tlsx_conn_opts(const struct tlsx_common *o, tlsio_conn_opts *c);
+
+/**
+ * The backend named by --backend. An unknown name prints the compiled-in ones and returns
+ * TLSX_EXIT_USAGE; an unusable one prints the probe's reason and returns TLSX_EXIT_FAIL.
+ */
+int tlsx_backend(const struct tlsx_common *o, const tlsio_backend **out);
+/** --list-backends: one name per line, unusable ones marked with the probe's reason. */
+void tlsx_list_backends(FILE *f);
+/** Build the TLS configuration; prints the reason on failure. @return 0 or TLSX_EXIT_FAIL. */
+int tlsx_tls_config(const struct tlsx_common *o, int is_server, const tlsio_tls_opts *t,
+                    tlsio_tls_config **out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Parsing */
+
+/** "65536", "64K", "16M", "1G", "2T" (binary multiples; an optional "iB" or "B" is accepted). */
+int tlsx_parse_size(const char *s, uint64_t *out);
+/** A size that must fit in an int (socket buffer sizes). */
+int tlsx_parse_int_size(const char *s, int *out);
+/** "1.2" or "1.3" (also "tls1.2", "TLSv1.3"). */
+int tlsx_parse_version(const char *s, int *out);
+/** Plain unsigned decimal. */
+int tlsx_parse_u64(const char *s, uint64_t *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* SHA-256 (FIPS 180-4), so that the tools need no crypto library of their own. */
+
+typedef struct tlsx_sha256 {
+	uint32_t h[8];
+	uint64_t len;      /* message bytes so far */
+	uint8_t buf[64];
+	size_t n;          /* bytes in buf */
+} tlsx_sha256;
+
+#define TLSX_SHA256_LEN 32
+#define TLSX_SHA256_HEX (2 * TLSX_SHA256_LEN + 1)
+
+void tlsx_sha256_init(tlsx_sha256 *s);
+void tlsx_sha256_update(tlsx_sha256 *s, const void *data, size_t len);
+void tlsx_sha256_final(tlsx_sha256 *s, uint8_t out[TLSX_SHA256_LEN]);
+/** Lower-case hex of @p n bytes into @p out (2n+1 bytes). */
+void tlsx_hex(const uint8_t *p, size_t n, char *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Deterministic byte stream: the same seed gives the same bytes whatever the chunking. */
+
+typedef struct tlsx_prng {
+	uint64_t state;
+	uint8_t spare[8];
+	unsigned nspare;
+} tlsx_prng;
+
+void tlsx_prng_init(tlsx_prng *g, uint64_t seed);
+void tlsx_prng_fill(tlsx_prng *g, void *buf, size_t len);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Output, time, signals */
+
+/** Monotonic seconds. */
+double tlsx_now(void);
+/** The counters of tlsio_conn_stats(), one per line, each prefixed by @p indent. */
+void tlsx_print_stats(FILE *f, const char *indent, const tlsio_stats *st);
+/** "<prog>: <what>: <strerror> (alert <name>)" on stderr. */
+void tlsx_print_status(const char *prog, const char *what, int status, int alert);
+/** @p s as a JSON string literal (with the quotes); NULL prints null. */
+void tlsx_json_str(FILE *f, const char *s);
+
+/** Set by the SIGINT/SIGTERM handler: the number of the last signal received. */
+extern volatile sig_atomic_t tlsx_signal;
+/** Count of such signals so far, so that a second ^C can escalate. */
+extern volatile sig_atomic_t tlsx_signal_count;
+/**
+ * Catch SIGINT and SIGTERM: set tlsx_signal, then tlsio_loop_stop() + tlsio_loop_wake() on
+ * @p loop so that tlsio_loop_run() returns. Ignores SIGPIPE (a peer reset must be a status,
+ * not the death of the process). The @p exit_after'th signal (0: never) ends the process at
+ * once with status 128+signo, for when the loop is stuck and never looks at the flag.
+ */
+int tlsx_signals_install(tlsio_loop *loop, int exit_after);
+
+#endif

@@ -1,0 +1,470 @@
+/* tlsio-echo: a TLS echo server. Every byte a client sends comes back to it, in order, also when
+ * the client sends faster than it reads (backpressure pauses reading instead of dropping data). */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+#define PROG "tlsio-echo"
+
+enum {
+	OPT_LISTEN = TLSX_OPT_TOOL,
+	OPT_VERIFY,
+	OPT_MAX_CONNS,
+	OPT_HIGH_WATER,
+};
+
+struct echo_conn;
+
+struct echo_server {
+	struct tlsx_common co;
+	const char *listen_addr;
+	int verify;
+	uint64_t max_conns;
+	size_t high_water, low_water;
+
+	tlsio_loop *loop;
+	tlsio_listener *listener;
+	struct echo_conn *conns;   /* open connections, for the shutdown */
+	int shutting_down, aborting;
+
+	uint64_t accepted, closed, failed, bytes_echoed, pauses, stashed;
+};
+
+struct echo_conn {
+	struct echo_conn *prev, *next;
+	struct echo_server *srv;
+	tlsio_conn *c;
+	uint64_t id;
+	/* Bytes a refused tlsio_send() could not take. on_data's buffer dies with the call, so they
+	 * are kept here until on_drain says the queue has room again. */
+	uint8_t *stash;
+	size_t stash_len, stash_cap;
+	int paused;       /* we called tlsio_read_stop() */
+	int close_wanted; /* close as soon as the stash is handed over */
+	int close_sent;   /* tlsio_close() called */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: " PROG " --cert FILE --key FILE [options]\n"
+		"\n"
+		"TLS echo server: sends every byte it receives back to the sender. Prints\n"
+		"'listening on ADDR:PORT' on stdout once it accepts connections. SIGINT/SIGTERM\n"
+		"stop accepting and close every connection gracefully (a second signal aborts\n"
+		"them, a third exits at once); a summary line goes to stderr.\n"
+		"\n"
+		"Options:\n"
+		"  --listen ADDR:PORT   address to listen on, IPv4 or [IPv6]\n"
+		"                       (default 127.0.0.1:0; port 0 picks a free one)\n"
+		"  --cert FILE          PEM certificate chain (required)\n"
+		"  --key FILE           PEM private key (required)\n"
+		"  --ca FILE            PEM CA bundle used to verify client certificates\n"
+		"  --verify             require a client certificate signed by --ca\n"
+		"  --max-conns N        exit after N connections have closed (default 0: never)\n"
+		"  --high-water BYTES   per-connection send queue limit; reading pauses\n"
+		"                       while it is reached (default 16M, the library's)\n"
+		"%s"
+		"\n"
+		"Exit status: 0 after a signal or --max-conns, 1 on a runtime error, 2 on bad\n"
+		"usage.\n",
+		tlsx_common_help);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void conn_unlink(struct echo_conn *ec)
+{
+	struct echo_server *srv = ec->srv;
+	if (ec->prev != NULL)
+		ec->prev->next = ec->next;
+	else
+		srv->conns = ec->next;
+	if (ec->next != NULL)
+		ec->next->prev = ec->prev;
+	ec->prev = ec->next = NULL;
+}
+
+static int stash_append(struct echo_conn *ec, const uint8_t *data, size_t len)
+{
+	if (ec->stash_len + len > ec->stash_cap) {
+		size_t cap = ec->stash_cap ? ec->stash_cap : 64 * 1024;
+		uint8_t *p;
+		while (cap < ec->stash_len + len)
+			cap *= 2;
+		p = realloc(ec->stash, cap);
+		if (p == NULL)
+			return -1;
+		ec->stash = p;
+		ec->stash_cap = cap;
+	}
+	memcpy(ec->stash + ec->stash_len, data, len);
+	ec->stash_len += len;
+	return 0;
+}
+
+static void pause_reading(struct echo_conn *ec)
+{
+	if (!ec->paused) {
+		ec->paused = 1;
+		ec->srv->pauses++;
+		tlsio_read_stop(ec->c);
+	}
+}
+
+static void conn_close(struct echo_conn *ec)
+{
+	if (!ec->close_sent) {
+		ec->close_sent = 1;
+		tlsio_close(ec->c);
+	}
+}
+
+static void on_data(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
+{
+	struct echo_conn *ec = user;
+	int rc;
+	if (ec == NULL || ec->close_sent)
+		return;
+	/* Already holding bytes back: newer bytes must queue behind them, or the order breaks. */
+	if (ec->stash_len > 0) {
+		rc = TLSIO_E_QUEUE_FULL;
+	} else {
+		rc = tlsio_send(c, data, len);
+		if (rc == 0) {
+			ec->srv->bytes_echoed += len;
+			/* The next send would be refused: stop reading now rather than stash. */
+			if (tlsio_conn_queued(c) >= ec->srv->high_water)
+				pause_reading(ec);
+			return;
+		}
+	}
+	if (rc == TLSIO_E_QUEUE_FULL) {
+		ec->srv->stashed++;
+		if (stash_append(ec, data, len) < 0) {
+			if (!ec->srv->co.quiet)
+				fprintf(stderr, PROG ": connection %" PRIu64 ": out of memory, aborting it\n",
+				        ec->id);
+			tlsio_abort(c);
+			return;
+		}
+		pause_reading(ec);
+		return;
+	}
+	if (rc == TLSIO_E_CLOSED)
+		return; /* ending anyway; on_close tells how */
+	if (!ec->srv->co.quiet)
+		fprintf(stderr, PROG ": connection %" PRIu64 ": send: %s, aborting it\n", ec->id,
+		        tlsio_strerror(rc));
+	tlsio_abort(c);
+}
+
+static void on_drain(tlsio_conn *c, void *user)
+{
+	struct echo_conn *ec = user;
+	if (ec == NULL || ec->close_sent)
+		return;
+	if (ec->stash_len > 0) {
+		int rc = tlsio_send(c, ec->stash, ec->stash_len);
+		if (rc == TLSIO_E_QUEUE_FULL)
+			return; /* still full: the next drain retries */
+		if (rc < 0) {
+			if (rc != TLSIO_E_CLOSED) {
+				if (!ec->srv->co.quiet)
+					fprintf(stderr, PROG ": connection %" PRIu64 ": send: %s, aborting it\n",
+					        ec->id, tlsio_strerror(rc));
+				tlsio_abort(c);
+			}
+			return;
+		}
+		ec->srv->bytes_echoed += ec->stash_len;
+		ec->stash_len = 0;
+		/* A large stash is a burst; give the memory back rather than keep the peak. */
+		if (ec->stash_cap > 1024 * 1024) {
+			free(ec->stash);
+			ec->stash = NULL;
+			ec->stash_cap = 0;
+		}
+	}
+	if (ec->close_wanted) {
+		conn_close(ec);
+		return;
+	}
+	if (ec->paused && tlsio_conn_queued(c) < ec->srv->high_water) {
+		ec->paused = 0;
+		tlsio_read_start(c);
+	}
+}
+
+static void on_peer_close(tlsio_conn *c, void *user)
+{
+	struct echo_conn *ec = user;
+	(void)c;
+	if (ec == NULL)
+		return;
+	/* The peer is done sending, but the echo of what it sent may still be held back. */
+	if (ec->stash_len > 0)
+		ec->close_wanted = 1;
+	else
+		conn_close(ec);
+}
+
+static void on_close(tlsio_conn *c, int status, int alert, void *user)
+{
+	struct echo_conn *ec = user;
+	struct echo_server *srv;
+	(void)c;
+	if (ec == NULL)
+		return; /* aborted in on_accept before it got its state */
+	srv = ec->srv;
+	srv->closed++;
+	if (status != 0) {
+		srv->failed++;
+		if (!srv->co.quiet) {
+			char what[64];
+			snprintf(what, sizeof(what), "connection %" PRIu64 " closed", ec->id);
+			tlsx_print_status(PROG, what, status, alert);
+		}
+	}
+	conn_unlink(ec);
+	free(ec->stash);
+	free(ec);
+}
+
+static const tlsio_callbacks echo_callbacks = {
+	.on_data = on_data,
+	.on_drain = on_drain,
+	.on_peer_close = on_peer_close,
+	.on_close = on_close,
+};
+
+static void on_accept(tlsio_listener *l, tlsio_conn *c, void *user)
+{
+	struct echo_server *srv = user;
+	struct echo_conn *ec = calloc(1, sizeof(*ec));
+	(void)l;
+	if (ec == NULL) {
+		if (!srv->co.quiet)
+			fprintf(stderr, PROG ": out of memory, refusing a connection\n");
+		tlsio_abort(c);
+		return;
+	}
+	ec->srv = srv;
+	ec->c = c;
+	ec->id = ++srv->accepted;
+	ec->next = srv->conns;
+	if (srv->conns != NULL)
+		srv->conns->prev = ec;
+	srv->conns = ec;
+	tlsio_conn_set_user(c, ec);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void begin_shutdown(struct echo_server *srv)
+{
+	struct echo_conn *ec;
+	srv->shutting_down = 1;
+	if (srv->listener != NULL) {
+		tlsio_listener_close(srv->listener);
+		srv->listener = NULL;
+	}
+	/* Restart the walk after each call: a close may run callbacks that change the list. */
+	for (ec = srv->conns; ec != NULL;) {
+		if (!ec->close_sent && !ec->close_wanted) {
+			if (ec->stash_len > 0) {
+				ec->close_wanted = 1; /* on_drain closes after the stash went out */
+			} else {
+				conn_close(ec);
+				ec = srv->conns;
+				continue;
+			}
+		}
+		ec = ec->next;
+	}
+}
+
+static void abort_all(struct echo_server *srv)
+{
+	struct echo_conn *ec;
+	srv->aborting = 1;
+	for (ec = srv->conns; ec != NULL;) {
+		if (ec->close_sent != 2) {
+			ec->close_sent = 2; /* 2: aborted; keeps the walk from coming back to it */
+			tlsio_abort(ec->c);
+			ec = srv->conns;
+			continue;
+		}
+		ec = ec->next;
+	}
+}
+
+static int parse_args(struct echo_server *srv, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		TLSX_COMMON_LONGOPTS,
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"verify", no_argument, NULL, OPT_VERIFY},
+		{"max-conns", required_argument, NULL, OPT_MAX_CONNS},
+		{"high-water", required_argument, NULL, OPT_HIGH_WATER},
+		{NULL, 0, NULL, 0},
+	};
+	int opt;
+	while ((opt = getopt_long(argc, argv, "hq", longopts, NULL)) != -1) {
+		int rc = tlsx_common_opt(&srv->co, opt, optarg);
+		uint64_t v;
+		if (rc < 0)
+			return TLSX_EXIT_USAGE;
+		if (rc > 0)
+			continue;
+		switch (opt) {
+		case 'h':
+			usage(stdout);
+			exit(TLSX_EXIT_OK);
+		case OPT_LISTEN:
+			srv->listen_addr = optarg;
+			break;
+		case OPT_VERIFY:
+			srv->verify = 1;
+			break;
+		case OPT_MAX_CONNS:
+			if (tlsx_parse_u64(optarg, &srv->max_conns) < 0) {
+				fprintf(stderr, PROG ": bad value for --max-conns: '%s'\n", optarg);
+				return TLSX_EXIT_USAGE;
+			}
+			break;
+		case OPT_HIGH_WATER:
+			if (tlsx_parse_size(optarg, &v) < 0 || v == 0 || v > SIZE_MAX) {
+				fprintf(stderr, PROG ": bad value for --high-water: '%s'\n", optarg);
+				return TLSX_EXIT_USAGE;
+			}
+			srv->high_water = (size_t)v;
+			break;
+		default:
+			fprintf(stderr, "Try '" PROG " --help'.\n");
+			return TLSX_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, PROG ": unexpected argument '%s'\nTry '" PROG " --help'.\n", argv[optind]);
+		return TLSX_EXIT_USAGE;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct echo_server srv;
+	const tlsio_backend *backend;
+	tlsio_tls_opts topts;
+	tlsio_conn_opts copts;
+	tlsio_tls_config *cfg = NULL;
+	char addr[128];
+	int rc, ret = TLSX_EXIT_FAIL, listening = 0;
+
+	memset(&srv, 0, sizeof(srv));
+	srv.co.prog = PROG;
+	srv.listen_addr = "127.0.0.1:0";
+	rc = parse_args(&srv, argc, argv);
+	if (rc != 0)
+		return rc;
+	if (srv.co.list_backends) {
+		tlsx_list_backends(stdout);
+		return TLSX_EXIT_OK;
+	}
+	if (srv.co.cert == NULL || srv.co.key == NULL) {
+		fprintf(stderr, PROG ": a server needs a certificate and its key: --cert FILE --key FILE\n"
+		                "(for a test run: --cert tests/certs/server.pem --key tests/certs/server.key)\n");
+		return TLSX_EXIT_USAGE;
+	}
+	if (srv.verify && srv.co.ca == NULL) {
+		fprintf(stderr, PROG ": --verify needs --ca FILE (the CA that signs client certificates)\n");
+		return TLSX_EXIT_USAGE;
+	}
+	rc = tlsx_backend(&srv.co, &backend);
+	if (rc != 0)
+		return rc;
+	/* The documented default, made explicit: the pause logic compares against it. */
+	if (srv.high_water == 0)
+		srv.high_water = 16u * 1024 * 1024;
+	/* Resume once a quarter is left: late enough to batch, early enough to keep the pipe full. */
+	srv.low_water = srv.high_water / 4;
+
+	rc = tlsio_loop_new(&srv.loop, backend);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": cannot create a loop on backend '%s': %s\n",
+		        tlsio_backend_name(backend), tlsio_strerror(rc));
+		return TLSX_EXIT_FAIL;
+	}
+	tlsx_tls_opts(&srv.co, &topts);
+	if (srv.verify)
+		topts.verify = TLSIO_VERIFY_REQUIRED;
+	if (tlsx_tls_config(&srv.co, 1, &topts, &cfg) != 0)
+		goto out;
+
+	tlsx_conn_opts(&srv.co, &copts);
+	copts.cb = &echo_callbacks;
+	copts.user = NULL; /* each connection gets its own state in on_accept */
+	copts.high_water = srv.high_water;
+	copts.low_water = srv.low_water;
+	rc = tlsio_listen(srv.loop, srv.listen_addr, cfg, &copts, on_accept, &srv, &srv.listener);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": cannot listen on %s: %s\n", srv.listen_addr, tlsio_strerror(rc));
+		goto out;
+	}
+	rc = tlsio_listener_addr(srv.listener, addr, sizeof(addr));
+	if (rc < 0) {
+		fprintf(stderr, PROG ": cannot read the bound address: %s\n", tlsio_strerror(rc));
+		goto out;
+	}
+	rc = tlsx_signals_install(srv.loop, 3);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": cannot install signal handlers: %s\n", tlsio_strerror(rc));
+		goto out;
+	}
+	listening = 1;
+	printf("listening on %s\n", addr);
+	fflush(stdout);
+	if (!srv.co.quiet)
+		fprintf(stderr, PROG ": backend %s\n", tlsio_backend_name(backend));
+
+	/* One iteration at a time: a signal that lands just before tlsio_loop_run() would have its
+	 * stop request cleared by the run, but its wake still ends this iteration, so the flags
+	 * below are always seen. */
+	for (;;) {
+		if (tlsx_signal_count > 0 && !srv.shutting_down)
+			begin_shutdown(&srv);
+		if (tlsx_signal_count > 1 && !srv.aborting)
+			abort_all(&srv);
+		if (srv.max_conns != 0 && srv.closed >= srv.max_conns && !srv.shutting_down)
+			begin_shutdown(&srv);
+		if (srv.shutting_down && srv.conns == NULL)
+			break;
+		rc = tlsio_loop_run(srv.loop, TLSIO_RUN_ONCE);
+		if (rc < 0) {
+			fprintf(stderr, PROG ": loop failed: %s\n", tlsio_strerror(rc));
+			goto out;
+		}
+	}
+	ret = TLSX_EXIT_OK;
+
+out:
+	if (listening) {
+		fprintf(stderr, PROG ": %" PRIu64 " connection%s (%" PRIu64 " failed), %" PRIu64
+		        " bytes echoed", srv.closed, srv.closed == 1 ? "" : "s", srv.failed,
+		        srv.bytes_echoed);
+		if (srv.pauses > 0)
+			fprintf(stderr, ", reading paused %" PRIu64 " times (%" PRIu64 " on a refused send)",
+			        srv.pauses, srv.stashed);
+		fputc('\n', stderr);
+	}
+	tlsio_tls_config_free(cfg);
+	tlsio_loop_free(srv.loop);
+	return ret;
+}

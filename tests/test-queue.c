@@ -1,0 +1,151 @@
+/* Send-queue unit tests: the plaintext and ciphertext queues against a flat model. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "queue.h"
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+/* Random copies, references, gathers and partial consumes must replay the model byte for byte. */
+START_TEST(ptq_model)
+{
+	tlsio__ptq q;
+	size_t cap = 8 << 20, head = 0, tail = 0;
+	uint8_t *model = malloc(cap), *src = malloc(1 << 20), *tmp = malloc(1 << 16);
+	for (size_t i = 0; i < (1u << 20); i++)
+		src[i] = (uint8_t)rnd();
+	tlsio__ptq_init(&q);
+	for (int op = 0; op < 20000; op++) {
+		unsigned what = (unsigned)(rnd() % 4);
+		if (what < 2 && tail < cap - (1 << 17)) {
+			size_t len = (rnd() % 8 == 0) ? (size_t)(rnd() % 100000) : (size_t)(rnd() % 300);
+			size_t off = (size_t)(rnd() % ((1 << 20) - len));
+			if (what == 0)
+				ck_assert_int_eq(tlsio__ptq_copy(&q, src + off, len), 0);
+			else
+				ck_assert_int_eq(tlsio__ptq_ref(&q, src + off, len), 0);
+			memcpy(model + tail, src + off, len);
+			tail += len;
+		} else if (what == 2) {
+			size_t n = tlsio__ptq_gather(&q, tmp, 1 << 16);
+			size_t want = tail - head < (1u << 16) ? tail - head : (1u << 16);
+			ck_assert_uint_eq(n, want);
+			ck_assert(memcmp(tmp, model + head, n) == 0);
+		} else {
+			size_t n = 0;
+			const uint8_t *p = tlsio__ptq_peek(&q, &n);
+			ck_assert_uint_eq(n == 0, head == tail);
+			if (n > 0) {
+				size_t k = 1 + (size_t)(rnd() % n);
+				ck_assert(memcmp(p, model + head, k) == 0);
+				tlsio__ptq_consume(&q, k);
+				head += k;
+			}
+		}
+		ck_assert_uint_eq(q.bytes, tail - head);
+		if (head == tail)
+			head = tail = 0;
+	}
+	tlsio__ptq_free(&q);
+	free(model);
+	free(src);
+	free(tmp);
+}
+END_TEST
+
+/* Appended ciphertext never moves until consumed: io_uring keeps pointers into it. */
+START_TEST(ctq_stable_and_ordered)
+{
+	tlsio__ctq q;
+	struct iovec iov[1024];
+	size_t sent = 0, appended = 0;
+	uint8_t *chunk = malloc(70000);
+	const uint8_t *first = NULL;
+	tlsio__ctq_init(&q);
+	for (int round = 0; round < 2000; round++) {
+		size_t len = 1 + (size_t)(rnd() % 70000), n, k, total = 0;
+		for (size_t i = 0; i < len; i++)
+			chunk[i] = (uint8_t)(appended + i);
+		ck_assert_int_eq(tlsio__ctq_append(&q, chunk, len), 0);
+		appended += len;
+		n = tlsio__ctq_iov(&q, 0, iov, 1024);
+		ck_assert_uint_gt(n, 0);
+		if (first != NULL)
+			ck_assert_ptr_eq(iov[0].iov_base, first); /* the head did not move */
+		for (size_t i = 0; i < n; i++) {
+			const uint8_t *p = iov[i].iov_base;
+			for (size_t j = 0; j < iov[i].iov_len; j += 997)
+				ck_assert_uint_eq(p[j], (uint8_t)(sent + total + j));
+			total += iov[i].iov_len;
+		}
+		ck_assert_uint_eq(total, appended - sent);
+		/* skip: the view past the first `skip` bytes starts at the right byte */
+		if (total > 1) {
+			size_t skip = (size_t)(rnd() % total);
+			size_t m = tlsio__ctq_iov(&q, skip, iov, 1024);
+			ck_assert_uint_gt(m, 0);
+			ck_assert_uint_eq(((uint8_t *)iov[0].iov_base)[0], (uint8_t)(sent + skip));
+		}
+		k = (size_t)(rnd() % (total + 1));
+		tlsio__ctq_consume(&q, k);
+		sent += k;
+		ck_assert_uint_eq(q.bytes, appended - sent);
+		n = tlsio__ctq_iov(&q, 0, iov, 1);
+		first = n > 0 ? iov[0].iov_base : NULL;
+	}
+	tlsio__ctq_free(&q);
+	free(chunk);
+}
+END_TEST
+
+/* 100,000 one-byte copies must not cost 100,000 allocations' worth of segments. */
+START_TEST(ptq_small_copies_pack)
+{
+	tlsio__ptq q;
+	size_t n = 0;
+	int segs = 0;
+	tlsio__ptq_init(&q);
+	for (int i = 0; i < 100000; i++) {
+		uint8_t b = (uint8_t)i;
+		ck_assert_int_eq(tlsio__ptq_copy(&q, &b, 1), 0);
+	}
+	while (q.bytes > 0) {
+		const uint8_t *p = tlsio__ptq_peek(&q, &n);
+		ck_assert_uint_eq(p[0], (uint8_t)(100000 - q.bytes));
+		tlsio__ptq_consume(&q, n);
+		segs++;
+	}
+	ck_assert_int_le(segs, 3);
+	tlsio__ptq_free(&q);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("queue");
+	TCase *tc = tcase_create("model");
+	SRunner *sr;
+	int failed;
+	tcase_add_test(tc, ptq_model);
+	tcase_add_test(tc, ctq_stable_and_ordered);
+	tcase_add_test(tc, ptq_small_copies_pack);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
