@@ -19,6 +19,8 @@
 #include "backend.h"
 
 #define DEFAULT_HIGH_WATER (16u * 1024 * 1024)
+/* Ciphertext kept encrypted ahead of the socket (see conn_encrypt). */
+#define ENCRYPT_AHEAD (256u * 1024)
 #define DEFAULT_LINGER_MS 5000u
 
 enum conn_state {
@@ -202,10 +204,14 @@ void tlsio__loop_set_bdata(tlsio_loop *loop, void *p) { loop->bdata = p; }
 /* sending */
 
 /* Encrypt queued plaintext into records of up to 16 KiB, coalescing small sends: N small sends
- * made in one loop turn become one record and one write. */
+ * made in one loop turn become one record and one write. Encryption is lazy: only ENCRYPT_AHEAD
+ * bytes of ciphertext are kept ready; tlsio__conn_on_sent() refills as they leave. A 64 MiB send
+ * to a peer that does not read thus costs the encryption of what the kernel accepts, not of the
+ * whole send, and the loop turn stays short. Then close_notify, once all plaintext is in. */
 static void conn_encrypt(tlsio_conn *c)
 {
-	while (c->ptq.bytes > 0 && c->state == ST_OPEN && !c->notify_sent) {
+	while (c->ptq.bytes > 0 && c->ctq.bytes < ENCRYPT_AHEAD && c->state == ST_OPEN &&
+	       !c->notify_sent) {
 		size_t n;
 		const uint8_t *p = tlsio__ptq_peek(&c->ptq, &n);
 		int rc;
@@ -225,6 +231,15 @@ static void conn_encrypt(tlsio_conn *c)
 		tlsio__ptq_consume(&c->ptq, n);
 		c->pt_encrypted += n;
 		c->st.records_sent++;
+	}
+	if (c->state == ST_OPEN && (c->close_req || c->shut_req) && c->ptq.bytes == 0 &&
+	    !c->notify_sent) {
+		int rc = tlsio__tls_close_notify(c->tls);
+		if (rc < 0) {
+			conn_fail(c, rc);
+			return;
+		}
+		c->notify_sent = 1;
 	}
 }
 
@@ -281,17 +296,8 @@ static void conn_pump(tlsio_conn *c)
 		c->want_input = 0;
 		conn_process_input(c);
 	}
-	if (c->state == ST_OPEN) {
+	if (c->state == ST_OPEN)
 		conn_encrypt(c);
-		if (c->state == ST_OPEN && (c->close_req || c->shut_req) && c->ptq.bytes == 0 && !c->notify_sent) {
-			int rc = tlsio__tls_close_notify(c->tls);
-			if (rc < 0) {
-				conn_fail(c, rc);
-				return;
-			}
-			c->notify_sent = 1;
-		}
-	}
 	if (c->state == ST_DEAD || c->state == ST_CONNECTING)
 		return;
 	if (c->ctq.bytes > 0)
@@ -309,6 +315,12 @@ void tlsio__conn_on_sent(tlsio_conn *c, size_t n)
 	c->st.tls_bytes_sent += n;
 	if (c->idle_timeout_ms)
 		c->idle_deadline = tlsio__now_ms() + c->idle_timeout_ms;
+	/* Refill before the completions: the backend's write loop goes on with what is added. */
+	if (c->state == ST_OPEN && c->ctq.bytes <= ENCRYPT_AHEAD / 2 &&
+	    (c->ptq.bytes > 0 || c->close_req || c->shut_req))
+		conn_encrypt(c);
+	if (c->state == ST_DEAD)
+		return;
 	conn_after_write(c);
 }
 
@@ -675,6 +687,7 @@ void tlsio_loop_free(tlsio_loop *loop)
 	}
 	loop->be->loop_free(loop);
 	free(loop);
+	tlsio__tls_thread_cleanup();
 }
 
 /* ---------------------------------------------------------------------------------------- */

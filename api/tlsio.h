@@ -132,7 +132,11 @@ TLSIO_EXPORT const char *tlsio_backend_names(void);
  * @return 0, TLSIO_E_NO_BACKEND, TLSIO_E_BACKEND_UNAVAILABLE or -errno.
  */
 TLSIO_EXPORT int tlsio_loop_new(tlsio_loop **out, const tlsio_backend *b);
-/** Abort every connection (completions and on_close fire with TLSIO_E_ABORTED), close listeners, free. */
+/**
+ * Abort every connection (completions and on_close fire with TLSIO_E_ABORTED), close listeners,
+ * free. Call it on the thread that ran the loop: it also releases that thread's TLS caches
+ * (wolfSSL's ECC point cache, which wolfSSL would otherwise keep until process exit).
+ */
 TLSIO_EXPORT void tlsio_loop_free(tlsio_loop *loop);
 /** The backend the loop runs on. */
 TLSIO_EXPORT const tlsio_backend *tlsio_loop_backend(const tlsio_loop *loop);

@@ -19,7 +19,7 @@ const char *tlsio_strerror(int status)
 {
 	switch (status) {
 	case 0: return "success";
-	case TLSIO_E_TLS: return "TLS protocol error (alert sent to the peer)";
+	case TLSIO_E_TLS: return "TLS protocol error";
 	case TLSIO_E_ALERT_RECEIVED: return "the peer sent a fatal TLS alert";
 	case TLSIO_E_TRUNCATED: return "connection closed without close_notify (truncated)";
 	case TLSIO_E_CERT_VERIFY: return "peer certificate verification failed";

@@ -171,7 +171,7 @@ static void blk_flush(tlsio_conn *c)
 	struct bnode *n = tlsio__conn_bdata(c);
 	if (n == NULL || n->connecting)
 		return;
-	while (tlsio__sock_write(c) == TLSIO__SOCK_AGAIN) {
+	while (tlsio__sock_write(c, 0) == TLSIO__SOCK_AGAIN) {
 		struct pollfd p = {tlsio__conn_fd(c), POLLOUT, 0};
 		uint64_t deadline = tlsio__conn_write_deadline(c);
 		if (deadline != 0 && tlsio__now_ms() >= deadline)

@@ -6,8 +6,9 @@
  *   "readable"/"writable" bit that only EAGAIN clears and only an edge sets.
  * - Connections are registered once for EPOLLIN|EPOLLOUT|EPOLLRDHUP; pausing reads does not
  *   touch epoll: the readable bit is kept and reading resumes from it on read_start.
- * - A read budget per event keeps one fast peer from starving the others; a connection cut off
- *   by it goes on a ready list that the next run_once serves without waiting.
+ * - A read and a write budget per event keep one fast peer from starving the others; a
+ *   connection cut off by one goes on a ready list that the next run_once serves without
+ *   waiting.
  * - Listeners and the wake eventfd are level-triggered: nothing to drain by hand there.
  * - sendmsg(MSG_NOSIGNAL) stands in for writev so a reset peer gives EPIPE, not SIGPIPE.
  */
@@ -29,6 +30,7 @@
 
 #define MAX_EVENTS 256
 #define READ_BUDGET (1u << 20)
+#define WRITE_BUDGET (1u << 20)
 
 enum ekind { K_WAKE, K_LISTENER, K_CONN };
 
@@ -37,14 +39,16 @@ struct enode {
 	int fd;
 	tlsio_conn *c;
 	tlsio_listener *l;
-	struct enode *ready_next;
-	unsigned readable : 1, writable : 1, connecting : 1, on_ready : 1, dead : 1;
+	struct enode *ready_next;  /* on e->ready or e->serving */
+	struct enode *grave_next;
+	unsigned readable : 1, writable : 1, connecting : 1, on_ready : 1, dead : 1, write_more : 1;
 };
 
 struct eloop {
 	int epfd;
 	struct enode wake;
 	struct enode *ready;       /* connections to serve without waiting */
+	struct enode *serving;     /* the part of the ready list this run_once is serving */
 	struct enode *graveyard;   /* closed during a dispatch; freed at the next run_once */
 	struct enode **byfd;       /* for edges owed by the test fault shim */
 	size_t nbyfd;
@@ -95,7 +99,7 @@ static void free_graveyard(struct eloop *e)
 {
 	while (e->graveyard != NULL) {
 		struct enode *n = e->graveyard;
-		e->graveyard = n->ready_next;
+		e->graveyard = n->grave_next;
 		free(n);
 	}
 }
@@ -150,14 +154,18 @@ static void ep_remove(struct eloop *e, struct enode *n)
 	if ((size_t)n->fd < e->nbyfd && e->byfd[n->fd] == n)
 		e->byfd[n->fd] = NULL;
 	if (n->on_ready) {
+		/* a callback may close another connection of the list being served */
 		struct enode **pp = &e->ready;
-		while (*pp != n)
+		while (*pp != NULL && *pp != n)
 			pp = &(*pp)->ready_next;
+		if (*pp == NULL)
+			for (pp = &e->serving; *pp != n; pp = &(*pp)->ready_next)
+				;
 		*pp = n->ready_next;
 		n->on_ready = 0;
 	}
 	n->dead = 1;
-	n->ready_next = e->graveyard;
+	n->grave_next = e->graveyard;
 	e->graveyard = n;
 }
 
@@ -227,12 +235,18 @@ static void ep_conn_close(tlsio_conn *c)
 	tlsio__conn_closed(c);
 }
 
-static void do_write(struct enode *n)
+static void do_write(struct eloop *e, struct enode *n)
 {
+	int r;
 	if (!n->writable || n->connecting)
 		return;
-	if (tlsio__sock_write(n->c) == TLSIO__SOCK_AGAIN)
+	r = tlsio__sock_write(n->c, WRITE_BUDGET);
+	if (r == TLSIO__SOCK_AGAIN) {
 		n->writable = 0; /* resume on the next EPOLLOUT edge */
+	} else if (r == TLSIO__SOCK_MORE) {
+		n->write_more = 1;
+		make_ready(e, n);
+	}
 }
 
 static void do_read(struct eloop *e, struct enode *n)
@@ -252,7 +266,7 @@ static void ep_flush(tlsio_conn *c)
 {
 	struct enode *n = tlsio__conn_bdata(c);
 	if (n != NULL)
-		do_write(n);
+		do_write(tlsio__loop_bdata(tlsio_conn_loop(c)), n);
 }
 
 static void ep_read_start(tlsio_conn *c)
@@ -300,7 +314,7 @@ static void conn_event(struct eloop *e, struct enode *n, uint32_t ev)
 		}
 	}
 	if (tlsio__conn_out_len(c) > 0)
-		do_write(n);
+		do_write(e, n);
 	if (!n->dead)
 		do_read(e, n);
 }
@@ -334,7 +348,6 @@ static int ep_run_once(tlsio_loop *loop, int timeout_ms)
 	struct eloop *e = tlsio__loop_bdata(loop);
 	int owed_fd[64], owed_kind[64];
 	size_t owed = 0;
-	struct enode *ready;
 	int n;
 
 	free_graveyard(e);
@@ -368,12 +381,16 @@ static int ep_run_once(tlsio_loop *loop, int timeout_ms)
 	}
 	owed_edges(e, owed_fd, owed_kind, owed);
 	/* Serve the ready list as it was: entries added now wait for the next turn. */
-	ready = e->ready;
+	e->serving = e->ready;
 	e->ready = NULL;
-	while (ready != NULL) {
-		struct enode *node = ready;
-		ready = node->ready_next;
+	while (e->serving != NULL) {
+		struct enode *node = e->serving;
+		e->serving = node->ready_next;
 		node->on_ready = 0;
+		if (node->write_more && !node->dead) {
+			node->write_more = 0;
+			do_write(e, node);
+		}
 		if (!node->dead)
 			do_read(e, node);
 	}

@@ -10,15 +10,18 @@
 
 #define IOV_BATCH 64
 
-int tlsio__sock_write(tlsio_conn *c)
+int tlsio__sock_write(tlsio_conn *c, size_t budget)
 {
 	tlsio_stats *st = tlsio__conn_counters(c);
 	struct iovec iov[IOV_BATCH];
+	size_t sent = 0;
 	for (;;) {
 		size_t n = tlsio__conn_out_iov(c, 0, iov, IOV_BATCH), offered = 0;
 		ssize_t r;
 		if (n == 0)
 			return TLSIO__SOCK_DONE;
+		if (budget != 0 && sent >= budget)
+			return TLSIO__SOCK_MORE;
 		for (size_t i = 0; i < n; i++)
 			offered += iov[i].iov_len;
 		r = tlsio__sys_sendv(tlsio__conn_fd(c), iov, (int)n);
@@ -26,6 +29,7 @@ int tlsio__sock_write(tlsio_conn *c)
 		if (r >= 0) {
 			if ((size_t)r < offered)
 				st->short_writes++;
+			sent += (size_t)r;
 			tlsio__conn_on_sent(c, (size_t)r);
 			if (!tlsio__conn_alive(c))
 				return TLSIO__SOCK_GONE;

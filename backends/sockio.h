@@ -9,11 +9,13 @@
 
 #define TLSIO__SOCK_DONE  0  /* queue empty (write) / EOF or reading no longer wanted (read) */
 #define TLSIO__SOCK_AGAIN 1  /* the kernel said EAGAIN: wait for readiness */
-#define TLSIO__SOCK_MORE  2  /* read budget used up with data left: come back soon */
+#define TLSIO__SOCK_MORE  2  /* budget used up with work left: come back soon */
 #define TLSIO__SOCK_GONE  3  /* the connection ended inside a callback or on an error */
 
-/** Write queued ciphertext until the queue is empty or EAGAIN. */
-int tlsio__sock_write(tlsio_conn *c);
+/** Write queued ciphertext until the queue is empty, EAGAIN, or @p budget bytes went out
+ * (0: no budget). The budget keeps one connection whose peer reads fast from holding the loop
+ * (the core encrypts as bytes leave, so a turn's work grows with what is written). */
+int tlsio__sock_write(tlsio_conn *c, size_t budget);
 /** Read until EAGAIN, EOF, @p budget bytes, or the core stops wanting input. */
 int tlsio__sock_read(tlsio_conn *c, uint8_t *buf, size_t cap, size_t budget, int flags);
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "sha256.h"
 #include "tlsio.h"
 
 /* Exit codes shared by the tools: scripts tell "the run failed" from "you called me wrong". */
@@ -96,24 +97,6 @@ int tlsx_parse_version(const char *s, int *out);
 /** Plain unsigned decimal. */
 int tlsx_parse_u64(const char *s, uint64_t *out);
 
-/* ------------------------------------------------------------------------------------------ */
-/* SHA-256 (FIPS 180-4), so that the tools need no crypto library of their own. */
-
-typedef struct tlsx_sha256 {
-	uint32_t h[8];
-	uint64_t len;      /* message bytes so far */
-	uint8_t buf[64];
-	size_t n;          /* bytes in buf */
-} tlsx_sha256;
-
-#define TLSX_SHA256_LEN 32
-#define TLSX_SHA256_HEX (2 * TLSX_SHA256_LEN + 1)
-
-void tlsx_sha256_init(tlsx_sha256 *s);
-void tlsx_sha256_update(tlsx_sha256 *s, const void *data, size_t len);
-void tlsx_sha256_final(tlsx_sha256 *s, uint8_t out[TLSX_SHA256_LEN]);
-/** Lower-case hex of @p n bytes into @p out (2n+1 bytes). */
-void tlsx_hex(const uint8_t *p, size_t n, char *out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Deterministic byte stream: the same seed gives the same bytes whatever the chunking. */

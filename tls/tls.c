@@ -12,6 +12,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include "tls.h"
@@ -45,6 +46,13 @@ static int tls_init_rc;
 static void tls_global_init(void)
 {
 	tls_init_rc = wolfSSL_Init() == WOLFSSL_SUCCESS ? 0 : TLSIO_E_TLS_CONFIG;
+}
+
+void tlsio__tls_thread_cleanup(void)
+{
+#if defined(HAVE_ECC) && defined(FP_ECC)
+	wc_ecc_fp_free();
+#endif
 }
 
 /* wolfSSL asks for exactly what it needs next (a record header, then its body); serve from the

@@ -55,6 +55,9 @@ const char *tlsio__tls_sni(tlsio__tls *t);
 
 /** Config reference counting (connections hold one each). */
 void tlsio__tls_config_ref(tlsio_tls_config *cfg);
+/** Release what wolfSSL keeps per thread (the ECC fixed-point cache of FP_ECC builds, which
+ * wolfSSL does not free at thread exit). Called by tlsio_loop_free on the loop's thread. */
+void tlsio__tls_thread_cleanup(void);
 int tlsio__tls_config_is_server(const tlsio_tls_config *cfg);
 
 #endif
