@@ -643,6 +643,11 @@ int tlsio_loop_new(tlsio_loop **out, const tlsio_backend *b)
 }
 
 const tlsio_backend *tlsio_loop_backend(const tlsio_loop *loop) { return loop->be; }
+const char *tlsio_loop_info(const tlsio_loop *loop)
+{
+	const char *s = loop->be->info != NULL ? loop->be->info(loop) : NULL;
+	return s != NULL ? s : loop->be->name;
+}
 uint64_t tlsio_loop_now(tlsio_loop *loop) { (void)loop; return tlsio__now_ms(); }
 void tlsio_loop_stop(tlsio_loop *loop) { loop->stop = 1; }
 void tlsio_loop_wake(tlsio_loop *loop) { loop->be->wake(loop); }

@@ -140,6 +140,12 @@ TLSIO_EXPORT int tlsio_loop_new(tlsio_loop **out, const tlsio_backend *b);
 TLSIO_EXPORT void tlsio_loop_free(tlsio_loop *loop);
 /** The backend the loop runs on. */
 TLSIO_EXPORT const tlsio_backend *tlsio_loop_backend(const tlsio_loop *loop);
+/**
+ * How the loop's backend runs here, in one line: the I/O paths it chose after probing the
+ * kernel (e.g. for io_uring the setup flags and the receive path), or just the backend name.
+ * The string stays valid until the loop is freed.
+ */
+TLSIO_EXPORT const char *tlsio_loop_info(const tlsio_loop *loop);
 
 /** Run modes for tlsio_loop_run(). */
 enum tlsio_run_mode {

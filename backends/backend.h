@@ -11,6 +11,7 @@
  *                    flight refers to the connection or its buffers any more (now or later)
  *   flush            ciphertext is queued: write it, in order, from the first unsent byte
  *   read_start/stop  the core does or does not want input for now
+ *   info             optional: one line on the paths chosen at runtime (tlsio_loop_info)
  *
  * Backend -> core (all from inside run_once or flush):
  *   tlsio__conn_on_connected(c, status)  connect finished (0 or -errno)
@@ -51,6 +52,7 @@ struct tlsio_backend {
 	void (*flush)(tlsio_conn *c);
 	void (*read_start)(tlsio_conn *c);
 	void (*read_stop)(tlsio_conn *c);
+	const char *(*info)(const tlsio_loop *loop);
 };
 
 /* Backend -> core. */
