@@ -15,6 +15,7 @@
 
 #include "core.h"
 #include "queue.h"
+#include "hello.h"
 #include "tls.h"
 #include "backend.h"
 
@@ -96,6 +97,7 @@ struct tlsio_loop {
 };
 
 static void conn_fail(tlsio_conn *c, int status);
+static int check_cfg(tlsio_tls_config *cfg, int is_server);
 static void conn_terminate(tlsio_conn *c, int status);
 static void conn_process_input(tlsio_conn *c);
 
@@ -342,6 +344,32 @@ static void conn_handle_peer_notify(tlsio_conn *c)
 		tlsio_close(c);
 }
 
+/* The application chooses the configuration by what the client offered, or refuses it. */
+static int conn_client_hello(tlsio_conn *c)
+{
+	const struct tlsio__hello *h = tlsio__tls_hello(c->tls);
+	tlsio_client_hello info = {
+		.server_name = h->server_name[0] != '\0' ? h->server_name : NULL,
+		.alpn = h->alpn_len > 0 ? h->alpn : NULL,
+		.alpn_len = h->alpn_len,
+		.max_version = h->max_version,
+	};
+	tlsio_tls_config *cfg = c->cfg;
+	int alert = c->cb.on_client_hello(c, &info, &cfg, c->user);
+	if (c->state != ST_HANDSHAKE)
+		return TLSIO_E_CLOSED; /* closed or aborted from the callback */
+	if (alert > 0)
+		return tlsio__tls_hello_decide(c->tls, NULL, alert);
+	if (cfg != c->cfg) {
+		if (check_cfg(cfg, 1) < 0)
+			return tlsio__tls_hello_decide(c->tls, NULL, TLSIO_ALERT_INTERNAL_ERROR);
+		tlsio__tls_config_ref(cfg);
+		tlsio_tls_config_free(c->cfg);
+		c->cfg = cfg;
+	}
+	return tlsio__tls_hello_decide(c->tls, c->cfg, 0);
+}
+
 static void conn_process_input(tlsio_conn *c)
 {
 	if (c->in_input)
@@ -349,6 +377,11 @@ static void conn_process_input(tlsio_conn *c)
 	c->in_input = 1;
 	if (c->state == ST_HANDSHAKE) {
 		int rc = tlsio__tls_handshake(c->tls);
+		if (rc == TLSIO__TLS_HELLO) {
+			rc = conn_client_hello(c);
+			if (rc == 0)
+				rc = tlsio__tls_handshake(c->tls);
+		}
 		if (rc < 0) {
 			conn_fail(c, rc);
 			goto out;
@@ -731,6 +764,8 @@ static int conn_new(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *c
 		free(c);
 		return rc;
 	}
+	if (is_server && c->cb.on_client_hello != NULL)
+		tlsio__tls_inspect_hello(c->tls);
 	tlsio__tls_config_ref(cfg);
 	c->cfg = cfg;
 	if (c->hs_timeout_ms)

@@ -65,6 +65,7 @@ extern "C" {
 #define TLSIO_E_VERSION           (-20014) /**< no TLS version in common (protocol_version) */
 #define TLSIO_E_BAD_ADDRESS       (-20015) /**< address not of the form IP:PORT or [IPv6]:PORT */
 #define TLSIO_E_EOF_IN_HANDSHAKE  (-20016) /**< peer closed the socket during the handshake */
+#define TLSIO_E_REFUSED           (-20017) /**< on_client_hello refused the client; alert sent */
 /**@}*/
 
 /** Human-readable text for a status (negated errno or TLSIO_E_*). Never NULL. */
@@ -203,6 +204,14 @@ TLSIO_EXPORT void tlsio_tls_config_free(tlsio_tls_config *cfg);
 /** @name Connections */
 /**@{*/
 
+/** What a client offered, read from its ClientHello before the handshake goes on. */
+typedef struct tlsio_client_hello {
+	const char *server_name;  /**< SNI host name, or NULL if the client sent none */
+	const uint8_t *alpn;      /**< offered ALPN protocols as on the wire, (len8, name)*, or NULL */
+	size_t alpn_len;
+	int max_version;          /**< highest offered: TLSIO_TLS_1_3, TLSIO_TLS_1_2, 0 (older) */
+} tlsio_client_hello;
+
 /** Application callbacks. Any may be NULL. */
 typedef struct tlsio_callbacks {
 	/** The handshake finished; sends queued before it go out now. */
@@ -224,6 +233,17 @@ typedef struct tlsio_callbacks {
 	 *               (TLSIO_E_ALERT_RECEIVED), or TLSIO_ALERT_NONE.
 	 */
 	void (*on_close)(tlsio_conn *c, int status, int alert, void *user);
+	/**
+	 * Server connections: the whole ClientHello arrived; the handshake waits for the answer.
+	 * Return 0 to go on, optionally after pointing @p *cfg at another server configuration
+	 * (chosen by SNI/ALPN; the connection takes its own reference). Return a TLS alert code
+	 * (> 0, e.g. TLSIO_ALERT_UNRECOGNIZED_NAME) to refuse: the alert is sent, then on_close
+	 * follows with TLSIO_E_REFUSED. @p hello is valid during the call only. Without this
+	 * callback the listener's configuration is used; either way input that is no TLS is
+	 * answered with a decode_error alert.
+	 */
+	int (*on_client_hello)(tlsio_conn *c, const tlsio_client_hello *hello, tlsio_tls_config **cfg,
+	                       void *user);
 } tlsio_callbacks;
 
 /** Per-connection options. Zero-initialise; zeros mean defaults. */

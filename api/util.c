@@ -20,6 +20,7 @@ const char *tlsio_strerror(int status)
 	switch (status) {
 	case 0: return "success";
 	case TLSIO_E_TLS: return "TLS protocol error";
+	case TLSIO_E_REFUSED: return "client refused after its ClientHello";
 	case TLSIO_E_ALERT_RECEIVED: return "the peer sent a fatal TLS alert";
 	case TLSIO_E_TRUNCATED: return "connection closed without close_notify (truncated)";
 	case TLSIO_E_CERT_VERIFY: return "peer certificate verification failed";

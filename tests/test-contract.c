@@ -705,6 +705,10 @@ START_TEST(test_bad_input)
 	       raw.first_byte & 0xff);
 	ck_assert_msg(bad->status < 0, "garbage connection ended with %d", bad->status);
 	ck_assert_msg(raw.eof, "the server never closed the garbage connection");
+	ck_assert_msg(bad->alert == TLSIO_ALERT_DECODE_ERROR, "garbage connection: alert %d (%s), "
+	              "expected decode_error", bad->alert, tlsio_alert_name(bad->alert));
+	ck_assert_msg(raw.got == 7 && raw.first_byte == 21, "the garbage sender got %zd bytes starting "
+	              "0x%02x, expected one 7-byte alert record (0x15)", raw.got, raw.first_byte & 0xff);
 	assert_clean_stream(c, c);
 	ck_assert_int_eq(good->rx_len, TU_MIB);
 	ck_assert_msg(good->status == 0, "good connection ended with %d (%s)", good->status,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hello.h"
 #include "tls.h"
 
 struct pipe_buf {
@@ -282,6 +283,14 @@ START_TEST(version_mismatch)
 }
 END_TEST
 
+/* What @p s wrote is exactly one fatal alert record with @p desc, in plaintext. */
+static void expect_alert_record(const struct side *s, int desc)
+{
+	const uint8_t want[7] = {21, 3, 3, 0, 2, 2, (uint8_t)desc};
+	ck_assert_int_eq(s->out.len, sizeof(want));
+	ck_assert(memcmp(s->out.p, want, sizeof(want)) == 0);
+}
+
 START_TEST(garbage_client_hello)
 {
 	struct pair p;
@@ -292,7 +301,135 @@ START_TEST(garbage_client_hello)
 	ck_assert_msg(p.s.hs < 0, "server must reject garbage, got %d", p.s.hs);
 	printf("garbage: %s, alert %s, %zu bytes of output\n", tlsio_strerror(p.s.hs),
 	       tlsio_alert_name(tlsio__tls_alert(p.s.t)), p.s.out.len);
+	expect_alert_record(&p.s, TLSIO_ALERT_DECODE_ERROR);
 	pair_free(&p);
+}
+END_TEST
+
+/* The client's first flight, re-cut into handshake records of @p frag bytes of payload. */
+static struct pipe_buf refragment(const struct pipe_buf *in, size_t frag)
+{
+	struct pipe_buf out = {0};
+	size_t n = (size_t)in->p[3] << 8 | in->p[4];
+	ck_assert_int_eq(in->p[0], 22);
+	for (size_t off = 0; off < n; off += frag) {
+		size_t k = n - off < frag ? n - off : frag;
+		uint8_t h[5] = {22, 3, 1, (uint8_t)(k >> 8), (uint8_t)k};
+		pipe_out(&out, h, 5);
+		pipe_out(&out, in->p + 5 + off, k);
+	}
+	pipe_out(&out, in->p + 5 + n, in->len - 5 - n); /* whatever followed the first record */
+	return out;
+}
+
+/* A ClientHello split over many records (legal, and how large ones arrive) still works. */
+START_TEST(hello_fragmented)
+{
+	struct pair p;
+	struct pipe_buf frag;
+	pair_init(&p, server_cfg(0, 0, NULL), client_cfg("ca.pem", 0, 0, NULL), "localhost");
+	ck_assert_int_eq(tlsio__tls_handshake(p.c.t), 0);
+	/* the reader copes even with the 4-byte message header split (wolfSSL does not: PARSE_ERROR) */
+	{
+		tlsio__hello h;
+		int alert;
+		struct pipe_buf tiny = refragment(&p.c.out, 3);
+		ck_assert_int_eq(tlsio__hello_parse(tiny.p, tiny.len, &h, &alert), TLSIO__HELLO_DONE);
+		ck_assert_str_eq(h.server_name, "localhost");
+		ck_assert_int_eq(tlsio__hello_parse(tiny.p, tiny.len - 1, &h, &alert), TLSIO__HELLO_MORE);
+		free(tiny.p);
+	}
+	frag = refragment(&p.c.out, 100);
+	p.c.out.len = 0;
+	/* byte by byte: every prefix must ask for more, none may fail */
+	for (size_t i = 0; i + 1 < frag.len; i++) {
+		ck_assert_int_eq(tlsio__tls_feed(p.s.t, frag.p + i, 1), 0);
+		if (tlsio__tls_input_len(p.s.t) < 64)
+			ck_assert_int_eq(tlsio__tls_handshake(p.s.t), 0);
+	}
+	ck_assert_int_eq(tlsio__tls_feed(p.s.t, frag.p + frag.len - 1, 1), 0);
+	free(frag.p);
+	pump(&p.c, &p.s);
+	ck_assert_msg(p.s.hs == 1, "server: %d (%s), wolfSSL error %d", p.s.hs, tlsio_strerror(p.s.hs),
+	              tlsio__tls_last_error(p.s.t));
+	ck_assert_int_eq(p.c.hs, 1);
+	ck_assert_int_eq(p.s.hs, 1);
+	ck_assert_str_eq(tlsio__tls_sni(p.s.t), "localhost");
+	pair_free(&p);
+}
+END_TEST
+
+/* The server stops at the ClientHello, shows SNI/ALPN/version, then goes on when told. */
+START_TEST(hello_inspect_then_go_on)
+{
+	struct pair p;
+	const tlsio__hello *h;
+	pair_init(&p, server_cfg(0, 0, "h2,http/1.1"), client_cfg("ca.pem", 0, 0, "h2,http/1.1"),
+	          "example.test");
+	tlsio__tls_inspect_hello(p.s.t);
+	ck_assert_int_eq(tlsio__tls_handshake(p.c.t), 0);
+	deliver(&p.c, &p.s);
+	ck_assert_int_eq(tlsio__tls_handshake(p.s.t), TLSIO__TLS_HELLO);
+	ck_assert_int_eq(tlsio__tls_handshake(p.s.t), TLSIO__TLS_HELLO); /* held until decided */
+	ck_assert_int_eq(p.s.out.len, 0);
+	h = tlsio__tls_hello(p.s.t);
+	ck_assert_ptr_nonnull(h);
+	ck_assert_str_eq(h->server_name, "example.test");
+	ck_assert_int_eq(h->max_version, TLSIO_TLS_1_3);
+	ck_assert_int_eq(h->alpn_len, 1 + 2 + 1 + 8);
+	ck_assert(memcmp(h->alpn, "\002h2\010http/1.1", h->alpn_len) == 0);
+	ck_assert_int_eq(tlsio__tls_hello_decide(p.s.t, NULL, 0), 0);
+	pump(&p.c, &p.s);
+	ck_assert_int_eq(p.c.hs, 1);
+	ck_assert_int_eq(p.s.hs, 1);
+	ck_assert_str_eq(tlsio__tls_alpn(p.s.t), "h2");
+	pair_free(&p);
+}
+END_TEST
+
+/* Refusing at the ClientHello sends the chosen alert, which the client reports. */
+START_TEST(hello_refused)
+{
+	struct pair p;
+	pair_init(&p, server_cfg(0, 0, NULL), client_cfg("ca.pem", 0, 0, NULL), "unknown.test");
+	tlsio__tls_inspect_hello(p.s.t);
+	ck_assert_int_eq(tlsio__tls_handshake(p.c.t), 0);
+	deliver(&p.c, &p.s);
+	ck_assert_int_eq(tlsio__tls_handshake(p.s.t), TLSIO__TLS_HELLO);
+	ck_assert_int_eq(tlsio__tls_hello_decide(p.s.t, NULL, TLSIO_ALERT_UNRECOGNIZED_NAME),
+	                 TLSIO_E_REFUSED);
+	ck_assert_int_eq(tlsio__tls_alert(p.s.t), TLSIO_ALERT_UNRECOGNIZED_NAME);
+	expect_alert_record(&p.s, TLSIO_ALERT_UNRECOGNIZED_NAME);
+	deliver(&p.s, &p.c);
+	ck_assert_int_eq(tlsio__tls_handshake(p.c.t), TLSIO_E_ALERT_RECEIVED);
+	ck_assert_int_eq(tlsio__tls_alert(p.c.t), TLSIO_ALERT_UNRECOGNIZED_NAME);
+	pair_free(&p);
+}
+END_TEST
+
+/* Malformed first flights: each gets its own alert, none is passed on to wolfSSL. */
+START_TEST(hello_malformed)
+{
+	static const struct {
+		const char *what;
+		uint8_t in[16];
+		size_t len;
+		int alert;
+	} cases[] = {
+		{"record over 16 KiB", {22, 3, 1, 0x50, 0x00, 1}, 6, TLSIO_ALERT_RECORD_OVERFLOW},
+		{"application data first", {23, 3, 3, 0, 1, 0}, 6, TLSIO_ALERT_UNEXPECTED_MESSAGE},
+		{"ServerHello from a client", {22, 3, 3, 0, 4, 2, 0, 0, 0}, 9, TLSIO_ALERT_UNEXPECTED_MESSAGE},
+		{"empty handshake record", {22, 3, 1, 0, 0}, 5, TLSIO_ALERT_DECODE_ERROR},
+		{"empty ClientHello body", {22, 3, 1, 0, 4, 1, 0, 0, 0}, 9, TLSIO_ALERT_DECODE_ERROR},
+		{"record version 2", {22, 2, 0, 0, 1, 1}, 6, TLSIO_ALERT_DECODE_ERROR},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		tlsio__hello h;
+		int alert = -1;
+		int rc = tlsio__hello_parse(cases[i].in, cases[i].len, &h, &alert);
+		ck_assert_msg(rc == TLSIO__HELLO_BAD && alert == cases[i].alert,
+		              "%s: rc %d alert %d, expected alert %d", cases[i].what, rc, alert, cases[i].alert);
+	}
 }
 END_TEST
 
@@ -357,6 +494,10 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, verify_name_mismatch);
 	tcase_add_test(tc, version_mismatch);
 	tcase_add_test(tc, garbage_client_hello);
+	tcase_add_test(tc, hello_fragmented);
+	tcase_add_test(tc, hello_inspect_then_go_on);
+	tcase_add_test(tc, hello_refused);
+	tcase_add_test(tc, hello_malformed);
 	tcase_add_test(tc, alpn_and_sni);
 	tcase_add_test(tc, truncated_input_waits);
 	tcase_add_test(tc, bad_config);

@@ -15,6 +15,7 @@
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
+#include "hello.h"
 #include "tls.h"
 
 struct tlsio_tls_config {
@@ -38,7 +39,13 @@ struct tlsio__tls {
 	int alert;
 	char alpn[256];
 	char sni[256];
+	/* server: the ClientHello is read (hello.c) before wolfSSL exists; see tlsio__tls_handshake */
+	int hello_state;   /* HELLO_WAIT, HELLO_HELD (the caller is choosing), HELLO_PASSED */
+	int hello_inspect; /* stop at HELLO_HELD for the caller */
+	tlsio__hello hello;
 };
+
+enum { HELLO_WAIT, HELLO_HELD, HELLO_PASSED };
 
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 static int tls_init_rc;
@@ -216,6 +223,29 @@ static int is_ip_literal(const char *s)
 	return strspn(s, "0123456789.") == strlen(s) || strchr(s, ':') != NULL;
 }
 
+static int tls_make_ssl(tlsio__tls *t)
+{
+	t->ssl = wolfSSL_new(t->cfg->ctx);
+	if (t->ssl == NULL)
+		return -ENOMEM;
+	wolfSSL_SetIOReadCtx(t->ssl, t);
+	wolfSSL_SetIOWriteCtx(t->ssl, t);
+	if (t->cfg->alpn != NULL &&
+	    wolfSSL_UseALPN(t->ssl, t->cfg->alpn, (unsigned)strlen(t->cfg->alpn),
+	                    WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS)
+		return TLSIO_E_TLS_CONFIG;
+	return 0;
+}
+
+/* A fatal alert of our own, as a plaintext record: before wolfSSL exists there is nobody else
+ * to send it, and a peer that gets silence cannot tell a refusal from a network fault. */
+static int tls_send_alert(tlsio__tls *t, int desc)
+{
+	const uint8_t rec[7] = {21, 3, 3, 0, 2, 2, (uint8_t)desc};
+	t->alert = desc;
+	return t->out(t->out_arg, rec, sizeof(rec)) != 0 ? -ENOMEM : 0;
+}
+
 int tlsio__tls_new(tlsio__tls **out, tlsio_tls_config *cfg, const char *server_name,
                    tlsio__tls_out_fn fn, void *arg)
 {
@@ -229,11 +259,14 @@ int tlsio__tls_new(tlsio__tls **out, tlsio_tls_config *cfg, const char *server_n
 	t->out = fn;
 	t->out_arg = arg;
 	t->alert = TLSIO_ALERT_NONE;
-	t->ssl = wolfSSL_new(cfg->ctx);
-	if (t->ssl == NULL)
+	if (cfg->is_server) {
+		*out = t; /* wolfSSL comes once the ClientHello was read */
+		return 0;
+	}
+	t->hello_state = HELLO_PASSED;
+	rc = tls_make_ssl(t);
+	if (rc < 0)
 		goto fail;
-	wolfSSL_SetIOReadCtx(t->ssl, t);
-	wolfSSL_SetIOWriteCtx(t->ssl, t);
 	rc = TLSIO_E_TLS_CONFIG;
 	if (!cfg->is_server && server_name != NULL && server_name[0] != '\0') {
 		/* RFC 6066: SNI carries host names only, never IP literals. */
@@ -245,10 +278,6 @@ int tlsio__tls_new(tlsio__tls **out, tlsio_tls_config *cfg, const char *server_n
 		    wolfSSL_check_domain_name(t->ssl, server_name) != WOLFSSL_SUCCESS)
 			goto fail;
 	}
-	if (cfg->alpn != NULL &&
-	    wolfSSL_UseALPN(t->ssl, cfg->alpn, (unsigned)strlen(cfg->alpn),
-	                    WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS)
-		goto fail;
 	*out = t;
 	return 0;
 fail:
@@ -355,9 +384,59 @@ static int tls_fail(tlsio__tls *t, int ret)
 	return TLSIO_E_TLS;
 }
 
+void tlsio__tls_inspect_hello(tlsio__tls *t)
+{
+	t->hello_inspect = 1;
+}
+
+const tlsio__hello *tlsio__tls_hello(const tlsio__tls *t)
+{
+	return t->hello_state != HELLO_WAIT ? &t->hello : NULL;
+}
+
+int tlsio__tls_hello_decide(tlsio__tls *t, tlsio_tls_config *cfg, int alert)
+{
+	int rc;
+	if (t->hello_state != HELLO_HELD)
+		return 0;
+	if (alert > 0) {
+		rc = tls_send_alert(t, alert);
+		return rc < 0 ? rc : TLSIO_E_REFUSED;
+	}
+	if (cfg != NULL)
+		t->cfg = cfg; /* the caller moved its reference to it */
+	t->hello_state = HELLO_PASSED;
+	return tls_make_ssl(t);
+}
+
+/* Server, before wolfSSL: wait for the whole ClientHello, refuse what is no TLS. */
+static int tls_read_hello(tlsio__tls *t)
+{
+	int alert, rc = tlsio__hello_parse(t->in + t->in_start, t->in_end - t->in_start, &t->hello,
+	                                   &alert);
+	if (rc == TLSIO__HELLO_MORE)
+		return t->eof ? TLSIO_E_EOF_IN_HANDSHAKE : 0;
+	if (rc == TLSIO__HELLO_BAD) {
+		rc = tls_send_alert(t, alert);
+		return rc < 0 ? rc : TLSIO_E_TLS;
+	}
+	t->hello_state = HELLO_HELD;
+	if (t->hello_inspect)
+		return TLSIO__TLS_HELLO;
+	return tlsio__tls_hello_decide(t, NULL, 0);
+}
+
 int tlsio__tls_handshake(tlsio__tls *t)
 {
-	int ret = t->cfg->is_server ? wolfSSL_accept(t->ssl) : wolfSSL_connect(t->ssl);
+	int ret;
+	if (t->hello_state == HELLO_WAIT) {
+		ret = tls_read_hello(t);
+		if (ret != 0 || t->hello_state != HELLO_PASSED)
+			return ret;
+	}
+	if (t->hello_state == HELLO_HELD)
+		return TLSIO__TLS_HELLO;
+	ret = t->cfg->is_server ? wolfSSL_accept(t->ssl) : wolfSSL_connect(t->ssl);
 	if (ret == WOLFSSL_SUCCESS)
 		return 1;
 	ret = tls_fail(t, ret);
@@ -389,7 +468,10 @@ int tlsio__tls_write(tlsio__tls *t, const uint8_t *data, size_t len)
 
 int tlsio__tls_close_notify(tlsio__tls *t)
 {
-	int ret = wolfSSL_shutdown(t->ssl);
+	int ret;
+	if (t->ssl == NULL)
+		return 0; /* nothing was said yet: nothing to close */
+	ret = wolfSSL_shutdown(t->ssl);
 	if (ret == WOLFSSL_SUCCESS || ret == WOLFSSL_SHUTDOWN_NOT_DONE)
 		return 0;
 	return t->out_failed ? -ENOMEM : 0; /* already shut down or failed: nothing more to say */
@@ -407,18 +489,20 @@ int tlsio__tls_last_error(const tlsio__tls *t)
 
 const char *tlsio__tls_version(tlsio__tls *t)
 {
-	return wolfSSL_get_version(t->ssl);
+	return t->ssl != NULL ? wolfSSL_get_version(t->ssl) : NULL;
 }
 
 const char *tlsio__tls_cipher(tlsio__tls *t)
 {
-	return wolfSSL_get_cipher_name(t->ssl);
+	return t->ssl != NULL ? wolfSSL_get_cipher_name(t->ssl) : NULL;
 }
 
 const char *tlsio__tls_alpn(tlsio__tls *t)
 {
 	char *name = NULL;
 	unsigned short size = 0;
+	if (t->ssl == NULL)
+		return NULL;
 	if (wolfSSL_ALPN_GetProtocol(t->ssl, &name, &size) != WOLFSSL_SUCCESS || name == NULL || size == 0)
 		return NULL;
 	if (size >= sizeof(t->alpn))
@@ -431,7 +515,10 @@ const char *tlsio__tls_alpn(tlsio__tls *t)
 const char *tlsio__tls_sni(tlsio__tls *t)
 {
 	void *data = NULL;
-	unsigned short n = wolfSSL_SNI_GetRequest(t->ssl, WOLFSSL_SNI_HOST_NAME, &data);
+	unsigned short n;
+	if (t->ssl == NULL)
+		return t->hello_state != HELLO_WAIT && t->hello.server_name[0] ? t->hello.server_name : NULL;
+	n = wolfSSL_SNI_GetRequest(t->ssl, WOLFSSL_SNI_HOST_NAME, &data);
 	if (n == 0 || data == NULL)
 		return NULL;
 	if (n >= sizeof(t->sni))

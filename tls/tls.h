@@ -34,8 +34,19 @@ void tlsio__tls_set_eof(tlsio__tls *t);
 /** Bytes fed and not yet consumed by wolfSSL. */
 size_t tlsio__tls_input_len(const tlsio__tls *t);
 
-/** Drive the handshake: 1 done, 0 needs more input, <0 status (alert already in the output). */
+/** tlsio__tls_handshake(): the server read the whole ClientHello and holds it for the caller. */
+#define TLSIO__TLS_HELLO 2
+
+/** Drive the handshake: 1 done, 0 needs more input, TLSIO__TLS_HELLO (servers asked to
+ * inspect), <0 status (alert already in the output). */
 int tlsio__tls_handshake(tlsio__tls *t);
+/** Server: stop at the ClientHello (TLSIO__TLS_HELLO) until tlsio__tls_hello_decide(). */
+void tlsio__tls_inspect_hello(tlsio__tls *t);
+/** The ClientHello read so far (servers), or NULL. */
+const struct tlsio__hello *tlsio__tls_hello(const tlsio__tls *t);
+/** Go on with @p cfg (NULL: the one given at creation; the caller keeps cfg alive), or refuse
+ * with @p alert > 0 (queued; returns TLSIO_E_REFUSED). 0 or <0. */
+int tlsio__tls_hello_decide(tlsio__tls *t, tlsio_tls_config *cfg, int alert);
 /** Plaintext into @p buf: >0 bytes, 0 needs input, TLSIO__TLS_CLOSED, <0 status. Only after the handshake. */
 int tlsio__tls_read(tlsio__tls *t, uint8_t *buf, size_t cap);
 /** Encrypt @p len (<= TLSIO__TLS_MAX_PLAIN) bytes as one record. 0 or <0 status. */

@@ -1,0 +1,254 @@
+/* ClientHello reader (RFC 8446 4.1.2, RFC 5246 7.4.1.2, RFC 6066 3, RFC 7301 3.1). */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hello.h"
+#include "tlsio.h"
+
+#define REC_HEADER 5
+#define REC_MAX_PLAIN 16384
+#define CT_CHANGE_CIPHER_SPEC 20
+#define CT_HANDSHAKE 22
+#define CT_HEARTBEAT 24
+#define HS_CLIENT_HELLO 1
+#define EXT_SERVER_NAME 0
+#define EXT_ALPN 16
+#define EXT_SUPPORTED_VERSIONS 43
+
+/* A bounds-checked reader: every take fails once, and stays failed, past the end. */
+typedef struct rd {
+	const uint8_t *p;
+	size_t left;
+	int bad;
+} rd;
+
+static const uint8_t *take(rd *r, size_t n)
+{
+	const uint8_t *p = r->p;
+	if (r->bad || n > r->left) {
+		r->bad = 1;
+		return NULL;
+	}
+	r->p += n;
+	r->left -= n;
+	return p;
+}
+
+static unsigned u8(rd *r)
+{
+	const uint8_t *p = take(r, 1);
+	return p != NULL ? p[0] : 0;
+}
+
+static unsigned u16(rd *r)
+{
+	const uint8_t *p = take(r, 2);
+	return p != NULL ? (unsigned)p[0] << 8 | p[1] : 0;
+}
+
+/* A sub-reader over the next n bytes (a length-prefixed vector). */
+static rd sub(rd *r, size_t n)
+{
+	rd s = {.p = take(r, n), .left = n, .bad = r->bad};
+	if (s.bad)
+		s.left = 0;
+	return s;
+}
+
+static int version_of(unsigned v)
+{
+	if (v == 0x0304)
+		return TLSIO_TLS_1_3;
+	if (v == 0x0303)
+		return TLSIO_TLS_1_2;
+	return 0;
+}
+
+static int parse_sni(rd e, tlsio__hello *h)
+{
+	rd list = sub(&e, u16(&e));
+	if (e.bad || e.left != 0 || list.left == 0)
+		return -1;
+	while (list.left > 0) {
+		unsigned type = u8(&list);
+		size_t n = u16(&list);
+		const uint8_t *name = take(&list, n);
+		if (list.bad || n == 0)
+			return -1;
+		if (type != 0 || h->server_name[0] != '\0')
+			continue; /* host_name is the only type; RFC 6066 allows one per type */
+		if (n >= sizeof(h->server_name) || memchr(name, 0, n) != NULL)
+			return -1;
+		memcpy(h->server_name, name, n);
+		h->server_name[n] = '\0';
+	}
+	return 0;
+}
+
+static int parse_alpn(rd e, tlsio__hello *h)
+{
+	size_t n = u16(&e);
+	rd list = sub(&e, n);
+	const uint8_t *all = list.p;
+	if (e.bad || e.left != 0 || n < 2)
+		return -1;
+	while (list.left > 0) {
+		size_t len = u8(&list);
+		if (len == 0 || take(&list, len) == NULL)
+			return -1;
+	}
+	if (n <= sizeof(h->alpn)) {
+		memcpy(h->alpn, all, n);
+		h->alpn_len = n;
+	}
+	return 0;
+}
+
+static int parse_versions(rd e, tlsio__hello *h)
+{
+	size_t n = u8(&e);
+	rd list = sub(&e, n);
+	if (e.bad || e.left != 0 || n < 2 || n % 2 != 0)
+		return -1;
+	h->max_version = 0;
+	while (list.left > 0) {
+		int v = version_of(u16(&list));
+		if (v > h->max_version)
+			h->max_version = v;
+	}
+	return 0;
+}
+
+/* The body of a ClientHello message. */
+static int parse_body(const uint8_t *body, size_t len, tlsio__hello *h)
+{
+	rd r = {.p = body, .left = len};
+	unsigned legacy = u16(&r), sid, cs, comp;
+	take(&r, 32); /* random */
+	sid = u8(&r);
+	if (sid > 32 || take(&r, sid) == NULL)
+		return -1;
+	cs = u16(&r);
+	if (cs < 2 || cs % 2 != 0 || take(&r, cs) == NULL)
+		return -1;
+	comp = u8(&r);
+	if (comp < 1 || take(&r, comp) == NULL)
+		return -1;
+	h->max_version = version_of(legacy);
+	if (r.left == 0)
+		return r.bad ? -1 : 0; /* no extensions (allowed before TLS 1.3) */
+	{
+		rd exts = sub(&r, u16(&r));
+		if (r.bad || r.left != 0)
+			return -1;
+		while (exts.left > 0) {
+			unsigned type = u16(&exts);
+			rd e = sub(&exts, u16(&exts));
+			int rc = 0;
+			if (exts.bad)
+				return -1;
+			if (type == EXT_SERVER_NAME)
+				rc = parse_sni(e, h);
+			else if (type == EXT_ALPN)
+				rc = parse_alpn(e, h);
+			else if (type == EXT_SUPPORTED_VERSIONS)
+				rc = parse_versions(e, h);
+			if (rc < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+int tlsio__hello_parse(const uint8_t *in, size_t len, tlsio__hello *h, int *alert)
+{
+	uint8_t *joined = NULL; /* only when the message spans records */
+	size_t have = 0, need = 0, off = 0;
+	const uint8_t *msg = NULL;
+	int rc = TLSIO__HELLO_MORE;
+
+	memset(h, 0, sizeof(*h));
+	*alert = TLSIO_ALERT_DECODE_ERROR;
+	while (len - off >= REC_HEADER) {
+		const uint8_t *rec = in + off;
+		size_t n = (size_t)rec[3] << 8 | rec[4];
+		if (rec[0] < CT_CHANGE_CIPHER_SPEC || rec[0] > CT_HEARTBEAT || rec[1] != 3) {
+			rc = TLSIO__HELLO_BAD; /* not TLS at all (plain HTTP, SSLv2, noise) */
+			goto out;
+		}
+		if (rec[0] != CT_HANDSHAKE) {
+			*alert = TLSIO_ALERT_UNEXPECTED_MESSAGE;
+			rc = TLSIO__HELLO_BAD;
+			goto out;
+		}
+		if (n > REC_MAX_PLAIN) {
+			*alert = TLSIO_ALERT_RECORD_OVERFLOW;
+			rc = TLSIO__HELLO_BAD;
+			goto out;
+		}
+		if (n == 0) {
+			rc = TLSIO__HELLO_BAD;
+			goto out;
+		}
+		if (len - off - REC_HEADER < n)
+			break; /* the record is not complete yet */
+		if (have == 0 && n >= 4) {
+			if (rec[REC_HEADER] != HS_CLIENT_HELLO) {
+				*alert = TLSIO_ALERT_UNEXPECTED_MESSAGE;
+				rc = TLSIO__HELLO_BAD;
+				goto out;
+			}
+			need = 4 + ((size_t)rec[6] << 16 | (size_t)rec[7] << 8 | rec[8]);
+			if (need - 4 > TLSIO__HELLO_MAX) {
+				rc = TLSIO__HELLO_BAD;
+				goto out;
+			}
+			if (n >= need) {
+				msg = rec + REC_HEADER;
+				have = need;
+				break;
+			}
+		}
+		/* fragmented: join the payloads (a header split over records included) */
+		{
+			size_t cap = need ? need : 4;
+			uint8_t *p = realloc(joined, have + n > cap ? have + n : cap);
+			if (p == NULL) {
+				*alert = TLSIO_ALERT_INTERNAL_ERROR;
+				rc = TLSIO__HELLO_BAD;
+				goto out;
+			}
+			joined = p;
+			memcpy(joined + have, rec + REC_HEADER, n);
+			have += n;
+		}
+		if (need == 0 && have >= 4) {
+			if (joined[0] != HS_CLIENT_HELLO) {
+				*alert = TLSIO_ALERT_UNEXPECTED_MESSAGE;
+				rc = TLSIO__HELLO_BAD;
+				goto out;
+			}
+			need = 4 + ((size_t)joined[1] << 16 | (size_t)joined[2] << 8 | joined[3]);
+			if (need - 4 > TLSIO__HELLO_MAX) {
+				rc = TLSIO__HELLO_BAD;
+				goto out;
+			}
+		}
+		off += REC_HEADER + n;
+		if (need != 0 && have >= need) {
+			msg = joined;
+			break;
+		}
+	}
+	if (msg == NULL)
+		goto out; /* MORE */
+	/* Bytes after the ClientHello in the same record are wolfSSL's business. */
+	rc = parse_body(msg + 4, need - 4, h) == 0 ? TLSIO__HELLO_DONE : TLSIO__HELLO_BAD;
+out:
+	free(joined);
+	return rc;
+}
