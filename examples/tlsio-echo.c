@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common.h"
 
@@ -17,6 +18,19 @@ enum {
 	OPT_VERIFY,
 	OPT_MAX_CONNS,
 	OPT_HIGH_WATER,
+	OPT_SNI,
+	OPT_STRICT_SNI,
+	OPT_CIPHERS,
+	OPT_HS_TIMEOUT,
+	OPT_IDLE_TIMEOUT,
+};
+
+#define MAX_SNI 8
+
+/* --sni NAME=CERT:KEY: a certificate chosen by the name the client asks for. */
+struct sni_entry {
+	const char *name, *cert, *key;
+	tlsio_tls_config *cfg;
 };
 
 struct echo_conn;
@@ -27,6 +41,10 @@ struct echo_server {
 	int verify;
 	uint64_t max_conns;
 	size_t high_water, low_water;
+	struct sni_entry sni[MAX_SNI];
+	int nsni, strict_sni;
+	const char *ciphers;
+	uint64_t hs_timeout_ms, idle_timeout_ms;
 
 	tlsio_loop *loop;
 	tlsio_listener *listener;
@@ -70,6 +88,13 @@ static void usage(FILE *f)
 		"  --max-conns N        exit after N connections have closed (default 0: never)\n"
 		"  --high-water BYTES   per-connection send queue limit; reading pauses\n"
 		"                       while it is reached (default 16M, the library's)\n"
+		"  --sni NAME=CERT:KEY  serve CERT/KEY to clients asking for NAME (SNI, chosen\n"
+		"                       from the ClientHello); repeatable, up to 8\n"
+		"  --strict-sni         refuse a client whose SNI names no --sni entry, with\n"
+		"                       the unrecognized_name alert (no SNI: default cert)\n"
+		"  --ciphers LIST       wolfSSL cipher list (e.g. TLS13-CHACHA20-POLY1305-SHA256)\n"
+		"  --handshake-timeout MS  end a handshake not done in MS (default 0: none)\n"
+		"  --idle-timeout MS    end a connection silent for MS (default 0: none)\n"
 		"%s"
 		"\n"
 		"Exit status: 0 after a signal or --max-conns, 1 on a runtime error, 2 on bad\n"
@@ -237,7 +262,30 @@ static void on_close(tlsio_conn *c, int status, int alert, void *user)
 	free(ec);
 }
 
+static int on_client_hello(tlsio_conn *c, const tlsio_client_hello *hello, tlsio_tls_config **cfg,
+                           void *user)
+{
+	struct echo_conn *ec = user;
+	struct echo_server *srv = ec != NULL ? ec->srv : NULL;
+	(void)c;
+	if (srv == NULL || hello->server_name == NULL)
+		return 0;
+	for (int i = 0; i < srv->nsni; i++) {
+		if (strcasecmp(srv->sni[i].name, hello->server_name) == 0) {
+			*cfg = srv->sni[i].cfg;
+			return 0;
+		}
+	}
+	if (srv->strict_sni) {
+		if (!srv->co.quiet)
+			fprintf(stderr, PROG ": refusing a client asking for '%s'\n", hello->server_name);
+		return TLSIO_ALERT_UNRECOGNIZED_NAME;
+	}
+	return 0;
+}
+
 static const tlsio_callbacks echo_callbacks = {
+	.on_client_hello = on_client_hello,
 	.on_data = on_data,
 	.on_drain = on_drain,
 	.on_peer_close = on_peer_close,
@@ -313,6 +361,11 @@ static int parse_args(struct echo_server *srv, int argc, char **argv)
 		{"verify", no_argument, NULL, OPT_VERIFY},
 		{"max-conns", required_argument, NULL, OPT_MAX_CONNS},
 		{"high-water", required_argument, NULL, OPT_HIGH_WATER},
+		{"sni", required_argument, NULL, OPT_SNI},
+		{"strict-sni", no_argument, NULL, OPT_STRICT_SNI},
+		{"ciphers", required_argument, NULL, OPT_CIPHERS},
+		{"handshake-timeout", required_argument, NULL, OPT_HS_TIMEOUT},
+		{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
 		{NULL, 0, NULL, 0},
 	};
 	int opt;
@@ -345,6 +398,37 @@ static int parse_args(struct echo_server *srv, int argc, char **argv)
 				return TLSX_EXIT_USAGE;
 			}
 			srv->high_water = (size_t)v;
+			break;
+		case OPT_SNI: {
+			struct sni_entry *e = &srv->sni[srv->nsni];
+			char *eq = strchr(optarg, '='), *colon = eq != NULL ? strchr(eq, ':') : NULL;
+			if (srv->nsni >= MAX_SNI || eq == NULL || colon == NULL || eq == optarg ||
+			    colon == eq + 1 || colon[1] == '\0') {
+				fprintf(stderr, PROG ": bad --sni '%s' (NAME=CERT:KEY, at most %d)\n", optarg,
+				        MAX_SNI);
+				return TLSX_EXIT_USAGE;
+			}
+			*eq = '\0';
+			*colon = '\0';
+			e->name = optarg;
+			e->cert = eq + 1;
+			e->key = colon + 1;
+			srv->nsni++;
+			break;
+		}
+		case OPT_STRICT_SNI:
+			srv->strict_sni = 1;
+			break;
+		case OPT_CIPHERS:
+			srv->ciphers = optarg;
+			break;
+		case OPT_HS_TIMEOUT:
+		case OPT_IDLE_TIMEOUT:
+			if (tlsx_parse_u64(optarg, opt == OPT_HS_TIMEOUT ? &srv->hs_timeout_ms
+			                                                 : &srv->idle_timeout_ms) < 0) {
+				fprintf(stderr, PROG ": bad value for a timeout: '%s'\n", optarg);
+				return TLSX_EXIT_USAGE;
+			}
 			break;
 		default:
 			fprintf(stderr, "Try '" PROG " --help'.\n");
@@ -405,14 +489,25 @@ int main(int argc, char **argv)
 	tlsx_tls_opts(&srv.co, &topts);
 	if (srv.verify)
 		topts.verify = TLSIO_VERIFY_REQUIRED;
+	if (srv.ciphers != NULL)
+		topts.ciphers = srv.ciphers;
 	if (tlsx_tls_config(&srv.co, 1, &topts, &cfg) != 0)
 		goto out;
+	for (int i = 0; i < srv.nsni; i++) {
+		tlsio_tls_opts so = topts;
+		so.cert_file = srv.sni[i].cert;
+		so.key_file = srv.sni[i].key;
+		if (tlsx_tls_config(&srv.co, 1, &so, &srv.sni[i].cfg) != 0)
+			goto out;
+	}
 
 	tlsx_conn_opts(&srv.co, &copts);
 	copts.cb = &echo_callbacks;
 	copts.user = NULL; /* each connection gets its own state in on_accept */
 	copts.high_water = srv.high_water;
 	copts.low_water = srv.low_water;
+	copts.handshake_timeout_ms = (unsigned)srv.hs_timeout_ms;
+	copts.idle_timeout_ms = (unsigned)srv.idle_timeout_ms;
 	rc = tlsio_listen(srv.loop, srv.listen_addr, cfg, &copts, on_accept, &srv, &srv.listener);
 	if (rc < 0) {
 		fprintf(stderr, PROG ": cannot listen on %s: %s\n", srv.listen_addr, tlsio_strerror(rc));
@@ -465,6 +560,8 @@ out:
 		fputc('\n', stderr);
 	}
 	tlsio_tls_config_free(cfg);
+	for (int i = 0; i < srv.nsni; i++)
+		tlsio_tls_config_free(srv.sni[i].cfg);
 	tlsio_loop_free(srv.loop);
 	return ret;
 }

@@ -25,7 +25,7 @@ build=${BUILD_DIR:-$src/build}
 jobs=${JOBS:-$(nproc)}
 
 packages=(build-essential autoconf automake libtool pkg-config check
-	libwolfssl-dev liburing-dev libev-dev openssl)
+	libwolfssl-dev liburing-dev libev-dev openssl gnutls-bin python3)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -407,6 +407,39 @@ START_TEST(hello_refused)
 }
 END_TEST
 
+/* After the handshake, a record longer than TLS allows ends the connection with
+ * record_overflow, sent to the peer (which reads it as the reason). */
+START_TEST(oversized_record_after_handshake)
+{
+	struct pair p;
+	uint8_t *rec = calloc(1, 5 + 0x4801);
+	for (int v = 0; v < 2; v++) {
+		int ver = v == 0 ? TLSIO_TLS_1_3 : TLSIO_TLS_1_2;
+		pair_init(&p, server_cfg(ver, ver, NULL), client_cfg("ca.pem", ver, ver, NULL), "localhost");
+		pump(&p.c, &p.s);
+		ck_assert_int_eq(p.s.hs, 1);
+		rec[0] = 23;
+		rec[1] = 3;
+		rec[2] = 3;
+		rec[3] = 0x48;
+		rec[4] = 0x01;
+		ck_assert_int_eq(tlsio__tls_feed(p.s.t, rec, 5 + 0x4801), 0);
+		step(&p.s);
+		printf("oversized record (%s): server %d (%s), alert %s, %zu bytes out\n",
+		       ver == TLSIO_TLS_1_3 ? "1.3" : "1.2", p.s.err, tlsio_strerror(p.s.err),
+		       tlsio_alert_name(tlsio__tls_alert(p.s.t)), p.s.out.len);
+		ck_assert_int_lt(p.s.err, 0);
+		ck_assert_int_eq(tlsio__tls_alert(p.s.t), TLSIO_ALERT_RECORD_OVERFLOW);
+		deliver(&p.s, &p.c);
+		step(&p.c);
+		ck_assert_int_eq(p.c.err, TLSIO_E_ALERT_RECEIVED);
+		ck_assert_int_eq(tlsio__tls_alert(p.c.t), TLSIO_ALERT_RECORD_OVERFLOW);
+		pair_free(&p);
+	}
+	free(rec);
+}
+END_TEST
+
 /* Malformed first flights: each gets its own alert, none is passed on to wolfSSL. */
 START_TEST(hello_malformed)
 {
@@ -498,6 +531,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, hello_inspect_then_go_on);
 	tcase_add_test(tc, hello_refused);
 	tcase_add_test(tc, hello_malformed);
+	tcase_add_test(tc, oversized_record_after_handshake);
 	tcase_add_test(tc, alpn_and_sni);
 	tcase_add_test(tc, truncated_input_waits);
 	tcase_add_test(tc, bad_config);
