@@ -34,7 +34,12 @@ OTHER_CERT, OTHER_KEY = os.path.join(CERTS, "other-server.pem"), os.path.join(CE
 results = []  # (backend, case, peer, what the peer reported, what the library reported, ok)
 
 
+SANITIZER = re.compile(r"ERROR: \w+Sanitizer|runtime error:")
+
+
 def record(backend, case, peer, peer_saw, lib_saw, ok, detail=""):
+    if SANITIZER.search(detail or ""):
+        ok, lib_saw = False, "sanitizer report (see below)"
     results.append((backend, case, peer, peer_saw, lib_saw, ok))
     mark = "ok  " if ok else "FAIL"
     print(f"{mark} [{backend}] {case:<22} {peer:<12} peer: {peer_saw:<34} library: {lib_saw}"
@@ -65,6 +70,8 @@ class Echo:
         except subprocess.TimeoutExpired:
             self.p.kill()
             _, err = self.p.communicate()
+        if self.p.returncode != 0:  # a graceful stop exits 0; anything else is reported
+            err += f"\nruntime error: tlsio-echo exited with {self.p.returncode}\n"
         return err
 
 
@@ -203,13 +210,13 @@ def server_cases(b):
                              wait_for=b"hello openssl\n")
         err = e.stop()
         record(b, f"echo TLS {ver}", "openssl", "echo ok" if "hello openssl" in out else short(out),
-               closed_line(err), "hello openssl" in out, out[-300:])
+               closed_line(err), "hello openssl" in out, out[-300:] + err)
         e = Echo(b)
         out = gnutls_client(e.port, gprio, "--sni-hostname", "localhost", send=b"hello gnutls\n",
                             wait_for=b"hello gnutls\n")
         err = e.stop()
         record(b, f"echo TLS {ver}", "gnutls-cli", "echo ok" if "hello gnutls" in out else short(out),
-               closed_line(err), "hello gnutls" in out, out[-300:])
+               closed_line(err), "hello gnutls" in out, out[-300:] + err)
         e = Echo(b)
         out = py_client(e.port, maxv=pyv, minv=pyv)
         err = e.stop()
@@ -250,7 +257,7 @@ def server_cases(b):
             ("python-ssl", py_client(e.port, sni="bogus.test"))]
     err = e.stop()
     record(b, "SNI picks the cert", "openssl", "echo ok" if "sni ok" in good else short(good),
-           "other-server cert verified", "sni ok" in good, good[-300:])
+           "other-server cert verified", "sni ok" in good, good[-300:] + err)
     for peer, out in outs:
         record(b, "unknown SNI refused", peer, short(out), lib_alert(err),
                alert_in(out, 112) and "unrecognized_name/112" in err, out[-300:] + err)
@@ -350,7 +357,7 @@ def client_cases(b):
         srv.join(10)
         ok = rc == 0 and "digest:         ok" in out.replace("OK", "ok") and srv.version == f"TLSv{ver}"
         record(b, f"client echo TLS {ver}", "python-ssl", f"{srv.version} notify={srv.closed_by_notify}",
-               "digest ok" if rc == 0 else "FAILED", ok and srv.closed_by_notify, out[-400:] + srv.error)
+               "digest ok" if rc == 0 else "FAILED", ok and srv.closed_by_notify, out + srv.error)
 
     # the client rejects the server's certificate: the server must see unknown_ca
     with socket.socket() as tmp:  # s_server does not report the port it bound: pick one
@@ -369,20 +376,20 @@ def client_cases(b):
         p.kill()
         srv_out, _ = p.communicate()
     record(b, "client: wrong CA", "openssl-srv", short(srv_out), lib_alert(out),
-           rc != 0 and alert_in(srv_out, 48) and lib_alert(out) == "unknown_ca", srv_out[-300:] + out[-300:])
+           rc != 0 and alert_in(srv_out, 48) and lib_alert(out) == "unknown_ca", srv_out[-300:] + out)
 
     srv = PyEchoServer(OTHER_CERT, OTHER_KEY)
     rc, out = tlsio_client(b, srv.port, "--ca", CA, "--bytes", "1K")
     srv.join(10)
     record(b, "client: wrong CA", "python-ssl", short(srv.error), lib_alert(out),
-           rc != 0 and alert_in(srv.error, 48), srv.error + out[-300:])
+           rc != 0 and alert_in(srv.error, 48), srv.error + out)
 
     # the server only speaks 1.2, the client only 1.3: the client reports protocol_version
     srv = PyEchoServer(SRV_CERT, SRV_KEY, maxv=ssl.TLSVersion.TLSv1_2)
     rc, out = tlsio_client(b, srv.port, "--ca", CA, "--tls-min", "1.3", "--bytes", "1K")
     srv.join(10)
     record(b, "client: 1.3 vs 1.2", "python-ssl", short(srv.error), lib_alert(out),
-           rc != 0 and lib_alert(out) == "protocol_version", srv.error + out[-300:])
+           rc != 0 and lib_alert(out) == "protocol_version", srv.error + out)
 
 
 def main():
