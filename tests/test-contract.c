@@ -39,10 +39,11 @@ Suite *contract_suite(const char *backend);
 #define CLI(p) (&(p)->client.peers[0])
 #define BEGIN() tu_log("[%s] --- %s", g_backend, __func__)
 
-/* The fault shim covers the backends that go through api/sys.c. */
+/* The fault shim covers the backends that go through api/sys.c (backends/sockio.c). */
 static int shim_backend(void)
 {
-	return strcmp(g_backend, "epoll") == 0 || strcmp(g_backend, "blocking") == 0;
+	return strcmp(g_backend, "epoll") == 0 || strcmp(g_backend, "blocking") == 0 ||
+	       strcmp(g_backend, "libev") == 0;
 }
 
 static void fx_setup(void)
@@ -815,6 +816,13 @@ int main(void)
 		if (rc < 0) {
 			printf("SKIP contract/%s: %s\n", name, why != NULL ? why : tlsio_strerror(rc));
 			continue;
+		}
+		{
+			/* which paths the backend chose on this kernel (io_uring: setup flags, receive path) */
+			tlsio_loop *loop = NULL;
+			if (tlsio_loop_new(&loop, bs[i]) == 0)
+				tu_log("[%s] %s", name, tlsio_loop_info(loop));
+			tlsio_loop_free(loop);
 		}
 		sr = srunner_create(contract_suite(name));
 		if (strcmp(name, "blocking") == 0) {

@@ -870,7 +870,8 @@ static void on_accept(tlsio_listener *l, tlsio_conn *c, void *user)
 
 static int side_open(tu_side *s)
 {
-	const tlsio_backend *b = tlsio_backend_by_name(s->pair->backend);
+	const tlsio_backend *b =
+	    s->pair->be != NULL ? s->pair->be : tlsio_backend_by_name(s->pair->backend);
 	const char *why = NULL;
 	int rc = tlsio_loop_new(&s->loop, b);
 	if (rc < 0) {

@@ -202,6 +202,7 @@ struct tu_side {
 
 struct tu_pair {
 	const char *backend;
+	const tlsio_backend *be; /**< if set, used instead of looking @c backend up (test-only backends) */
 	tu_side server, client;
 	unsigned timeout_ms;    /**< watchdog (default 60 s) */
 	char addr[64];          /**< the server's "127.0.0.1:PORT" */
