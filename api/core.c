@@ -709,6 +709,15 @@ int tlsio_loop_run(tlsio_loop *loop, int mode)
 	return 0;
 }
 
+/* What tlsio_loop_run does around each wait, for a backend whose wait the application drives
+ * (libev on the application's ev_loop). */
+int tlsio__loop_process(tlsio_loop *loop)
+{
+	loop_deadlines(loop);
+	loop_process(loop);
+	return loop_timeout(loop);
+}
+
 void tlsio_loop_free(tlsio_loop *loop)
 {
 	if (loop == NULL)

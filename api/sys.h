@@ -1,5 +1,6 @@
-/* Syscall indirection for the epoll and blocking backends, with a seeded fault-injection shim
- * that the tests switch on. Off by default; when off each wrapper is one predictable branch. */
+/* Syscall indirection for the readiness backends (epoll, blocking, libev: backends/sockio.c),
+ * with a seeded fault-injection shim that the tests switch on. Off by default; when off each
+ * wrapper is one predictable branch. */
 #ifndef TLSIO_SYS_H
 #define TLSIO_SYS_H
 

@@ -13,7 +13,8 @@
  *   read_start/stop  the core does or does not want input for now
  *   info             optional: one line on the paths chosen at runtime (tlsio_loop_info)
  *
- * Backend -> core (all from inside run_once or flush):
+ * Backend -> core (all from inside run_once or flush, or, on a loop the application runs, from
+ * the backend's callbacks inside that loop):
  *   tlsio__conn_on_connected(c, status)  connect finished (0 or -errno)
  *   tlsio__conn_on_sent(c, n)            the kernel took the next n ciphertext bytes
  *   tlsio__conn_on_recv(c, p, n)         n bytes read from the socket
@@ -21,6 +22,10 @@
  *   tlsio__conn_on_error(c, -errno)      the socket failed (ECONNRESET, EPIPE, ...)
  *   tlsio__conn_closed(c)                answer to conn_close
  *   tlsio__listener_on_accept(l, fd)     a new connection (the core owns fd from here on)
+ *   tlsio__loop_process(loop)            only for a loop the application runs (libev on the
+ *                                        application's ev_loop), from the backend's own hooks:
+ *                                        expired deadlines, pending pumps, finalization; returns
+ *                                        ms to the next deadline (-1: none)
  * plus read-only helpers: tlsio__conn_out_iov/out_len (the unsent ciphertext, stable until
  * on_sent reports it), tlsio__conn_fd, tlsio__conn_alive, tlsio__conn_wants_read, per-connection
  * counters (tlsio__conn_counters), a write deadline (tlsio__conn_write_deadline), and slots for
@@ -63,6 +68,7 @@ void tlsio__conn_on_eof(tlsio_conn *c);
 void tlsio__conn_on_error(tlsio_conn *c, int err);
 void tlsio__conn_closed(tlsio_conn *c);
 void tlsio__listener_on_accept(tlsio_listener *l, int fd);
+int tlsio__loop_process(tlsio_loop *loop);
 
 /* Read-only views and backend slots. */
 size_t tlsio__conn_out_len(const tlsio_conn *c);

@@ -178,6 +178,33 @@ void tlsx_conn_opts(const struct tlsx_common *o, tlsio_conn_opts *c)
 	c->rcvbuf = o->rcvbuf;
 }
 
+/* "epoll, libev, blocking, auto; not usable here: uring (why)": the names a user can pick. */
+static void available_backends(char *buf, size_t len)
+{
+	const tlsio_backend *all[16];
+	size_t n = tlsio_backends(all, 16), off = 0, unusable = 0;
+	if (n > 16)
+		n = 16;
+	buf[0] = '\0';
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < n && off < len; i++) {
+			const char *why = NULL;
+			int usable = tlsio_backend_probe(all[i], &why) == 0;
+			if (usable != (pass == 0))
+				continue;
+			if (pass == 1)
+				off += (size_t)snprintf(buf + off, len - off, "%s%s (%s)",
+				                        unusable++ ? ", " : "; not usable here: ",
+				                        tlsio_backend_name(all[i]),
+				                        why != NULL ? why : "probe failed");
+			else
+				off += (size_t)snprintf(buf + off, len - off, "%s, ", tlsio_backend_name(all[i]));
+		}
+		if (pass == 0 && off < len)
+			off += (size_t)snprintf(buf + off, len - off, "auto");
+	}
+}
+
 int tlsx_backend(const struct tlsx_common *o, const tlsio_backend **out)
 {
 	const tlsio_backend *b = tlsio_backend_by_name(o->backend);
@@ -185,15 +212,19 @@ int tlsx_backend(const struct tlsx_common *o, const tlsio_backend **out)
 	int rc;
 	*out = NULL;
 	if (b == NULL) {
-		const char *name = o->backend;
-		if (name == NULL || name[0] == '\0')
+		const char *name = o->backend, *from = "--backend";
+		char avail[512];
+		if (name == NULL || name[0] == '\0') {
 			name = getenv("TLSIO_BACKEND");
+			from = "$TLSIO_BACKEND";
+		}
+		available_backends(avail, sizeof(avail));
 		if (name == NULL || name[0] == '\0' || strcmp(name, "auto") == 0)
 			fprintf(stderr, "%s: no usable backend (compiled in: %s)\n", o->prog,
 			        tlsio_backend_names());
 		else
-			fprintf(stderr, "%s: unknown backend '%s' (compiled in: %s)\n", o->prog, name,
-			        tlsio_backend_names());
+			fprintf(stderr, "%s: unknown backend '%s' (from %s); available: %s\n", o->prog,
+			        name, from, avail);
 		return TLSX_EXIT_USAGE;
 	}
 	rc = tlsio_backend_probe(b, &why);

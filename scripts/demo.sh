@@ -146,6 +146,19 @@ if [ -n "$skipped" ]; then
 		echo "  $line"
 	done <<<"$skipped"
 fi
+
+# The same kind of workload in one process per backend, side by side (examples/tlsio-compare):
+# bytes, digest agreement across backends, short writes absorbed, syscalls/submissions, time.
+compare_bin=$build/examples/tlsio-compare
+if [ -x "$compare_bin" ]; then
+	echo
+	echo "tlsio-compare (in-process echo, 4 KiB socket buffers):"
+	if ! with_timeout "$compare_bin" --cert "$certs/server.pem" --key "$certs/server.key" \
+		--ca "$certs/ca.pem" --bytes "$bytes" --sndbuf 4096 --rcvbuf 4096 -q; then
+		failures=$((failures + 1))
+		echo "demo: tlsio-compare failed" >&2
+	fi
+fi
 echo
 if [ $failures -ne 0 ]; then
 	echo "demo: $failures failure(s)"

@@ -1,0 +1,495 @@
+/* libev backend: connections driven by ev_io watchers, on an ev_loop of our own or on one the
+ * application owns and runs (api/tlsio-ev.h).
+ *
+ * Kernel notes (and libev's):
+ * - ev_io is level-triggered (libev's epoll backend does not use EPOLLET), so unlike the epoll
+ *   backend nothing has to be drained to EAGAIN: a read or write cut short by its budget is
+ *   simply reported again on the next iteration. The same holds for an EAGAIN injected by the
+ *   test fault shim (api/sys.c): the socket is still ready, so the watcher fires again and no
+ *   "owed edge" has to be delivered by hand (we just drop the shim's owed list).
+ * - Level-triggered also means a watcher must not ask for a condition we will not consume, or
+ *   the loop spins: one ev_io per connection, whose mask follows what the core wants (EV_READ
+ *   while tlsio__conn_wants_read, EV_WRITE only while connecting or after a write hit EAGAIN
+ *   or its budget). The mask is re-synced after every callback into the core; a missed change
+ *   costs one wasted wakeup at most, since sock_read asks the core before each recv.
+ * - libev applies watcher changes in fd_reify, once per iteration, so toggling EV_WRITE as the
+ *   queue fills and empties costs at most one epoll_ctl per iteration.
+ * - A watcher must be stopped before its fd is closed (libev cannot see a close, and a reused
+ *   fd number would inherit stale interest): conn_close stops it; the core closes the fd later.
+ * - Pending watchers of one priority run in reverse queueing order, so the ev_check that does
+ *   the core's deferred work after I/O (pumping, finalization, deadlines) runs at EV_MINPRI:
+ *   after the I/O callbacks of the same iteration. An ev_prepare does the same work before the
+ *   loop blocks, for what the application queued from its own watchers or outside ev_run.
+ * - With the application's loop, the internal watchers are ev_unref'd: they must not keep
+ *   ev_run going. Each connection and listener holds one reference instead, dropped only after
+ *   the core has finalized the closed ones, so ev_run cannot return before an on_close.
+ * - ev_async_send is safe from other threads and signal handlers (tlsio_loop_wake).
+ * - libev treats a failing epoll_wait/epoll_ctl as fatal (ev_set_syserr_cb, process-wide); a
+ *   library cannot take that over from the application, so we leave libev's policy alone.
+ * - sendmsg(MSG_NOSIGNAL) (backends/sockio.c) stands in for writev: EPIPE, not SIGPIPE.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <ev.h>
+
+#include "backend.h"
+#include "sockio.h"
+#include "sys.h"
+#include "tlsio-ev.h"
+
+#define READ_BUDGET (1u << 20)
+#define WRITE_BUDGET (1u << 20)
+
+struct lloop;
+
+struct lnode {
+	ev_io io; /* first: the callback gets it back as the node */
+	struct lloop *e;
+	tlsio_conn *c;
+	tlsio_listener *l;
+	struct lnode *grave_next;
+	unsigned connecting : 1, want_write : 1, dead : 1;
+};
+
+struct lloop {
+	struct ev_loop *evl;
+	tlsio_loop *loop;
+	int app;                 /* the application owns evl and runs it */
+	int depth;               /* our callbacks on the stack (an app may nest ev_run) */
+	unsigned refs_owed;      /* references of closed nodes, dropped after finalization */
+	ev_async wake;
+	ev_prepare prepare;
+	ev_check check;
+	ev_timer deadline;       /* the core's next deadline */
+	ev_timer tmo;            /* run_once's timeout */
+	struct lnode *graveyard; /* closed nodes, freed when no callback of ours is running */
+	char info[96];
+	uint8_t buf[64 * 1024];
+};
+
+/* tlsio_loop_new_ev hands the application's loop to loop_init through the core's
+ * tlsio_loop_new, whose backend interface has no argument for it. */
+static _Thread_local struct ev_loop *adopt_evl;
+
+static int lev_probe(const char **why)
+{
+	struct ev_loop *evl;
+	if (ev_version_major() != EV_VERSION_MAJOR) {
+		*why = "libev's run-time major version differs from the one compiled against";
+		return TLSIO_E_BACKEND_UNAVAILABLE;
+	}
+	evl = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	if (evl == NULL) {
+		*why = "ev_loop_new failed (no usable libev backend)";
+		return TLSIO_E_BACKEND_UNAVAILABLE;
+	}
+	ev_loop_destroy(evl);
+	return 0;
+}
+
+static const char *ev_backend_name(unsigned b)
+{
+	switch (b) {
+	case EVBACKEND_SELECT: return "select";
+	case EVBACKEND_POLL: return "poll";
+	case EVBACKEND_EPOLL: return "epoll";
+	case EVBACKEND_KQUEUE: return "kqueue";
+	case EVBACKEND_DEVPOLL: return "devpoll";
+	case EVBACKEND_PORT: return "port";
+	case EVBACKEND_LINUXAIO: return "linuxaio";
+	case EVBACKEND_IOURING: return "io_uring";
+	default: return "unknown";
+	}
+}
+
+static void free_graveyard(struct lloop *e)
+{
+	if (e->depth > 0)
+		return;
+	while (e->graveyard != NULL) {
+		struct lnode *n = e->graveyard;
+		e->graveyard = n->grave_next;
+		free(n);
+	}
+}
+
+static void drop_refs(struct lloop *e)
+{
+	for (; e->refs_owed > 0; e->refs_owed--)
+		ev_unref(e->evl);
+}
+
+/* The fault shim records EAGAINs it injected for the epoll backend's sake; level-triggered
+ * watchers do not need them (see the kernel notes). */
+static void drop_owed_edges(void)
+{
+	int fds[64], kinds[64];
+	if (tlsio__fault_active())
+		while (tlsio__fault_owed(fds, kinds, 64) == 64)
+			;
+}
+
+static void arm_deadline(struct lloop *e, int ms)
+{
+	ev_timer_stop(e->evl, &e->deadline);
+	if (ms < 0)
+		return;
+	/* ev_now is the time of the last poll; a long callback may have made it stale. */
+	ev_now_update(e->evl);
+	ev_timer_set(&e->deadline, ms / 1000.0, 0.);
+	ev_timer_start(e->evl, &e->deadline);
+}
+
+/* The core's deferred work: deadlines, pending connections, finalization, then re-arm. */
+static void core_work(struct lloop *e)
+{
+	int ms;
+	e->depth++;
+	ms = tlsio__loop_process(e->loop);
+	e->depth--;
+	drop_refs(e);
+	arm_deadline(e, ms);
+}
+
+static void prepare_cb(struct ev_loop *evl, ev_prepare *w, int revents)
+{
+	struct lloop *e = w->data;
+	(void)evl;
+	(void)revents;
+	free_graveyard(e);
+	drop_owed_edges();
+	core_work(e);
+}
+
+static void check_cb(struct ev_loop *evl, ev_check *w, int revents)
+{
+	(void)evl;
+	(void)revents;
+	core_work(w->data);
+}
+
+static void deadline_cb(struct ev_loop *evl, ev_timer *w, int revents)
+{
+	(void)evl;
+	(void)revents;
+	core_work(w->data);
+}
+
+static void wake_cb(struct ev_loop *evl, ev_async *w, int revents)
+{
+	/* Nothing to do: the wakeup itself ends a blocking ev_run iteration. */
+	(void)evl;
+	(void)w;
+	(void)revents;
+}
+
+static void tmo_cb(struct ev_loop *evl, ev_timer *w, int revents)
+{
+	(void)evl;
+	(void)w;
+	(void)revents;
+}
+
+static int lev_loop_init(tlsio_loop *loop)
+{
+	struct lloop *e = calloc(1, sizeof(*e));
+	const char *how;
+	if (e == NULL)
+		return -ENOMEM;
+	e->loop = loop;
+	if (adopt_evl != NULL) {
+		e->evl = adopt_evl;
+		e->app = 1;
+		how = "application loop";
+	} else {
+		e->evl = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+		how = "own loop";
+		if (e->evl == NULL) {
+			free(e);
+			return TLSIO_E_BACKEND_UNAVAILABLE;
+		}
+	}
+	snprintf(e->info, sizeof(e->info), "libev (%s, backend %s)", how,
+	         ev_backend_name(ev_backend(e->evl)));
+
+	ev_async_init(&e->wake, wake_cb);
+	ev_prepare_init(&e->prepare, prepare_cb);
+	ev_check_init(&e->check, check_cb);
+	ev_set_priority(&e->check, EV_MINPRI);
+	ev_init(&e->deadline, deadline_cb);
+	ev_init(&e->tmo, tmo_cb);
+	e->wake.data = e->prepare.data = e->check.data = e->deadline.data = e->tmo.data = e;
+
+	ev_async_start(e->evl, &e->wake);
+	ev_prepare_start(e->evl, &e->prepare);
+	ev_check_start(e->evl, &e->check);
+	/* prepare/check must not keep any ev_run going; the wake watcher keeps our own loop
+	 * blocking in run_once like the other backends, but not the application's. */
+	ev_unref(e->evl);
+	ev_unref(e->evl);
+	if (e->app)
+		ev_unref(e->evl);
+	tlsio__loop_set_bdata(loop, e);
+	return 0;
+}
+
+static void lev_loop_free(tlsio_loop *loop)
+{
+	struct lloop *e = tlsio__loop_bdata(loop);
+	drop_refs(e);
+	/* unref'd watchers get their reference back before being stopped (libev's rule) */
+	ev_ref(e->evl);
+	ev_ref(e->evl);
+	if (e->app)
+		ev_ref(e->evl);
+	ev_async_stop(e->evl, &e->wake);
+	ev_prepare_stop(e->evl, &e->prepare);
+	ev_check_stop(e->evl, &e->check);
+	ev_timer_stop(e->evl, &e->deadline);
+	ev_timer_stop(e->evl, &e->tmo);
+	e->depth = 0;
+	free_graveyard(e);
+	if (!e->app)
+		ev_loop_destroy(e->evl);
+	free(e);
+}
+
+/* Make the watcher ask for exactly what the connection can use now. */
+static void sync_events(struct lnode *n)
+{
+	struct ev_loop *evl = n->e->evl;
+	int want = 0;
+	if (n->dead)
+		return;
+	if (n->connecting || n->want_write)
+		want |= EV_WRITE;
+	if (!n->connecting && tlsio__conn_wants_read(n->c))
+		want |= EV_READ;
+	if (ev_is_active(&n->io) && (n->io.events & (EV_READ | EV_WRITE)) == want)
+		return;
+	ev_io_stop(evl, &n->io);
+	if (want != 0) {
+		ev_io_modify(&n->io, want);
+		ev_io_start(evl, &n->io);
+	}
+}
+
+static void node_bury(struct lloop *e, struct lnode *n)
+{
+	ev_io_stop(e->evl, &n->io);
+	n->dead = 1;
+	n->grave_next = e->graveyard;
+	e->graveyard = n;
+	e->refs_owed++;
+}
+
+static void do_write(struct lnode *n)
+{
+	int r = tlsio__sock_write(n->c, WRITE_BUDGET);
+	if (r == TLSIO__SOCK_GONE)
+		return;
+	/* AGAIN: wait for writability; MORE: writable, but let the others have their turn first */
+	n->want_write = r == TLSIO__SOCK_AGAIN || r == TLSIO__SOCK_MORE;
+}
+
+static void conn_io(struct lnode *n, int revents)
+{
+	tlsio_conn *c = n->c;
+	if (n->connecting) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (!(revents & EV_WRITE))
+			return;
+		n->connecting = 0;
+		if (getsockopt(tlsio__conn_fd(c), SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		tlsio__conn_on_connected(c, -err);
+		if (n->dead)
+			return;
+		revents &= ~EV_WRITE; /* the core queues the ClientHello; its pump writes it */
+	}
+	if ((revents & EV_WRITE) && tlsio__conn_out_len(c) > 0)
+		do_write(n);
+	else if (revents & EV_WRITE)
+		n->want_write = 0;
+	if (n->dead)
+		return;
+	if (revents & EV_READ)
+		(void)tlsio__sock_read(c, n->e->buf, sizeof(n->e->buf), READ_BUDGET, 0);
+}
+
+static void accept_some(tlsio_listener *l)
+{
+	/* level-triggered: what is left of the backlog is announced again next iteration */
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(tlsio__listener_fd(l), NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		tlsio__listener_on_accept(l, fd);
+		if (tlsio__listener_fd(l) < 0)
+			return;
+	}
+}
+
+static void io_cb(struct ev_loop *evl, ev_io *w, int revents)
+{
+	struct lnode *n = (struct lnode *)w;
+	struct lloop *e = n->e;
+	(void)evl;
+	e->depth++;
+	if (n->l != NULL) {
+		accept_some(n->l);
+	} else {
+		conn_io(n, revents);
+		sync_events(n);
+	}
+	e->depth--;
+}
+
+static struct lnode *node_new(struct lloop *e, int fd, int events)
+{
+	struct lnode *n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return NULL;
+	n->e = e;
+	ev_io_init(&n->io, io_cb, fd, events);
+	return n;
+}
+
+static int lev_listener_attach(tlsio_listener *l)
+{
+	struct lloop *e = tlsio__loop_bdata(tlsio__listener_loop(l));
+	struct lnode *n = node_new(e, tlsio__listener_fd(l), EV_READ);
+	if (n == NULL)
+		return -ENOMEM;
+	n->l = l;
+	ev_io_start(e->evl, &n->io);
+	ev_ref(e->evl);
+	tlsio__listener_set_bdata(l, n);
+	return 0;
+}
+
+static void lev_listener_detach(tlsio_listener *l)
+{
+	struct lloop *e = tlsio__loop_bdata(tlsio__listener_loop(l));
+	node_bury(e, tlsio__listener_bdata(l));
+	tlsio__listener_set_bdata(l, NULL);
+}
+
+static int lev_conn_attach(tlsio_conn *c, int connecting)
+{
+	struct lloop *e = tlsio__loop_bdata(tlsio_conn_loop(c));
+	struct lnode *n = node_new(e, tlsio__conn_fd(c), 0);
+	if (n == NULL)
+		return -ENOMEM;
+	n->c = c;
+	n->connecting = connecting;
+	tlsio__conn_set_bdata(c, n);
+	ev_ref(e->evl);
+	sync_events(n);
+	return 0;
+}
+
+static void lev_conn_close(tlsio_conn *c)
+{
+	struct lnode *n = tlsio__conn_bdata(c);
+	if (n != NULL) {
+		node_bury(n->e, n);
+		tlsio__conn_set_bdata(c, NULL);
+	}
+	tlsio__conn_closed(c);
+}
+
+static void lev_flush(tlsio_conn *c)
+{
+	struct lnode *n = tlsio__conn_bdata(c);
+	/* Waiting for writability already: the watcher will say when writing can go on. */
+	if (n == NULL || n->connecting || n->want_write)
+		return;
+	n->e->depth++;
+	do_write(n);
+	sync_events(n);
+	n->e->depth--;
+}
+
+static void lev_read_sync(tlsio_conn *c)
+{
+	struct lnode *n = tlsio__conn_bdata(c);
+	if (n != NULL)
+		sync_events(n);
+}
+
+static int lev_run_once(tlsio_loop *loop, int timeout_ms)
+{
+	struct lloop *e = tlsio__loop_bdata(loop);
+	free_graveyard(e);
+	if (timeout_ms > 0) {
+		ev_now_update(e->evl);
+		ev_timer_set(&e->tmo, timeout_ms / 1000.0, 0.);
+		ev_timer_start(e->evl, &e->tmo);
+	}
+	ev_run(e->evl, timeout_ms == 0 ? EVRUN_NOWAIT : EVRUN_ONCE);
+	ev_timer_stop(e->evl, &e->tmo);
+	return 0;
+}
+
+static void lev_wake(tlsio_loop *loop)
+{
+	struct lloop *e = tlsio__loop_bdata(loop);
+	ev_async_send(e->evl, &e->wake);
+}
+
+static const char *lev_info(const tlsio_loop *loop)
+{
+	const struct lloop *e = tlsio__loop_bdata(loop);
+	return e->info;
+}
+
+const struct tlsio_backend tlsio__backend_libev = {
+	.name = "libev",
+	.probe = lev_probe,
+	.loop_init = lev_loop_init,
+	.loop_free = lev_loop_free,
+	.run_once = lev_run_once,
+	.wake = lev_wake,
+	.listener_attach = lev_listener_attach,
+	.listener_detach = lev_listener_detach,
+	.conn_attach = lev_conn_attach,
+	.conn_close = lev_conn_close,
+	.flush = lev_flush,
+	.read_start = lev_read_sync,
+	.read_stop = lev_read_sync,
+	.info = lev_info,
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* public: api/tlsio-ev.h */
+
+int tlsio_loop_new_ev(tlsio_loop **out, struct ev_loop *evl)
+{
+	int rc;
+	if (out == NULL || evl == NULL) {
+		if (out != NULL)
+			*out = NULL;
+		return -EINVAL;
+	}
+	adopt_evl = evl;
+	rc = tlsio_loop_new(out, &tlsio__backend_libev);
+	adopt_evl = NULL;
+	return rc;
+}
+
+struct ev_loop *tlsio_loop_ev(const tlsio_loop *loop)
+{
+	if (loop == NULL || tlsio_loop_backend(loop) != &tlsio__backend_libev)
+		return NULL;
+	return ((const struct lloop *)tlsio__loop_bdata(loop))->evl;
+}

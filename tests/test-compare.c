@@ -1,0 +1,1104 @@
+/* C7 of DESIGN.md: the same scripted scenario gives the same callback transcript on every
+ * backend. Check suite "compare": one test per scenario; each runs the scenario on every
+ * compiled-in backend (those tlsio_backends() lists, plus "libev-app": the libev backend on an
+ * ev_loop the test owns and runs with ev_run), then compares the transcripts with the first
+ * backend's and prints both on a mismatch.
+ *
+ * A transcript is what the application sees, normalized where the contract leaves freedom:
+ *  - on_data chunking differs legitimately between backends: consecutive on_data calls are one
+ *    "data" line with the running total and a digest of the stream so far, written when the next
+ *    other event comes;
+ *  - each scenario is written so that its events are determined by byte counts, not timing:
+ *    actions hang on byte counts and callbacks, never on clocks; where an event's position
+ *    still depends on timing (how far a sender got when its peer closed, how often an echo
+ *    queue emptied) the side records a count or a summary instead of the position, and the
+ *    scenario says why.
+ * Besides the comparison, each run checks its own stream contents and statuses, so that a
+ * behaviour that is the same everywhere but wrong fails too.
+ *
+ * Backends: $TLSIO_BACKENDS (comma list, "libev-app" allowed), else all. A backend whose probe
+ * fails is skipped with its reason; fewer than two runnable ones is a skip (exit 77). */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "testutil.h"
+#include "tlsio.h"
+#ifdef TLSIO_HAVE_LIBEV
+#include "tlsio-ev.h"
+#endif
+
+#define RUN_WATCHDOG_MS 90000u
+#define MAX_MODES 8
+#define SHA_SHOWN 16 /* hex digits of a digest shown in a transcript line */
+
+/* ---------------------------------------------------------------------------------------- */
+/* backends under comparison */
+
+struct mode {
+	char label[32];
+	const tlsio_backend *b;
+	int app_ev; /* libev on the test's own ev_loop, driven by ev_run */
+};
+
+static struct mode g_modes[MAX_MODES];
+static size_t g_nmodes;
+
+/* ---------------------------------------------------------------------------------------- */
+/* one side of a connection: its script and its transcript */
+
+enum drain_rec {
+	DR_NONE,   /* not recorded (the count depends on timing; says the scenario) */
+	DR_COUNT,  /* the number of on_drain calls, at the end */
+	DR_INLINE  /* each on_drain in the transcript */
+};
+
+enum send_kind { SK_COPY, SK_COPY_COMPL, SK_REF };
+
+struct run;
+struct actor;
+
+struct req {
+	tlsio_send_req req;
+	struct actor *a;
+	uint64_t seq;
+	uint8_t *ref; /* SK_REF: our buffer until the completion */
+	uint64_t off;
+	size_t len;
+};
+
+struct actor {
+	struct run *run;
+	const char *role;
+	int is_server;
+	/* script, set by the scenario */
+	tlsio_tls_opts tls;
+	tlsio_conn_opts opts;
+	int no_peer_close_cb;   /* on_peer_close = NULL: the library closes by itself */
+	int inline_tx;          /* sends and completions are transcript lines */
+	int drains;             /* enum drain_rec */
+	uint64_t rx_cap;        /* the transcript shows the received stream up to here (0: all) */
+	uint64_t rx_seed;       /* the received stream must be this pattern (0: not checked) */
+	uint64_t tx_seed;
+	size_t pause_every;     /* tlsio_read_stop after this many bytes; restarted next turn */
+	void (*on_handshake)(struct actor *a);
+	void (*on_data)(struct actor *a, const uint8_t *data, size_t len);
+	void (*on_peer_close)(struct actor *a);
+	void (*on_complete)(struct actor *a, uint64_t seq, int status);
+	/* runtime */
+	tlsio_loop *loop;
+	tlsio_tls_config *cfg;
+	tlsio_listener *listener;
+	tlsio_conn *conn;
+	int accepted, handshakes, closed, status, alert, close_called, paused;
+	tlsio_stats stats;
+	tu_rng rng;
+	uint64_t mark;
+	/* sending */
+	uint64_t tx_len, sends, reqs, completions;
+	int *compl_status;
+	size_t compl_cap;
+	tu_sha256 tx_sha;
+	uint8_t *scratch;
+	size_t scratch_cap;
+	/* receiving */
+	uint64_t rx_len, rx_shown, rx_bad_at;
+	tu_sha256 rx_sha;       /* the capped stream */
+	size_t pause_acc;
+	unsigned drain_count;
+	/* transcript */
+	char **lines;
+	size_t nlines, lines_cap;
+};
+
+struct run {
+	const struct mode *mode;
+	struct actor server, client;
+	char addr[64];
+	atomic_int addr_state; /* 0 pending, 1 ready, -1 failed */
+};
+
+static void tr_add(struct actor *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void tr_raw(struct actor *a, const char *line)
+{
+	if (a->nlines == a->lines_cap) {
+		size_t cap = a->lines_cap ? a->lines_cap * 2 : 32;
+		char **p = realloc(a->lines, cap * sizeof(*p));
+		if (p == NULL) {
+			TU_FAIL("out of memory for the transcript");
+			return;
+		}
+		a->lines = p;
+		a->lines_cap = cap;
+	}
+	a->lines[a->nlines] = strdup(line);
+	if (a->lines[a->nlines] != NULL)
+		a->nlines++;
+}
+
+static void sha_prefix(const tu_sha256 *s, char *hex, size_t n)
+{
+	tu_sha256 copy = *s;
+	uint8_t md[32];
+	char full[65];
+	tu_sha256_final(&copy, md);
+	tu_hex(md, 32, full);
+	snprintf(hex, n, "%.*s", SHA_SHOWN, full);
+}
+
+/* The data received since the last line, as one line: chunking is not part of the contract. */
+static void tr_flush_data(struct actor *a)
+{
+	uint64_t shown = a->rx_cap && a->rx_len > a->rx_cap ? a->rx_cap : a->rx_len;
+	char hex[SHA_SHOWN + 1], line[128];
+	if (shown == a->rx_shown)
+		return;
+	a->rx_shown = shown;
+	sha_prefix(&a->rx_sha, hex, sizeof(hex));
+	snprintf(line, sizeof(line), "data total=%" PRIu64 " sha256=%s%s", shown, hex,
+	         a->rx_cap && shown == a->rx_cap ? " (shown up to the scenario's cap)" : "");
+	tr_raw(a, line);
+}
+
+static void tr_add(struct actor *a, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	tr_flush_data(a);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	tr_raw(a, line);
+}
+
+static const char *status_name(int status)
+{
+	static _Thread_local char buf[32];
+	switch (status) {
+	case 0: return "0";
+	case TLSIO_E_TLS: return "TLSIO_E_TLS";
+	case TLSIO_E_ALERT_RECEIVED: return "TLSIO_E_ALERT_RECEIVED";
+	case TLSIO_E_TRUNCATED: return "TLSIO_E_TRUNCATED";
+	case TLSIO_E_CERT_VERIFY: return "TLSIO_E_CERT_VERIFY";
+	case TLSIO_E_CLOSED: return "TLSIO_E_CLOSED";
+	case TLSIO_E_ABORTED: return "TLSIO_E_ABORTED";
+	case TLSIO_E_VERSION: return "TLSIO_E_VERSION";
+	case TLSIO_E_EOF_IN_HANDSHAKE: return "TLSIO_E_EOF_IN_HANDSHAKE";
+	case TLSIO_E_LINGER_TIMEOUT: return "TLSIO_E_LINGER_TIMEOUT";
+	case -ECONNRESET: return "-ECONNRESET";
+	case -EPIPE: return "-EPIPE";
+	default:
+		snprintf(buf, sizeof(buf), "%d", status);
+		return buf;
+	}
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* actions */
+
+static void act_close(struct actor *a)
+{
+	if (a->conn != NULL && !a->close_called) {
+		a->close_called = 1;
+		tlsio_close(a->conn);
+	}
+}
+
+static void req_done(tlsio_send_req *r, int status)
+{
+	struct req *q = r->data;
+	struct actor *a = q->a;
+	TU_CHECK(!a->closed, "%s: completion #%" PRIu64 " after on_close", a->role, q->seq);
+	TU_CHECK(q->seq == a->completions, "%s: completion #%" PRIu64 " fired, #%" PRIu64
+	         " expected (out of order)", a->role, q->seq, a->completions);
+	a->completions = q->seq + 1;
+	if (q->seq < a->compl_cap)
+		a->compl_status[q->seq] = status;
+	if (q->ref != NULL) {
+		size_t bad = tu_pattern_check(a->tx_seed, q->off, q->ref, q->len);
+		TU_CHECK(bad == q->len, "%s: by-reference buffer of send #%" PRIu64 " changed at byte %zu",
+		         a->role, q->seq, bad);
+		memset(q->ref, 0xEE, q->len); /* the library must not read it any more */
+		free(q->ref);
+	}
+	if (a->inline_tx)
+		tr_add(a, "complete #%" PRIu64 " status=%s", q->seq, status_name(status));
+	if (a->on_complete != NULL)
+		a->on_complete(a, q->seq, status);
+	free(q);
+}
+
+static uint8_t *scratch(struct actor *a, size_t n)
+{
+	if (a->scratch_cap < n) {
+		free(a->scratch);
+		a->scratch = malloc(n);
+		a->scratch_cap = a->scratch != NULL ? n : 0;
+	}
+	return a->scratch;
+}
+
+/* Send the next @p n bytes of the actor's stream. Every send in these scenarios must be
+ * accepted: a refusal is a failure (the scripts stay below high water). */
+static int act_send(struct actor *a, size_t n, enum send_kind kind)
+{
+	static const char *const kinds[] = {"copy", "copy+completion", "ref"};
+	struct req *q = NULL;
+	uint8_t *buf;
+	int rc;
+	if (a->conn == NULL)
+		return -1;
+	if (kind != SK_COPY) {
+		q = calloc(1, sizeof(*q));
+		if (q == NULL)
+			return -1;
+		q->a = a;
+		q->seq = a->reqs;
+		q->off = a->tx_len;
+		q->len = n;
+		q->req.data = q;
+		if (a->reqs >= a->compl_cap) {
+			size_t cap = a->compl_cap ? a->compl_cap * 2 : 64;
+			int *p = realloc(a->compl_status, cap * sizeof(*p));
+			if (p == NULL) {
+				free(q);
+				return -1;
+			}
+			a->compl_status = p;
+			a->compl_cap = cap;
+		}
+		a->compl_status[a->reqs] = 1; /* not fired */
+	}
+	buf = kind == SK_REF ? malloc(n) : scratch(a, n);
+	if (buf == NULL) {
+		TU_FAIL("%s: out of memory for a %zu-byte send", a->role, n);
+		free(q);
+		return -1;
+	}
+	tu_pattern(a->tx_seed, a->tx_len, buf, n);
+	if (kind == SK_REF)
+		q->ref = buf;
+	if (kind == SK_COPY)
+		rc = tlsio_send(a->conn, buf, n);
+	else
+		rc = tlsio_send_ex(a->conn, &q->req, buf, n, kind == SK_REF ? TLSIO_SEND_REF : 0, req_done);
+	if (rc != 0) {
+		TU_FAIL("%s: send #%" PRIu64 " (%zu bytes, %s): %s", a->role, a->sends, n, kinds[kind],
+		        tlsio_strerror(rc));
+		if (kind == SK_REF)
+			free(buf);
+		free(q);
+		return -1;
+	}
+	tu_sha256_update(&a->tx_sha, buf, n);
+	if (kind != SK_REF)
+		memset(buf, 0xEE, n); /* copied: ours again at once */
+	if (a->inline_tx)
+		tr_add(a, "send #%" PRIu64 " len=%zu %s", a->sends, n, kinds[kind]);
+	a->tx_len += n;
+	a->sends++;
+	if (q != NULL)
+		a->reqs++;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* callbacks: record, then run the scenario's hook */
+
+static void cb_handshake(tlsio_conn *c, void *user)
+{
+	struct actor *a = user;
+	(void)c;
+	a->handshakes++;
+	tr_add(a, "handshake");
+	if (a->on_handshake != NULL)
+		a->on_handshake(a);
+}
+
+static void cb_data(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
+{
+	struct actor *a = user;
+	TU_CHECK(!a->paused, "%s: on_data while reading is stopped", a->role);
+	if (a->rx_seed != 0 && a->rx_bad_at == UINT64_MAX) {
+		size_t bad = tu_pattern_check(a->rx_seed, a->rx_len, data, len);
+		if (bad != len) {
+			a->rx_bad_at = a->rx_len + bad;
+			TU_FAIL("%s: received stream differs from the expected one at byte %" PRIu64,
+			        a->role, a->rx_bad_at);
+		}
+	}
+	if (a->rx_cap == 0 || a->rx_len < a->rx_cap) {
+		size_t n = a->rx_cap && len > a->rx_cap - a->rx_len ? (size_t)(a->rx_cap - a->rx_len) : len;
+		tu_sha256_update(&a->rx_sha, data, n);
+	}
+	a->rx_len += len;
+	if (a->pause_every) {
+		a->pause_acc += len;
+		if (a->pause_acc >= a->pause_every) {
+			a->pause_acc = 0;
+			a->paused = 1;
+			tlsio_read_stop(c);
+		}
+	}
+	if (a->on_data != NULL)
+		a->on_data(a, data, len);
+}
+
+static void cb_drain(tlsio_conn *c, void *user)
+{
+	struct actor *a = user;
+	(void)c;
+	a->drain_count++;
+	if (a->drains == DR_INLINE)
+		tr_add(a, "drain");
+}
+
+static void cb_peer_close(tlsio_conn *c, void *user)
+{
+	struct actor *a = user;
+	(void)c;
+	tr_add(a, "peer_close");
+	if (a->on_peer_close != NULL)
+		a->on_peer_close(a);
+	else
+		act_close(a);
+}
+
+static void cb_close(tlsio_conn *c, int status, int alert, void *user)
+{
+	struct actor *a = user;
+	char hex[SHA_SHOWN + 1];
+	a->closed++;
+	TU_CHECK(a->closed == 1, "%s: on_close fired %d times", a->role, a->closed);
+	TU_CHECK(a->completions == a->reqs, "%s: on_close with %" PRIu64 " of %" PRIu64
+	         " completions fired", a->role, a->completions, a->reqs);
+	a->status = status;
+	a->alert = alert;
+	tlsio_conn_stats(c, &a->stats);
+	a->conn = NULL;
+	tr_add(a, "close status=%s alert=%s", status_name(status),
+	       alert == TLSIO_ALERT_NONE ? "none" : tlsio_alert_name(alert));
+	/* summaries: what is deterministic about the events whose position is not */
+	if (a->drains == DR_COUNT)
+		tr_add(a, "drains: %u", a->drain_count);
+	if (!a->inline_tx && a->reqs > 0) {
+		char line[200];
+		size_t off = (size_t)snprintf(line, sizeof(line), "completions: %" PRIu64 " in order:", a->reqs);
+		for (uint64_t i = 0; i < a->reqs && off < sizeof(line);) {
+			uint64_t j = i;
+			while (j < a->reqs && a->compl_status[j] == a->compl_status[i])
+				j++;
+			off += (size_t)snprintf(line + off, sizeof(line) - off, " %s x%" PRIu64,
+			                        status_name(a->compl_status[i]), j - i);
+			i = j;
+		}
+		tr_add(a, "%s", line);
+	}
+	if (a->tx_len > 0) {
+		sha_prefix(&a->tx_sha, hex, sizeof(hex));
+		tr_add(a, "sent total=%" PRIu64 " sha256=%s", a->tx_len, hex);
+	}
+}
+
+static const tlsio_callbacks actor_cb = {
+	.on_handshake = cb_handshake,
+	.on_data = cb_data,
+	.on_drain = cb_drain,
+	.on_peer_close = cb_peer_close,
+	.on_close = cb_close,
+};
+
+static const tlsio_callbacks actor_cb_no_peer_close = {
+	.on_handshake = cb_handshake,
+	.on_data = cb_data,
+	.on_drain = cb_drain,
+	.on_close = cb_close,
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* the two threads */
+
+static int loop_open(struct actor *a, const struct mode *m, struct ev_loop **evl)
+{
+	const char *why = NULL;
+	int rc;
+	*evl = NULL;
+#ifdef TLSIO_HAVE_LIBEV
+	if (m->app_ev) {
+		*evl = ev_loop_new(EVFLAG_AUTO);
+		if (*evl == NULL) {
+			TU_FAIL("%s: ev_loop_new failed", a->role);
+			return -1;
+		}
+		rc = tlsio_loop_new_ev(&a->loop, *evl);
+	} else
+#endif
+		rc = tlsio_loop_new(&a->loop, m->b);
+	if (rc < 0) {
+		TU_FAIL("%s: loop on %s: %s", a->role, m->label, tlsio_strerror(rc));
+		return rc;
+	}
+	tu_loop_register(a->loop);
+	rc = tlsio_tls_config_new(&a->cfg, a->is_server, &a->tls, &why);
+	if (rc < 0)
+		TU_FAIL("%s: TLS config: %s (%s)", a->role, tlsio_strerror(rc), why ? why : "");
+	return rc;
+}
+
+static void loop_close(struct actor *a, struct ev_loop *evl)
+{
+	if (a->listener != NULL)
+		tlsio_listener_close(a->listener);
+	a->listener = NULL;
+	if (a->loop != NULL) {
+		tu_loop_unregister(a->loop);
+		tlsio_loop_free(a->loop);
+	}
+	a->loop = NULL;
+#ifdef TLSIO_HAVE_LIBEV
+	if (evl != NULL)
+		ev_loop_destroy(evl);
+#else
+	(void)evl;
+#endif
+	tlsio_tls_config_free(a->cfg);
+	a->cfg = NULL;
+}
+
+/* Turns until the actor's connection ended. */
+static void drive(struct actor *a, struct ev_loop *evl)
+{
+	while (!tu_aborted() && !(a->closed && (!a->is_server || a->accepted))) {
+#ifdef TLSIO_HAVE_LIBEV
+		if (evl != NULL) {
+			ev_run(evl, EVRUN_ONCE);
+		} else
+#endif
+		{
+			int rc = tlsio_loop_run(a->loop, TLSIO_RUN_ONCE);
+			if (rc < 0) {
+				TU_FAIL("%s: tlsio_loop_run: %s", a->role, tlsio_strerror(rc));
+				return;
+			}
+		}
+		if (a->paused && a->conn != NULL) {
+			a->paused = 0;
+			tlsio_read_start(a->conn);
+		}
+	}
+	(void)evl;
+}
+
+static void on_accept(tlsio_listener *l, tlsio_conn *c, void *user)
+{
+	struct actor *a = user;
+	(void)l;
+	if (a->accepted++) {
+		TU_FAIL("server: a second connection");
+		tlsio_abort(c);
+		return;
+	}
+	a->conn = c;
+	tlsio_conn_set_user(c, a);
+	/* one connection per run: the listener has done its job */
+	tlsio_listener_close(a->listener);
+	a->listener = NULL;
+}
+
+static void server_main(void *arg)
+{
+	struct run *r = arg;
+	struct actor *a = &r->server;
+	struct ev_loop *evl = NULL;
+	tlsio_conn_opts o = a->opts;
+	int rc = loop_open(a, r->mode, &evl);
+	o.cb = a->no_peer_close_cb ? &actor_cb_no_peer_close : &actor_cb;
+	o.user = a;
+	if (rc == 0) {
+		rc = tlsio_listen(a->loop, "127.0.0.1:0", a->cfg, &o, on_accept, a, &a->listener);
+		TU_CHECK(rc == 0, "server: tlsio_listen: %s", tlsio_strerror(rc));
+	}
+	if (rc == 0)
+		rc = tlsio_listener_addr(a->listener, r->addr, sizeof(r->addr));
+	atomic_store(&r->addr_state, rc == 0 ? 1 : -1);
+	if (rc == 0)
+		drive(a, evl);
+	loop_close(a, evl);
+}
+
+static void client_main(void *arg)
+{
+	struct run *r = arg;
+	struct actor *a = &r->client;
+	struct ev_loop *evl = NULL;
+	tlsio_conn_opts o = a->opts;
+	int rc;
+	while (atomic_load(&r->addr_state) == 0 && !tu_aborted())
+		tu_sleep_ms(1);
+	if (atomic_load(&r->addr_state) != 1)
+		return;
+	rc = loop_open(a, r->mode, &evl);
+	o.cb = a->no_peer_close_cb ? &actor_cb_no_peer_close : &actor_cb;
+	o.user = a;
+	if (rc == 0) {
+		rc = tlsio_connect(a->loop, r->addr, a->cfg, &o, &a->conn);
+		TU_CHECK(rc == 0, "client: tlsio_connect(%s): %s", r->addr, tlsio_strerror(rc));
+	}
+	if (rc == 0)
+		drive(a, evl);
+	loop_close(a, evl);
+}
+
+static void actor_init(struct actor *a, struct run *r, const char *role, int is_server)
+{
+	memset(a, 0, sizeof(*a));
+	a->run = r;
+	a->role = role;
+	a->is_server = is_server;
+	a->status = 1;
+	a->alert = TLSIO_ALERT_NONE;
+	a->rx_bad_at = UINT64_MAX;
+	a->drains = DR_NONE;
+	tu_sha256_init(&a->rx_sha);
+	tu_sha256_init(&a->tx_sha);
+	if (is_server) {
+		a->tls.cert_file = tu_cert("server.pem");
+		a->tls.key_file = tu_cert("server.key");
+	} else {
+		a->tls.ca_file = tu_cert("ca.pem");
+		a->opts.server_name = "localhost";
+	}
+}
+
+static void actor_release(struct actor *a)
+{
+	for (size_t i = 0; i < a->nlines; i++)
+		free(a->lines[i]);
+	free(a->lines);
+	free(a->compl_status);
+	free(a->scratch);
+	a->lines = NULL;
+	a->nlines = 0;
+}
+
+static void run_describe(void *arg)
+{
+	struct run *r = arg;
+	const struct actor *as[2] = {&r->server, &r->client};
+	for (int i = 0; i < 2; i++) {
+		const struct actor *a = as[i];
+		tu_log("[%s] %s: handshakes=%d closed=%d rx=%" PRIu64 " tx=%" PRIu64 " sends=%" PRIu64
+		       " completions=%" PRIu64 "/%" PRIu64 " paused=%d conn=%s", r->mode->label, a->role,
+		       a->handshakes, a->closed, a->rx_len, a->tx_len, a->sends, a->completions, a->reqs,
+		       a->paused, a->conn != NULL ? "open" : "none");
+	}
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* scenarios */
+
+struct scenario {
+	const char *name;
+	const char *what;
+	void (*setup)(struct run *r);
+	void (*check)(const struct run *r); /* the run's own expectations (statuses, streams) */
+};
+
+#define SEED_C 0xC7C11E47ull
+#define SEED_S 0xC75E7E40ull
+
+static void expect_status(const struct actor *a, const char *label, int want)
+{
+	TU_CHECK(a->status == want, "[%s] %s ended with %s (%s), expected %s", label, a->role,
+	         status_name(a->status), tlsio_strerror(a->status), status_name(want));
+}
+
+/* @p rx received exactly the whole stream @p tx sent. */
+static void expect_stream(const struct actor *tx, const struct actor *rx, const char *label)
+{
+	TU_CHECK(rx->rx_len == tx->tx_len, "[%s] %s received %" PRIu64 " bytes, %s sent %" PRIu64,
+	         label, rx->role, rx->rx_len, tx->role, tx->tx_len);
+	TU_CHECK(rx->rx_bad_at == UINT64_MAX, "[%s] %s: stream corrupt from byte %" PRIu64, label,
+	         rx->role, rx->rx_bad_at);
+}
+
+static void expect_clean(const struct run *r)
+{
+	expect_status(&r->client, r->mode->label, 0);
+	expect_status(&r->server, r->mode->label, 0);
+	expect_stream(&r->client, &r->server, r->mode->label);
+}
+
+/* 1. many small sends, all in one turn, then close */
+static void small_handshake(struct actor *a)
+{
+	tu_rng_seed(&a->rng, a->tx_seed);
+	for (int i = 0; i < 20000; i++)
+		if (act_send(a, tu_rng_size(&a->rng, 1, 100), i % 500 == 499 ? SK_COPY_COMPL : SK_COPY) < 0)
+			return;
+	act_close(a);
+}
+
+static void setup_many_small(struct run *r)
+{
+	r->client.on_handshake = small_handshake;
+	/* one drain: the queue empties once, when close_notify (queued behind the data) is out */
+	r->client.drains = DR_INLINE;
+	r->server.rx_seed = SEED_C;
+}
+
+/* 2. one 64 MiB send (by reference), tiny socket buffers, a reader that pauses */
+static void big_handshake(struct actor *a)
+{
+	if (act_send(a, 64 * TU_MIB, SK_REF) == 0)
+		act_close(a);
+}
+
+static void setup_one_64m(struct run *r)
+{
+	r->client.on_handshake = big_handshake;
+	r->client.opts.sndbuf = 64 * 1024;
+	r->client.drains = DR_INLINE;
+	r->server.opts.rcvbuf = 64 * 1024;
+	r->server.rx_seed = SEED_C;
+	r->server.pause_every = 8 * TU_MIB;
+}
+
+/* 3. interleaved sends and reads: lockstep echo, the next send when the last echo is back.
+ * Sends fit one record, so a send's completion (the record is in the kernel) precedes its
+ * echo on every backend. The server's echo queue empties an undetermined number of times:
+ * its drains are not recorded. */
+#define LOCKSTEP_TOTAL (2 * TU_MIB)
+
+static void lockstep_next(struct actor *a)
+{
+	if (a->tx_len >= LOCKSTEP_TOTAL) {
+		act_close(a);
+		return;
+	}
+	(void)act_send(a, tu_rng_size(&a->rng, 1, 16384), SK_COPY_COMPL);
+}
+
+static void lockstep_handshake(struct actor *a)
+{
+	tu_rng_seed(&a->rng, a->tx_seed);
+	lockstep_next(a);
+}
+
+static void lockstep_data(struct actor *a, const uint8_t *data, size_t len)
+{
+	(void)data;
+	TU_CHECK(a->rx_len <= a->tx_len, "client: %" PRIu64 " bytes echoed, only %" PRIu64 " sent",
+	         a->rx_len, a->tx_len);
+	if (len > 0 && a->rx_len == a->tx_len)
+		lockstep_next(a);
+}
+
+static void echo_data(struct actor *a, const uint8_t *data, size_t len)
+{
+	int rc = tlsio_send(a->conn, data, len);
+	TU_CHECK(rc == 0, "server: echo of %zu bytes: %s", len, tlsio_strerror(rc));
+	a->tx_len += len;
+}
+
+static void setup_interleaved(struct run *r)
+{
+	r->client.on_handshake = lockstep_handshake;
+	r->client.on_data = lockstep_data;
+	r->client.inline_tx = 1;
+	r->client.drains = DR_INLINE;
+	r->client.rx_seed = SEED_C;
+	r->server.on_data = echo_data;
+	r->server.rx_seed = SEED_C;
+}
+
+static void check_interleaved(const struct run *r)
+{
+	expect_clean(r);
+	TU_CHECK(r->client.rx_len == r->client.tx_len, "[%s] client: %" PRIu64 " of %" PRIu64
+	         " bytes echoed", r->mode->label, r->client.rx_len, r->client.tx_len);
+}
+
+/* 4. the peer closes (close_notify) in the middle of the stream: the server has read 1 MiB of
+ * 8 MiB and calls tlsio_close; the client sees on_peer_close, closes too and its remaining data
+ * still goes out (the server drops it). With 64 KiB socket buffers the client cannot have sent
+ * everything by then on an event backend; the blocking backend, which cannot read while it
+ * blocks in a send, empties its queue before it reads the close_notify. So the client's one
+ * drain comes after on_peer_close on event backends and before it on the blocking one, and is
+ * recorded as a count. Its completions likewise straddle on_peer_close: a summary. */
+#define MIDSTREAM_TOTAL (8 * TU_MIB)
+#define MIDSTREAM_CUT TU_MIB
+
+static void midstream_handshake(struct actor *a)
+{
+	for (uint64_t off = 0; off < MIDSTREAM_TOTAL; off += 64 * TU_KIB)
+		if (act_send(a, 64 * TU_KIB, SK_COPY_COMPL) < 0)
+			return;
+}
+
+static void midstream_server_data(struct actor *a, const uint8_t *data, size_t len)
+{
+	(void)data;
+	(void)len;
+	if (a->rx_len >= MIDSTREAM_CUT && !a->mark) {
+		a->mark = 1;
+		act_close(a);
+	}
+}
+
+static void setup_peer_close_midstream(struct run *r)
+{
+	r->client.on_handshake = midstream_handshake;
+	r->client.opts.sndbuf = 64 * 1024;
+	r->client.drains = DR_COUNT;
+	r->server.opts.rcvbuf = 64 * 1024;
+	r->server.on_data = midstream_server_data;
+	r->server.rx_cap = MIDSTREAM_CUT;
+	r->server.rx_seed = SEED_C;
+}
+
+static void check_peer_close_midstream(const struct run *r)
+{
+	expect_status(&r->client, r->mode->label, 0);
+	expect_status(&r->server, r->mode->label, 0);
+	TU_CHECK(r->server.rx_len >= MIDSTREAM_CUT, "[%s] server got %" PRIu64 " bytes",
+	         r->mode->label, r->server.rx_len);
+	TU_CHECK(r->client.tx_len == MIDSTREAM_TOTAL, "[%s] client sent %" PRIu64, r->mode->label,
+	         r->client.tx_len);
+}
+
+/* 5. the peer vanishes in the middle of the stream: the server sends 1 MiB and, once its
+ * completion says it is all in the kernel, shuts the socket's write side under the library
+ * (FIN, no close_notify), as a crashing peer would. The client, still reading, must report
+ * truncation after exactly that 1 MiB; its close then ends the server with truncation too. */
+static void vanish_handshake(struct actor *a)
+{
+	(void)act_send(a, TU_MIB, SK_COPY_COMPL);
+}
+
+static void vanish_complete(struct actor *a, uint64_t seq, int status)
+{
+	if (seq == 0 && status == 0 && a->conn != NULL)
+		TU_CHECK(shutdown(tlsio_conn_fd(a->conn), SHUT_WR) == 0, "shutdown: %s", strerror(errno));
+}
+
+static void setup_peer_vanishes(struct run *r)
+{
+	r->server.on_handshake = vanish_handshake;
+	r->server.on_complete = vanish_complete;
+	r->server.tx_seed = SEED_S;
+	r->server.inline_tx = 1;
+	r->client.rx_seed = SEED_S;
+}
+
+static void check_peer_vanishes(const struct run *r)
+{
+	expect_status(&r->client, r->mode->label, TLSIO_E_TRUNCATED);
+	expect_status(&r->server, r->mode->label, TLSIO_E_TRUNCATED);
+	expect_stream(&r->server, &r->client, r->mode->label);
+}
+
+/* 6. graceful close with queued data: 16 MiB of mixed sends, then tlsio_close in the same turn;
+ * the server has no on_peer_close (the library answers close_notify by itself) and pauses
+ * reading every 2 MiB. */
+static void queued_handshake(struct actor *a)
+{
+	tu_rng_seed(&a->rng, a->tx_seed);
+	for (int i = 0; a->tx_len < 16 * TU_MIB; i++) {
+		size_t n = tu_rng_size(&a->rng, TU_KIB, TU_MIB);
+		if (n > 16 * TU_MIB - a->tx_len)
+			n = (size_t)(16 * TU_MIB - a->tx_len);
+		if (act_send(a, n, (enum send_kind)(i % 3)) < 0)
+			return;
+	}
+	act_close(a);
+}
+
+static void setup_graceful_close_queued(struct run *r)
+{
+	r->client.on_handshake = queued_handshake;
+	r->client.drains = DR_INLINE;
+	r->server.no_peer_close_cb = 1;
+	r->server.pause_every = 2 * TU_MIB;
+	r->server.rx_seed = SEED_C;
+}
+
+/* 7. handshake failures: the client does not trust the server's CA; no version in common */
+static void setup_hs_fail_verify(struct run *r)
+{
+	r->client.tls.ca_file = tu_cert("other-ca.pem");
+	r->client.on_handshake = small_handshake; /* never runs */
+}
+
+static void setup_hs_fail_version(struct run *r)
+{
+	r->client.tls.min_version = r->client.tls.max_version = TLSIO_TLS_1_2;
+	r->server.tls.min_version = r->server.tls.max_version = TLSIO_TLS_1_3;
+}
+
+static void check_hs_fail(const struct run *r)
+{
+	TU_CHECK(r->client.handshakes == 0 && r->server.handshakes <= 1, "[%s] handshakes %d/%d",
+	         r->mode->label, r->client.handshakes, r->server.handshakes);
+	TU_CHECK(r->client.status < 0 && r->server.status < 0, "[%s] statuses %d/%d", r->mode->label,
+	         r->client.status, r->server.status);
+	TU_CHECK(r->client.alert != TLSIO_ALERT_NONE, "[%s] client: no alert", r->mode->label);
+}
+
+static void check_verify_fail(const struct run *r)
+{
+	check_hs_fail(r);
+	TU_CHECK(r->client.status == TLSIO_E_CERT_VERIFY || r->client.status == TLSIO_E_TLS,
+	         "[%s] client status %s", r->mode->label, status_name(r->client.status));
+	TU_CHECK(r->server.handshakes == 0, "[%s] server: on_handshake with a client that rejected it",
+	         r->mode->label);
+}
+
+static const struct scenario scenarios[] = {
+	{"many_small_sends", "20000 sends of 1-100 bytes in one turn (40 with completions), then close",
+	 setup_many_small, expect_clean},
+	{"one_64mib_send", "one 64 MiB by-reference send, 64 KiB socket buffers, reader pausing every "
+	 "8 MiB", setup_one_64m, expect_clean},
+	{"interleaved", "lockstep echo of 2 MiB in sends of 1-16384 bytes", setup_interleaved,
+	 check_interleaved},
+	{"peer_close_midstream", "server tlsio_close after 1 MiB of 8 MiB", setup_peer_close_midstream,
+	 check_peer_close_midstream},
+	{"peer_vanishes_midstream", "server FIN without close_notify after 1 MiB",
+	 setup_peer_vanishes, check_peer_vanishes},
+	{"graceful_close_queued", "16 MiB of mixed sends then close; library answers close_notify",
+	 setup_graceful_close_queued, expect_clean},
+	{"handshake_fail_verify", "client does not trust the server's CA", setup_hs_fail_verify,
+	 check_verify_fail},
+	{"handshake_fail_version", "client TLS 1.2 only, server TLS 1.3 only", setup_hs_fail_version,
+	 check_hs_fail},
+};
+#define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
+
+/* ---------------------------------------------------------------------------------------- */
+/* running and comparing */
+
+static struct run *run_scenario(const struct scenario *sc, const struct mode *m)
+{
+	struct run *r = calloc(1, sizeof(*r));
+	const tu_thread_fn fns[2] = {server_main, client_main};
+	void *const args[2] = {r, r};
+	uint64_t t0 = tu_now_ms();
+	int rc;
+	if (r == NULL)
+		return NULL;
+	r->mode = m;
+	actor_init(&r->server, r, "server", 1);
+	actor_init(&r->client, r, "client", 0);
+	r->client.tx_seed = SEED_C;
+	r->server.tx_seed = SEED_S;
+	sc->setup(r);
+	rc = tu_run_threads(2, fns, args, RUN_WATCHDOG_MS, run_describe, r);
+	if (rc == -2)
+		return NULL; /* threads still use r: leak it */
+	tu_log("[%s] %s: %" PRIu64 " ms; client writes=%" PRIu64 " short=%" PRIu64 " eagain=%" PRIu64
+	       " reads=%" PRIu64 "; server writes=%" PRIu64 " reads=%" PRIu64, m->label, sc->name,
+	       tu_now_ms() - t0, r->client.stats.write_calls, r->client.stats.short_writes,
+	       r->client.stats.eagain, r->client.stats.read_calls, r->server.stats.write_calls,
+	       r->server.stats.read_calls);
+	if (rc == 0)
+		sc->check(r);
+	return r;
+}
+
+static void run_free(struct run *r)
+{
+	if (r == NULL)
+		return;
+	actor_release(&r->server);
+	actor_release(&r->client);
+	free(r);
+}
+
+/* Long transcripts (the lockstep echo has thousands of lines) are shown by head and tail. */
+#define SHOW_HEAD 24
+#define SHOW_TAIL 8
+#define DIFF_CONTEXT 3
+#define DIFF_MAX_SHOWN 60
+
+static void print_transcript(const char *label, const struct actor *a)
+{
+	tu_log("  %s/%s (%zu events):", label, a->role, a->nlines);
+	for (size_t i = 0; i < a->nlines; i++) {
+		if (i == SHOW_HEAD && a->nlines > SHOW_HEAD + SHOW_TAIL) {
+			tu_log("    ... (%zu more)", a->nlines - SHOW_HEAD - SHOW_TAIL);
+			i = a->nlines - SHOW_TAIL;
+		}
+		tu_log("    %s", a->lines[i]);
+	}
+}
+
+static const char *line_at(const struct actor *a, size_t i)
+{
+	return i < a->nlines ? a->lines[i] : "(nothing)";
+}
+
+/* The two transcripts side by side around each difference, '!' on differing lines.
+ * @return the number of differing lines. */
+static int diff_actor(const char *la, const struct actor *a, const char *lb, const struct actor *b)
+{
+	size_t n = a->nlines > b->nlines ? a->nlines : b->nlines, last = SIZE_MAX;
+	int diffs = 0, shown = 0;
+	for (size_t i = 0; i < n; i++)
+		diffs += strcmp(line_at(a, i), line_at(b, i)) != 0;
+	if (diffs == 0)
+		return 0;
+	tu_log("  %s transcript differs in %d line(s): %s (%zu events, left) vs %s (%zu events, right):",
+	       a->role, diffs, la, a->nlines, lb, b->nlines);
+	for (size_t i = 0; i < n && shown < DIFF_MAX_SHOWN; i++) {
+		size_t lo = i > DIFF_CONTEXT ? i - DIFF_CONTEXT : 0;
+		if (strcmp(line_at(a, i), line_at(b, i)) == 0)
+			continue;
+		if (last != SIZE_MAX && lo > last + 1)
+			tu_log("    ...");
+		for (size_t j = last == SIZE_MAX || lo > last ? lo : last + 1;
+		     j <= i + DIFF_CONTEXT && j < n && shown < DIFF_MAX_SHOWN; j++, shown++) {
+			int same = strcmp(line_at(a, j), line_at(b, j)) == 0;
+			tu_log("  %c %-4zu %-60s | %s", same ? ' ' : '!', j, line_at(a, j),
+			       same ? "" : line_at(b, j));
+			last = j;
+		}
+	}
+	return diffs;
+}
+
+START_TEST(test_scenario)
+{
+	const struct scenario *sc = &scenarios[_i];
+	struct run *runs[MAX_MODES] = {NULL};
+	char mismatched[256] = "";
+	int failures_before;
+	tu_reset_failures();
+	tu_log("=== scenario %s: %s", sc->name, sc->what);
+	for (size_t m = 0; m < g_nmodes; m++) {
+		failures_before = tu_failed();
+		runs[m] = run_scenario(sc, &g_modes[m]);
+		ck_assert_msg(runs[m] != NULL, "[%s] %s: a thread is stuck: %s", g_modes[m].label, sc->name,
+		              tu_failure());
+		ck_assert_msg(tu_failed() == failures_before, "[%s] %s: %s", g_modes[m].label, sc->name,
+		              tu_failure());
+	}
+	tu_log("reference transcript (%s):", g_modes[0].label);
+	print_transcript(g_modes[0].label, &runs[0]->client);
+	print_transcript(g_modes[0].label, &runs[0]->server);
+	for (size_t m = 1; m < g_nmodes; m++) {
+		int d = diff_actor(g_modes[0].label, &runs[0]->client, g_modes[m].label, &runs[m]->client) +
+		        diff_actor(g_modes[0].label, &runs[0]->server, g_modes[m].label, &runs[m]->server);
+		if (d > 0) {
+			size_t off = strlen(mismatched);
+			snprintf(mismatched + off, sizeof(mismatched) - off, "%s%s", off ? ", " : "",
+			         g_modes[m].label);
+		} else {
+			tu_log("%s: same transcript as %s", g_modes[m].label, g_modes[0].label);
+		}
+	}
+	for (size_t m = 0; m < g_nmodes; m++)
+		run_free(runs[m]);
+	ck_assert_msg(mismatched[0] == '\0', "%s: transcript of %s differs from %s's (diff above)",
+	              sc->name, mismatched, g_modes[0].label);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------- */
+
+static void add_mode(const char *label, const tlsio_backend *b, int app_ev)
+{
+	const char *why = NULL;
+	int rc = tlsio_backend_probe(b, &why);
+	if (rc < 0) {
+		printf("SKIP compare/%s: %s\n", label, why != NULL ? why : tlsio_strerror(rc));
+		return;
+	}
+	if (g_nmodes == MAX_MODES)
+		return;
+	snprintf(g_modes[g_nmodes].label, sizeof(g_modes[0].label), "%s", label);
+	g_modes[g_nmodes].b = b;
+	g_modes[g_nmodes].app_ev = app_ev;
+	g_nmodes++;
+}
+
+static int add_named(const char *name)
+{
+	const tlsio_backend *b;
+	int app_ev = strcmp(name, "libev-app") == 0;
+	b = tlsio_backend_by_name(app_ev ? "libev" : name);
+	if (b == NULL || strcmp(name, "auto") == 0) {
+		fprintf(stderr, "test-compare: backend \"%s\" is not compiled in (have: %s%s)\n", name,
+		        tlsio_backend_names(), tlsio_backend_by_name("libev") ? ", libev-app" : "");
+		return -1;
+	}
+	add_mode(name, b, app_ev);
+	return 0;
+}
+
+static int pick_modes(void)
+{
+	const char *env = getenv("TLSIO_BACKENDS");
+	if (env != NULL && *env != '\0') {
+		char *list = strdup(env), *save = NULL;
+		int rc = 0;
+		for (char *tok = strtok_r(list, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save))
+			if (add_named(tok) < 0)
+				rc = -1;
+		free(list);
+		return rc;
+	}
+	const tlsio_backend *all[MAX_MODES];
+	size_t n = tlsio_backends(all, MAX_MODES);
+	for (size_t i = 0; i < n && i < MAX_MODES; i++) {
+		add_mode(tlsio_backend_name(all[i]), all[i], 0);
+		if (strcmp(tlsio_backend_name(all[i]), "libev") == 0)
+			add_mode("libev-app", all[i], 1);
+	}
+	return 0;
+}
+
+int main(void)
+{
+	Suite *s;
+	TCase *tc;
+	SRunner *sr;
+	int failed;
+	char names[MAX_MODES * 40] = "";
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (pick_modes() < 0)
+		return 1;
+	for (size_t i = 0; i < g_nmodes; i++) {
+		if (i > 0)
+			strncat(names, ", ", sizeof(names) - strlen(names) - 1);
+		strncat(names, g_modes[i].label, sizeof(names) - strlen(names) - 1);
+	}
+	if (g_nmodes < 2) {
+		printf("SKIP compare: %zu runnable backend(s) (%s): nothing to compare\n", g_nmodes,
+		       g_nmodes ? names : "none");
+		return 77;
+	}
+	printf("compare: %zu scenarios on %s\n", N_SCENARIOS, names);
+	s = suite_create("compare");
+	for (size_t i = 0; i < N_SCENARIOS; i++) {
+		/* one TCase per scenario, named after it: CK_RUN_CASE=<name> runs one */
+		tc = tcase_create(scenarios[i].name);
+		tcase_set_timeout(tc, 600);
+		tcase_add_loop_test(tc, test_scenario, (int)i, (int)i + 1);
+		suite_add_tcase(s, tc);
+	}
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
