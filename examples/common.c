@@ -284,11 +284,24 @@ void tlsx_prng_init(tlsx_prng *g, uint64_t seed)
 {
 	g->state = seed;
 	g->nspare = 0;
+	g->text = 0;
+	g->off = 0;
 }
+
+static void prng_fill_raw(tlsx_prng *g, uint8_t *p, size_t len);
 
 void tlsx_prng_fill(tlsx_prng *g, void *buf, size_t len)
 {
 	uint8_t *p = buf;
+	prng_fill_raw(g, p, len);
+	if (g->text)
+		for (size_t i = 0; i < len; i++)
+			p[i] = (g->off + i) % 64 == 63 ? '\n' : (uint8_t)('a' + p[i] % 26);
+	g->off += len;
+}
+
+static void prng_fill_raw(tlsx_prng *g, uint8_t *p, size_t len)
+{
 	/* Leftover bytes of the previous word first, so chunk boundaries do not shift the stream. */
 	while (len > 0 && g->nspare > 0) {
 		*p++ = g->spare[8 - g->nspare];

@@ -105,6 +105,8 @@ typedef struct tlsx_prng {
 	uint64_t state;
 	uint8_t spare[8];
 	unsigned nspare;
+	int text;       /* lower-case letters in 64-byte lines, for line-based peers */
+	uint64_t off;   /* bytes produced so far */
 } tlsx_prng;
 
 void tlsx_prng_init(tlsx_prng *g, uint64_t seed);

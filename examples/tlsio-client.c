@@ -29,6 +29,7 @@ enum {
 	OPT_WINDOW,
 	OPT_MODE,
 	OPT_SEED,
+	OPT_TEXT,
 	OPT_TIMEOUT,
 	OPT_JSON,
 };
@@ -46,7 +47,7 @@ struct client {
 	struct tlsx_common co;
 	const char *connect_addr;
 	const char *server_name;
-	int insecure, json, ref_mode;
+	int insecure, json, ref_mode, text;
 	uint64_t total, chunk, window, seed, timeout_s;
 	int window_set;
 
@@ -113,6 +114,8 @@ static void usage(FILE *f)
 		"                       completion, which must come in send order\n"
 		"                       (default copy)\n"
 		"  --seed N             seed of the data stream (default 1)\n"
+		"  --text               send lower-case letters in 64-byte lines instead of\n"
+		"                       binary (for line-based echo peers such as gnutls-serv)\n"
 		"  --timeout SEC        handshake and idle timeout (default 30, 0: none)\n"
 		"  --json               print the result as one JSON object on one line\n"
 		"%s"
@@ -336,6 +339,7 @@ static int parse_args(struct client *cl, int argc, char **argv)
 		{"window", required_argument, NULL, OPT_WINDOW},
 		{"mode", required_argument, NULL, OPT_MODE},
 		{"seed", required_argument, NULL, OPT_SEED},
+		{"text", no_argument, NULL, OPT_TEXT},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"json", no_argument, NULL, OPT_JSON},
 		{NULL, 0, NULL, 0},
@@ -387,6 +391,9 @@ static int parse_args(struct client *cl, int argc, char **argv)
 				fprintf(stderr, PROG ": bad value for --mode: '%s' (expected copy or ref)\n", optarg);
 				return TLSX_EXIT_USAGE;
 			}
+			break;
+		case OPT_TEXT:
+			cl->text = 1;
 			break;
 		case OPT_SEED:
 			if (tlsx_parse_u64(optarg, &cl->seed) < 0) {
@@ -548,6 +555,7 @@ int main(int argc, char **argv)
 
 	tlsx_prng_init(&cl.gen, cl.seed);
 	tlsx_prng_init(&cl.check, cl.seed);
+	cl.gen.text = cl.check.text = cl.text;
 	tlsx_sha256_init(&cl.sha_sent);
 	tlsx_sha256_init(&cl.sha_recv);
 	if (!cl.ref_mode) {

@@ -311,6 +311,50 @@ def server_cases(b):
 # ---------------------------------------------------------------------------------------------
 # client side: tlsio-client against real servers
 
+def free_port():
+    """A port for servers that do not report the one they bound (small race, loopback only)."""
+    with socket.socket() as tmp:
+        tmp.bind(("127.0.0.1", 0))
+        return tmp.getsockname()[1]
+
+
+def wait_line(p, word, timeout=10):
+    """Read the server's output until a line containing @word (it is ready then)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        line = p.stdout.readline()
+        if not line or word.lower() in line.lower():
+            return
+    raise RuntimeError(f"server not ready: no '{word}'")
+
+
+def wait_port(port, timeout=10):
+    """Wait until something listens on @port, without connecting (that could be the only
+    connection a one-shot server accepts): LISTEN sockets in /proc/net/tcp{,6}."""
+    end = time.time() + timeout
+    while time.time() < end:
+        for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+            try:
+                with open(f) as fh:
+                    for line in fh.readlines()[1:]:
+                        cols = line.split()
+                        if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                            return
+            except OSError:
+                pass
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def finish(p):
+    try:
+        out, _ = p.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+    return out or ""
+
+
 class PyEchoServer(threading.Thread):
     """python ssl echo server for one connection; remembers its own error text."""
 
@@ -358,6 +402,32 @@ def client_cases(b):
         ok = rc == 0 and "digest:         ok" in out.replace("OK", "ok") and srv.version == f"TLSv{ver}"
         record(b, f"client echo TLS {ver}", "python-ssl", f"{srv.version} notify={srv.closed_by_notify}",
                "digest ok" if rc == 0 else "FAILED", ok and srv.closed_by_notify, out + srv.error)
+
+    # openssl s_server: handshake at each version, then a close_notify exchange; gnutls-serv --echo
+    # (line-based, hence --text): handshake and echo at each version
+    for ver in ("1.2", "1.3"):
+        port = free_port()
+        p = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", SRV_CERT,
+                              "-key", SRV_KEY, "-naccept", "1", "-brief"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wait_port(port)
+        rc, out = tlsio_client(b, port, "--ca", CA, "--bytes", "0", "--tls-min", ver, "--tls-max", ver)
+        srv_out = finish(p)
+        m = re.search(r"Protocol version: (\S+)", srv_out)
+        seen = m.group(1) if m else short(srv_out)
+        record(b, f"client handshake {ver}", "openssl-srv", seen, "clean close" if rc == 0 else "FAILED",
+               rc == 0 and seen == f"TLSv{ver}" and "close:          success" in out, srv_out + out)
+        port = free_port()
+        prio = "NORMAL:-VERS-ALL:+VERS-TLS" + ver
+        p = subprocess.Popen(["gnutls-serv", "--port", str(port), "--echo", "--x509certfile", SRV_CERT,
+                              "--x509keyfile", SRV_KEY, "--priority", prio], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+        wait_port(port)  # gnutls-serv's stdout is block-buffered into a pipe: poll the port
+        rc, out = tlsio_client(b, port, "--ca", CA, "--bytes", "1M", "--text")
+        p.terminate()  # it prints every echoed line: stdout goes nowhere, or it would stall
+        srv_out = finish(p)
+        record(b, f"client echo TLS {ver}", "gnutls-serv", f"TLSv{ver} echo", "digest ok" if rc == 0 else
+               "FAILED", rc == 0 and f"TLSv{ver}" in out and "digest:         ok" in out, srv_out[-300:] + out)
 
     # the client rejects the server's certificate: the server must see unknown_ca
     with socket.socket() as tmp:  # s_server does not report the port it bound: pick one
