@@ -25,7 +25,7 @@ build=${BUILD_DIR:-$src/build}
 jobs=${JOBS:-$(nproc)}
 
 packages=(build-essential autoconf automake libtool pkg-config check
-	libwolfssl-dev liburing-dev libev-dev openssl gnutls-bin python3)
+	libwolfssl-dev liburing-dev libev-dev openssl gnutls-bin python3 valgrind)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -66,6 +66,43 @@ if [ $status -ne 0 ]; then
 		tail -n 60 "$log" >&2
 	done
 	exit $status
+fi
+
+# The same suite under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer included):
+# any report fails a test (ASan/LSan exit non-zero; UBSan is built to abort). SANITIZE=0 skips.
+if [ "${SANITIZE:-1}" != 0 ]; then
+	echo "== make check under ASan+UBSan (in $build-asan)"
+	mkdir -p "$build-asan"
+	(
+		cd "$build-asan"
+		# shellcheck disable=SC2086
+		"$src/configure" --quiet --enable-sanitizers ${CONFIGURE_FLAGS:-}
+		make -j"$jobs" >/dev/null
+		make -j"$jobs" check >check.out 2>&1 || {
+			cat check.out
+			for log in tests/*.log; do
+				echo "======== $log" >&2
+				tail -n 60 "$log" >&2
+			done
+			exit 1
+		}
+		grep -E '^(PASS|SKIP|# TOTAL)' check.out
+		! grep -lE 'ERROR: [A-Za-z]+Sanitizer|runtime error:' tests/*.log
+	) || { echo "== sanitizer run FAILED" >&2; exit 1; }
+
+	# valgrind memcheck on the single-process suites (no fork, so leaks are seen at exit)
+	echo "== valgrind memcheck: tests/test-tls, tests/test-queue"
+	for t in test-tls test-queue; do
+		# the test programs link the library statically: no libtool wrapper in between
+		CK_FORK=no TLSIO_TEST_CERTS="$src/tests/certs" valgrind -q --error-exitcode=99 \
+			--leak-check=full --errors-for-leak-kinds=definite,indirect \
+			"$build/tests/$t" >"$build/valgrind-$t.log" 2>&1 || {
+			tail -n 60 "$build/valgrind-$t.log" >&2
+			echo "== valgrind FAILED on $t" >&2
+			exit 1
+		}
+		grep -E '^[0-9]+%: Checks' "$build/valgrind-$t.log"
+	done
 fi
 
 echo "== make distcheck (the tarball configures, builds, installs and runs the TLS tests)"
