@@ -440,6 +440,19 @@ START_TEST(oversized_record_after_handshake)
 }
 END_TEST
 
+/* A server that gets EOF before any byte (fuzz-tls found the NULL + 0 on this path). */
+START_TEST(eof_before_any_input)
+{
+	struct pair p;
+	pair_init(&p, server_cfg(0, 0, NULL), client_cfg("ca.pem", 0, 0, NULL), "localhost");
+	ck_assert_int_eq(tlsio__tls_handshake(p.s.t), 0);
+	tlsio__tls_set_eof(p.s.t);
+	ck_assert_int_eq(tlsio__tls_handshake(p.s.t), TLSIO_E_EOF_IN_HANDSHAKE);
+	ck_assert_int_eq(p.s.out.len, 0);
+	pair_free(&p);
+}
+END_TEST
+
 /* Malformed first flights: each gets its own alert, none is passed on to wolfSSL. */
 START_TEST(hello_malformed)
 {
@@ -532,6 +545,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, hello_refused);
 	tcase_add_test(tc, hello_malformed);
 	tcase_add_test(tc, oversized_record_after_handshake);
+	tcase_add_test(tc, eof_before_any_input);
 	tcase_add_test(tc, alpn_and_sni);
 	tcase_add_test(tc, truncated_input_waits);
 	tcase_add_test(tc, bad_config);

@@ -412,8 +412,9 @@ int tlsio__tls_hello_decide(tlsio__tls *t, tlsio_tls_config *cfg, int alert)
 /* Server, before wolfSSL: wait for the whole ClientHello, refuse what is no TLS. */
 static int tls_read_hello(tlsio__tls *t)
 {
-	int alert, rc = tlsio__hello_parse(t->in + t->in_start, t->in_end - t->in_start, &t->hello,
-	                                   &alert);
+	/* nothing fed yet: t->in is NULL, and NULL + 0 is undefined (found by fuzz-tls) */
+	const uint8_t *in = t->in != NULL ? t->in + t->in_start : (const uint8_t *)"";
+	int alert, rc = tlsio__hello_parse(in, t->in_end - t->in_start, &t->hello, &alert);
 	if (rc == TLSIO__HELLO_MORE)
 		return t->eof ? TLSIO_E_EOF_IN_HANDSHAKE : 0;
 	if (rc == TLSIO__HELLO_BAD) {
