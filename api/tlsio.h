@@ -198,6 +198,15 @@ TLSIO_EXPORT int tlsio_tls_config_new(tlsio_tls_config **out, int is_server,
                                       const tlsio_tls_opts *opts, const char **err_msg);
 /** Drop the caller's reference; connections using it keep theirs. */
 TLSIO_EXPORT void tlsio_tls_config_free(tlsio_tls_config *cfg);
+/**
+ * The crypto path in use, in one line for a startup message: the wolfSSL version, whether its
+ * AES-GCM is accelerated (AES-NI compiled in and present on this CPU), and which bulk cipher
+ * server configurations prefer. Without AES acceleration, a server configuration with no
+ * explicit @c ciphers lists ChaCha20-Poly1305 first (AES-GCM suites stay available) and the
+ * server's order decides, because portable AES-GCM is several times slower than ChaCha20.
+ * Static storage.
+ */
+TLSIO_EXPORT const char *tlsio_crypto_info(void);
 /**@}*/
 
 /* ------------------------------------------------------------------------------------------ */

@@ -526,8 +526,11 @@ int main(int argc, char **argv)
 	listening = 1;
 	printf("listening on %s\n", addr);
 	fflush(stdout);
-	if (!srv.co.quiet)
+	if (!srv.co.quiet) {
 		fprintf(stderr, PROG ": backend %s\n", tlsio_backend_name(backend));
+		fprintf(stderr, PROG ": crypto: %s%s\n", tlsio_crypto_info(),
+		        srv.ciphers != NULL ? " (overridden by --ciphers)" : "");
+	}
 
 	/* One iteration at a time: a signal that lands just before tlsio_loop_run() would have its
 	 * stop request cleared by the run, but its wake still ends this iteration, so the flags
