@@ -1,0 +1,767 @@
+/* tlsio-https: a minimal HTTP/1.1 responder over TLS, for load generators (wrk, h2load, curl).
+ * Every GET answers with the same body: N bytes of a fixed pattern, or one file held in memory.
+ * Bodies go out by reference (tlsio_send_ref) in slices of --chunk bytes, so a 1 GiB response
+ * costs one shared buffer, and the send queue's high water paces it (on_drain refills). */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#define PROG "tlsio-https"
+
+enum {
+	OPT_LISTEN = TLSX_OPT_TOOL,
+	OPT_BODY_SIZE,
+	OPT_FILE,
+	OPT_CHUNK,
+	OPT_HIGH_WATER,
+	OPT_CIPHERS,
+	OPT_MAX_HEADER,
+	OPT_IDLE_TIMEOUT,
+};
+
+struct https_conn;
+
+struct https_server {
+	struct tlsx_common co;
+	const char *listen_addr;
+	const char *file;
+	uint64_t body_size;   /* bytes per response */
+	size_t chunk;         /* bytes per tlsio_send_ref */
+	size_t high_water, low_water;
+	size_t max_header;    /* request head limit (request line + headers) */
+	const char *ciphers;
+	uint64_t idle_timeout_ms;
+
+	/* The body: with --file the whole mapping; else one chunk of pattern, sent repeatedly. */
+	const uint8_t *body;
+	size_t body_buf_len;
+	int body_mapped;
+
+	tlsio_loop *loop;
+	tlsio_listener *listener;
+	struct https_conn *conns;
+	int shutting_down, aborting;
+
+	uint64_t accepted, open, closed, failed, requests, bad_requests, body_bytes;
+};
+
+struct https_conn {
+	struct https_conn *prev, *next;
+	struct https_server *srv;
+	tlsio_conn *c;
+	char *in;             /* request bytes not yet answered (pipelined requests wait here) */
+	size_t in_len, in_cap;
+	uint64_t stream_off;  /* body bytes of the current response already queued */
+	uint64_t stream_left; /* body bytes of the current response still to queue */
+	int close_after;      /* Connection: close (or HTTP/1.0): close once the response is queued */
+	int paused;           /* tlsio_read_stop() in effect */
+	int closing;          /* tlsio_close() called */
+};
+
+/* One in-flight body slice; the completion frees it. */
+struct body_req {
+	tlsio_send_req req;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: " PROG " --cert FILE --key FILE [options]\n"
+		"\n"
+		"Minimal HTTP/1.1 server over TLS for benchmarks: GET (and HEAD) of any path answer\n"
+		"200 with the same body; keep-alive by default, 'Connection: close' honoured (so\n"
+		"h2load can measure full handshakes), pipelined requests answered in order; other\n"
+		"methods get 405, malformed requests 400, a request head over --max-header 431,\n"
+		"each followed by a close. GET /stats answers the server's counters and heap use\n"
+		"(text). Prints 'listening on ADDR:PORT' on stdout; the crypto path and backend on\n"
+		"stderr. SIGINT/SIGTERM close every connection gracefully (a second aborts them).\n"
+		"\n"
+		"Options:\n"
+		"  --listen ADDR:PORT   address to listen on (default 127.0.0.1:8443)\n"
+		"  --cert FILE          PEM certificate chain (required)\n"
+		"  --key FILE           PEM private key (required)\n"
+		"  --body-size BYTES    body of every response, a fixed pattern (default 128;\n"
+		"                       any size, e.g. 1G: it is streamed from one --chunk buffer)\n"
+		"  --file PATH          serve this file's bytes instead (read once, kept in memory)\n"
+		"  --chunk BYTES        bytes per send of a large body (default 1M)\n"
+		"  --high-water BYTES   per-connection send queue limit (default 4M); streaming\n"
+		"                       resumes at a quarter of it\n"
+		"  --max-header BYTES   request head limit (default 16K)\n"
+		"  --ciphers LIST       wolfSSL cipher list (default: the library's, see below)\n"
+		"  --idle-timeout MS    close connections silent for MS (default 0: never)\n"
+		"%s"
+		"\n"
+		"Without --ciphers the library picks the server's cipher order from the crypto\n"
+		"path: ChaCha20-Poly1305 first when wolfSSL's AES-GCM is not accelerated.\n"
+		"Exit status: 0 after a signal, 1 on a runtime error, 2 on bad usage.\n",
+		tlsx_common_help);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void conn_unlink(struct https_conn *hc)
+{
+	struct https_server *srv = hc->srv;
+	if (hc->prev != NULL)
+		hc->prev->next = hc->next;
+	else
+		srv->conns = hc->next;
+	if (hc->next != NULL)
+		hc->next->prev = hc->prev;
+	hc->prev = hc->next = NULL;
+}
+
+static void conn_close(struct https_conn *hc)
+{
+	if (!hc->closing) {
+		hc->closing = 1;
+		tlsio_close(hc->c);
+	}
+}
+
+static void conn_abort(struct https_conn *hc)
+{
+	if (hc->closing != 2) {
+		hc->closing = 2; /* on_close comes later, from the loop; nothing more to do until then */
+		tlsio_abort(hc->c);
+	}
+}
+
+static void send_failed(struct https_conn *hc, int rc)
+{
+	/* TLSIO_E_CLOSED: ending anyway, on_close tells how. Anything else: give up on this one. */
+	if (rc != TLSIO_E_CLOSED) {
+		if (!hc->srv->co.quiet)
+			fprintf(stderr, PROG ": send: %s, aborting the connection\n", tlsio_strerror(rc));
+		conn_abort(hc);
+	} else {
+		hc->closing = 1;
+	}
+}
+
+static void body_done(tlsio_send_req *req, int status)
+{
+	(void)status; /* a failure also reaches on_close, which reports it */
+	free(req->data);
+}
+
+/* Queue body slices until the response is complete or the queue reaches high water (on_drain
+ * resumes). @return 1 when the whole body is queued, 0 when waiting for a drain, -1 on error. */
+static int stream_body(struct https_conn *hc)
+{
+	struct https_server *srv = hc->srv;
+	while (hc->stream_left > 0) {
+		size_t off, len;
+		struct body_req *br;
+		int rc;
+		if (tlsio_conn_queued(hc->c) >= srv->high_water)
+			return 0;
+		if (srv->body_mapped) {
+			off = (size_t)hc->stream_off;
+			len = srv->body_buf_len - off;
+		} else {
+			off = 0;
+			len = srv->body_buf_len;
+		}
+		if (len > srv->chunk)
+			len = srv->chunk;
+		if (len > hc->stream_left)
+			len = (size_t)hc->stream_left;
+		/* Small bodies are cheaper copied (coalesced with the header into one record) than
+		 * tracked by reference with an allocation and a completion. */
+		if (len <= 4096) {
+			rc = tlsio_send(hc->c, srv->body + off, len);
+		} else {
+			br = malloc(sizeof(*br));
+			if (br == NULL) {
+				conn_abort(hc);
+				return -1;
+			}
+			br->req.data = br;
+			rc = tlsio_send_ref(hc->c, &br->req, srv->body + off, len, body_done);
+			if (rc < 0)
+				free(br);
+		}
+		if (rc == TLSIO_E_QUEUE_FULL)
+			return 0;
+		if (rc < 0) {
+			send_failed(hc, rc);
+			return -1;
+		}
+		hc->stream_off += len;
+		hc->stream_left -= len;
+		srv->body_bytes += len;
+	}
+	return 1;
+}
+
+static int send_head(struct https_conn *hc, int code, const char *reason, uint64_t content_length,
+                     int close_after)
+{
+	char head[256];
+	int n = snprintf(head, sizeof(head),
+	                 "HTTP/1.1 %d %s\r\nServer: " PROG "\r\nContent-Type: %s\r\n"
+	                 "Content-Length: %" PRIu64 "\r\n%s\r\n",
+	                 code, reason, code == 200 ? "application/octet-stream" : "text/plain",
+	                 content_length, close_after ? "Connection: close\r\n" : "");
+	int rc = tlsio_send(hc->c, head, (size_t)n);
+	if (rc < 0)
+		send_failed(hc, rc);
+	return rc;
+}
+
+/* An error answer ends the connection: after a bad request the framing of what follows is
+ * unknown, so answering later pipelined bytes would be guessing. */
+static void send_error(struct https_conn *hc, int code, const char *reason)
+{
+	char body[64];
+	int n = snprintf(body, sizeof(body), "%d %s\n", code, reason);
+	hc->srv->bad_requests++;
+	if (send_head(hc, code, reason, (uint64_t)n, 1) == 0 && tlsio_send(hc->c, body, (size_t)n) == 0)
+		conn_close(hc);
+	else
+		conn_abort(hc);
+	hc->in_len = 0;
+}
+
+static void send_stats(struct https_conn *hc, int head_only)
+{
+	struct https_server *srv = hc->srv;
+	char body[512];
+	struct mallinfo2 mi = mallinfo2();
+	int n = snprintf(body, sizeof(body),
+	                 "connections_open %" PRIu64 "\naccepted %" PRIu64 "\nrequests %" PRIu64
+	                 "\nbad_requests %" PRIu64 "\nbody_bytes %" PRIu64 "\nheap_in_use %zu\n"
+	                 "heap_mmapped %zu\n",
+	                 srv->open, srv->accepted, srv->requests, srv->bad_requests, srv->body_bytes,
+	                 mi.uordblks, mi.hblkhd);
+	if (send_head(hc, 200, "OK", (uint64_t)n, hc->close_after) == 0 && !head_only &&
+	    tlsio_send(hc->c, body, (size_t)n) < 0)
+		conn_abort(hc);
+}
+
+static int header_is(const char *line, size_t len, const char *name)
+{
+	size_t nl = strlen(name);
+	return len > nl && line[nl] == ':' && strncasecmp(line, name, nl) == 0;
+}
+
+/* Whether the comma-separated header value contains @p token (case-insensitive). */
+static int value_has(const char *v, size_t len, const char *token)
+{
+	size_t tl = strlen(token);
+	for (size_t i = 0; i + tl <= len; i++) {
+		if (strncasecmp(v + i, token, tl) == 0 && (i == 0 || v[i - 1] == ' ' || v[i - 1] == ',') &&
+		    (i + tl == len || v[i + tl] == ' ' || v[i + tl] == ',' || v[i + tl] == '\r'))
+			return 1;
+	}
+	return 0;
+}
+
+/* Answer one complete request head of @p len bytes (ending in CRLFCRLF). @return 0 to go on
+ * with the next pipelined request, -1 to stop (error sent, or closing). */
+static int handle_request(struct https_conn *hc, char *req, size_t len)
+{
+	struct https_server *srv = hc->srv;
+	char *eol = memchr(req, '\n', len), *sp1, *sp2, *line;
+	int head_only, http10, keep_alive = 0, conn_close_hdr = 0;
+	size_t rl;
+	if (eol == NULL)
+		goto bad;
+	rl = (size_t)(eol - req);
+	if (rl > 0 && req[rl - 1] == '\r')
+		rl--;
+	sp1 = memchr(req, ' ', rl);
+	sp2 = sp1 != NULL ? memchr(sp1 + 1, ' ', rl - (size_t)(sp1 + 1 - req)) : NULL;
+	if (sp1 == NULL || sp2 == NULL || sp2 == sp1 + 1 || sp1[1] != '/')
+		goto bad;
+	if ((size_t)(req + rl - (sp2 + 1)) != 8 || memcmp(sp2 + 1, "HTTP/1.", 7) != 0 ||
+	    (sp2[8] != '0' && sp2[8] != '1'))
+		goto bad;
+	http10 = sp2[8] == '0';
+	/* Headers: only framing and Connection matter. A request body would be bytes we do not
+	 * skip, and a pipelined peer's next request would be read out of them: refuse it. */
+	for (line = eol + 1; line < req + len;) {
+		char *next = memchr(line, '\n', (size_t)(req + len - line));
+		size_t ll = (size_t)(next - line);
+		if (ll > 0 && line[ll - 1] == '\r')
+			ll--;
+		if (ll == 0)
+			break;
+		if (memchr(line, ':', ll) == NULL || line[0] == ' ' || line[0] == '\t')
+			goto bad;
+		if (header_is(line, ll, "Connection")) {
+			const char *v = line + 11;
+			size_t vl = ll - 11;
+			conn_close_hdr |= value_has(v, vl, "close");
+			keep_alive |= value_has(v, vl, "keep-alive");
+		} else if (header_is(line, ll, "Transfer-Encoding")) {
+			goto bad;
+		} else if (header_is(line, ll, "Content-Length")) {
+			const char *v = line + 15, *e = line + ll;
+			while (v < e && (*v == ' ' || *v == '\t'))
+				v++;
+			if (v == e)
+				goto bad;
+			while (v < e && *v == '0')
+				v++;
+			while (v < e && (*v == ' ' || *v == '\t'))
+				v++;
+			if (v != e)
+				goto bad; /* a body we would have to skip */
+		}
+		line = next + 1;
+	}
+	hc->close_after = conn_close_hdr || (http10 && !keep_alive);
+	srv->requests++;
+	head_only = (size_t)(sp1 - req) == 4 && memcmp(req, "HEAD", 4) == 0;
+	if (!head_only && !((size_t)(sp1 - req) == 3 && memcmp(req, "GET", 3) == 0)) {
+		srv->requests--;
+		send_error(hc, 405, "Method Not Allowed");
+		return -1;
+	}
+	if (sp2 - sp1 - 1 == 6 && memcmp(sp1 + 1, "/stats", 6) == 0) {
+		send_stats(hc, head_only);
+	} else {
+		if (send_head(hc, 200, "OK", srv->body_size, hc->close_after) < 0)
+			return -1;
+		hc->stream_off = 0;
+		hc->stream_left = head_only ? 0 : srv->body_size;
+	}
+	return 0;
+bad:
+	send_error(hc, 400, "Bad Request");
+	return -1;
+}
+
+/* Answer pipelined requests in order while the previous response is fully queued. */
+static void serve(struct https_conn *hc)
+{
+	struct https_server *srv = hc->srv;
+	size_t used = 0;
+	for (;;) {
+		char *end;
+		size_t hl;
+		int rc;
+		if (hc->closing)
+			break;
+		if (hc->stream_left > 0) {
+			rc = stream_body(hc);
+			if (rc <= 0)
+				break; /* 0: on_drain goes on; -1: aborted */
+		}
+		if (hc->close_after) {
+			conn_close(hc);
+			break;
+		}
+		if (used == hc->in_len)
+			break;
+		end = memmem(hc->in + used, hc->in_len - used, "\r\n\r\n", 4);
+		if (end == NULL) {
+			if (hc->in_len - used >= srv->max_header) {
+				send_error(hc, 431, "Request Header Fields Too Large");
+				return;
+			}
+			break;
+		}
+		hl = (size_t)(end + 4 - (hc->in + used));
+		rc = handle_request(hc, hc->in + used, hl);
+		if (rc < 0)
+			return; /* in_len was reset by send_error, or the connection is gone */
+		used += hl;
+	}
+	if (used > 0) {
+		memmove(hc->in, hc->in + used, hc->in_len - used);
+		hc->in_len -= used;
+	}
+	/* Stop reading while a response waits for the queue or the buffer is full: bytes we
+	 * cannot hold must stay in the kernel (and push back on the client). */
+	if (!hc->closing) {
+		int want_pause = hc->stream_left > 0 || hc->in_len >= srv->max_header;
+		if (want_pause && !hc->paused) {
+			hc->paused = 1;
+			tlsio_read_stop(hc->c);
+		} else if (!want_pause && hc->paused) {
+			hc->paused = 0;
+			tlsio_read_start(hc->c);
+		}
+	}
+}
+
+static void on_data(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
+{
+	struct https_conn *hc = user;
+	(void)c;
+	if (hc == NULL || hc->closing)
+		return;
+	/* Allocated on the first request, so idle connections cost nothing here. The buffer stays
+	 * near max_header: serve() stops reading once that much waits, and refuses a longer head;
+	 * only the records already decrypted when reading stopped can push it past. */
+	if (hc->in_len + len > hc->in_cap) {
+		size_t cap = hc->in_len + len > hc->srv->max_header ? hc->in_len + len : hc->srv->max_header;
+		char *p = realloc(hc->in, cap);
+		if (p == NULL) {
+			conn_abort(hc);
+			return;
+		}
+		hc->in = p;
+		hc->in_cap = cap;
+	}
+	memcpy(hc->in + hc->in_len, data, len);
+	hc->in_len += len;
+	serve(hc);
+}
+
+static void on_drain(tlsio_conn *c, void *user)
+{
+	struct https_conn *hc = user;
+	(void)c;
+	if (hc != NULL && !hc->closing)
+		serve(hc);
+}
+
+static void on_peer_close(tlsio_conn *c, void *user)
+{
+	struct https_conn *hc = user;
+	(void)c;
+	if (hc == NULL)
+		return;
+	/* The client is done asking; finish what it asked for, then close. */
+	hc->close_after = 1;
+	serve(hc);
+}
+
+static void on_close(tlsio_conn *c, int status, int alert, void *user)
+{
+	struct https_conn *hc = user;
+	struct https_server *srv;
+	(void)c;
+	if (hc == NULL)
+		return;
+	srv = hc->srv;
+	srv->closed++;
+	srv->open--;
+	/* Load generators drop connections at the end of a run (EOF without close_notify, resets):
+	 * count those, but only print failures a user would want to see. */
+	if (status != 0) {
+		srv->failed++;
+		if (!srv->co.quiet && status != TLSIO_E_TRUNCATED && status != -ECONNRESET &&
+		    status != -EPIPE && status != TLSIO_E_EOF_IN_HANDSHAKE)
+			tlsx_print_status(PROG, "connection closed", status, alert);
+	}
+	conn_unlink(hc);
+	free(hc->in);
+	free(hc);
+}
+
+static const tlsio_callbacks https_callbacks = {
+	.on_data = on_data,
+	.on_drain = on_drain,
+	.on_peer_close = on_peer_close,
+	.on_close = on_close,
+};
+
+static void on_accept(tlsio_listener *l, tlsio_conn *c, void *user)
+{
+	struct https_server *srv = user;
+	struct https_conn *hc = calloc(1, sizeof(*hc));
+	(void)l;
+	if (hc == NULL) {
+		tlsio_abort(c);
+		return;
+	}
+	hc->srv = srv;
+	hc->c = c;
+	hc->next = srv->conns;
+	if (srv->conns != NULL)
+		srv->conns->prev = hc;
+	srv->conns = hc;
+	srv->accepted++;
+	srv->open++;
+	tlsio_conn_set_user(c, hc);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void begin_shutdown(struct https_server *srv)
+{
+	srv->shutting_down = 1;
+	if (srv->listener != NULL) {
+		tlsio_listener_close(srv->listener);
+		srv->listener = NULL;
+	}
+	/* Restart the walk after each close: callbacks may change the list. */
+	for (struct https_conn *hc = srv->conns; hc != NULL;) {
+		if (!hc->closing) {
+			hc->stream_left = 0;
+			conn_close(hc);
+			hc = srv->conns;
+			continue;
+		}
+		hc = hc->next;
+	}
+}
+
+static void abort_all(struct https_server *srv)
+{
+	srv->aborting = 1;
+	for (struct https_conn *hc = srv->conns; hc != NULL;) {
+		if (hc->closing != 2) {
+			hc->closing = 2; /* aborted: keeps the walk from coming back to it */
+			tlsio_abort(hc->c);
+			hc = srv->conns;
+			continue;
+		}
+		hc = hc->next;
+	}
+}
+
+static int load_body(struct https_server *srv)
+{
+	if (srv->file != NULL) {
+		struct stat st;
+		void *p;
+		int fd = open(srv->file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			fprintf(stderr, PROG ": %s: %s\n", srv->file, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		srv->body_size = (uint64_t)st.st_size;
+		srv->body_buf_len = (size_t)st.st_size;
+		if (st.st_size == 0) {
+			close(fd);
+			srv->body = (const uint8_t *)"";
+			return 0;
+		}
+		/* Read once and keep resident: a benchmark should not measure page faults. */
+		p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+		close(fd);
+		if (p == MAP_FAILED) {
+			fprintf(stderr, PROG ": mmap %s: %s\n", srv->file, strerror(errno));
+			return -1;
+		}
+		srv->body = p;
+		srv->body_mapped = 1;
+		return 0;
+	}
+	srv->body_buf_len = srv->body_size < srv->chunk ? (size_t)srv->body_size : srv->chunk;
+	uint8_t *b = malloc(srv->body_buf_len + 1);
+	if (b == NULL) {
+		fprintf(stderr, PROG ": out of memory for the body\n");
+		return -1;
+	}
+	/* Printable, so curl can show a small body; 64-byte lines like tlsx_prng's text mode. */
+	for (size_t i = 0; i < srv->body_buf_len; i++)
+		b[i] = (i % 64 == 63) ? '\n' : (uint8_t)('a' + i % 26);
+	srv->body = b;
+	return 0;
+}
+
+static int parse_size_opt(const char *name, const char *arg, uint64_t *v)
+{
+	if (tlsx_parse_size(arg, v) < 0) {
+		fprintf(stderr, PROG ": bad value for --%s: '%s'\n", name, arg);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_args(struct https_server *srv, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		TLSX_COMMON_LONGOPTS,
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"body-size", required_argument, NULL, OPT_BODY_SIZE},
+		{"file", required_argument, NULL, OPT_FILE},
+		{"chunk", required_argument, NULL, OPT_CHUNK},
+		{"high-water", required_argument, NULL, OPT_HIGH_WATER},
+		{"ciphers", required_argument, NULL, OPT_CIPHERS},
+		{"max-header", required_argument, NULL, OPT_MAX_HEADER},
+		{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+		{NULL, 0, NULL, 0},
+	};
+	int opt;
+	while ((opt = getopt_long(argc, argv, "hq", longopts, NULL)) != -1) {
+		int rc = tlsx_common_opt(&srv->co, opt, optarg);
+		uint64_t v;
+		if (rc < 0)
+			return TLSX_EXIT_USAGE;
+		if (rc > 0)
+			continue;
+		switch (opt) {
+		case 'h':
+			usage(stdout);
+			exit(TLSX_EXIT_OK);
+		case OPT_LISTEN:
+			srv->listen_addr = optarg;
+			break;
+		case OPT_BODY_SIZE:
+			if (parse_size_opt("body-size", optarg, &srv->body_size) < 0)
+				return TLSX_EXIT_USAGE;
+			break;
+		case OPT_FILE:
+			srv->file = optarg;
+			break;
+		case OPT_CHUNK:
+		case OPT_HIGH_WATER:
+		case OPT_MAX_HEADER:
+			if (parse_size_opt(opt == OPT_CHUNK ? "chunk" : opt == OPT_HIGH_WATER ? "high-water"
+			                                                                       : "max-header",
+			                   optarg, &v) < 0)
+				return TLSX_EXIT_USAGE;
+			if (v == 0 || v > SIZE_MAX / 2) {
+				fprintf(stderr, PROG ": value out of range: '%s'\n", optarg);
+				return TLSX_EXIT_USAGE;
+			}
+			if (opt == OPT_CHUNK)
+				srv->chunk = (size_t)v;
+			else if (opt == OPT_HIGH_WATER)
+				srv->high_water = (size_t)v;
+			else
+				srv->max_header = (size_t)v;
+			break;
+		case OPT_CIPHERS:
+			srv->ciphers = optarg;
+			break;
+		case OPT_IDLE_TIMEOUT:
+			if (tlsx_parse_u64(optarg, &srv->idle_timeout_ms) < 0) {
+				fprintf(stderr, PROG ": bad value for --idle-timeout: '%s'\n", optarg);
+				return TLSX_EXIT_USAGE;
+			}
+			break;
+		default:
+			fprintf(stderr, "Try '" PROG " --help'.\n");
+			return TLSX_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, PROG ": unexpected argument '%s'\nTry '" PROG " --help'.\n", argv[optind]);
+		return TLSX_EXIT_USAGE;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct https_server srv;
+	const tlsio_backend *backend;
+	tlsio_tls_opts topts;
+	tlsio_conn_opts copts;
+	tlsio_tls_config *cfg = NULL;
+	char addr[128];
+	int rc, ret = TLSX_EXIT_FAIL, listening = 0;
+
+	memset(&srv, 0, sizeof(srv));
+	srv.co.prog = PROG;
+	srv.listen_addr = "127.0.0.1:8443";
+	srv.body_size = 128;
+	srv.chunk = 1024 * 1024;
+	srv.high_water = 4u * 1024 * 1024;
+	srv.max_header = 16 * 1024;
+	rc = parse_args(&srv, argc, argv);
+	if (rc != 0)
+		return rc;
+	if (srv.co.list_backends) {
+		tlsx_list_backends(stdout);
+		return TLSX_EXIT_OK;
+	}
+	if (srv.co.cert == NULL || srv.co.key == NULL) {
+		fprintf(stderr, PROG ": a server needs a certificate and its key: --cert FILE --key FILE\n"
+		                "(for a test run: --cert tests/certs/server.pem --key tests/certs/server.key)\n");
+		return TLSX_EXIT_USAGE;
+	}
+	rc = tlsx_backend(&srv.co, &backend);
+	if (rc != 0)
+		return rc;
+	/* Refill at a quarter: late enough to batch sends, early enough to keep the socket busy. */
+	srv.low_water = srv.high_water / 4;
+	if (load_body(&srv) < 0)
+		return TLSX_EXIT_FAIL;
+
+	rc = tlsio_loop_new(&srv.loop, backend);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": cannot create a loop on backend '%s': %s\n",
+		        tlsio_backend_name(backend), tlsio_strerror(rc));
+		goto out;
+	}
+	tlsx_tls_opts(&srv.co, &topts);
+	if (srv.ciphers != NULL)
+		topts.ciphers = srv.ciphers;
+	if (tlsx_tls_config(&srv.co, 1, &topts, &cfg) != 0)
+		goto out;
+	tlsx_conn_opts(&srv.co, &copts);
+	copts.cb = &https_callbacks;
+	copts.user = NULL; /* each connection gets its own state in on_accept */
+	/* The library's queue may exceed our pacing threshold by one chunk; leave it room so a
+	 * streaming send is never refused. */
+	copts.high_water = srv.high_water + srv.chunk + 64 * 1024;
+	copts.low_water = srv.low_water;
+	copts.idle_timeout_ms = (unsigned)srv.idle_timeout_ms;
+	rc = tlsio_listen(srv.loop, srv.listen_addr, cfg, &copts, on_accept, &srv, &srv.listener);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": cannot listen on %s: %s\n", srv.listen_addr, tlsio_strerror(rc));
+		goto out;
+	}
+	rc = tlsio_listener_addr(srv.listener, addr, sizeof(addr));
+	if (rc == 0)
+		rc = tlsx_signals_install(srv.loop, 3);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": setup: %s\n", tlsio_strerror(rc));
+		goto out;
+	}
+	listening = 1;
+	printf("listening on %s\n", addr);
+	fflush(stdout);
+	if (!srv.co.quiet) {
+		fprintf(stderr, PROG ": backend %s (%s)\n", tlsio_backend_name(backend),
+		        tlsio_loop_info(srv.loop));
+		fprintf(stderr, PROG ": crypto: %s%s\n", tlsio_crypto_info(),
+		        srv.ciphers != NULL ? " (overridden by --ciphers)" : "");
+		fprintf(stderr, PROG ": body %" PRIu64 " bytes%s%s\n", srv.body_size,
+		        srv.file != NULL ? " from " : "", srv.file != NULL ? srv.file : "");
+	}
+
+	/* One iteration at a time, so that a signal's flags are looked at (see tlsio-echo). */
+	for (;;) {
+		if (tlsx_signal_count > 0 && !srv.shutting_down)
+			begin_shutdown(&srv);
+		if (tlsx_signal_count > 1 && !srv.aborting)
+			abort_all(&srv);
+		if (srv.shutting_down && srv.conns == NULL)
+			break;
+		rc = tlsio_loop_run(srv.loop, TLSIO_RUN_ONCE);
+		if (rc < 0) {
+			fprintf(stderr, PROG ": loop failed: %s\n", tlsio_strerror(rc));
+			goto out;
+		}
+	}
+	ret = TLSX_EXIT_OK;
+
+out:
+	if (listening && !srv.co.quiet)
+		fprintf(stderr, PROG ": %" PRIu64 " connections (%" PRIu64 " not closed cleanly), %" PRIu64
+		        " requests, %" PRIu64 " refused, %" PRIu64 " body bytes\n",
+		        srv.closed, srv.failed, srv.requests, srv.bad_requests, srv.body_bytes);
+	tlsio_tls_config_free(cfg);
+	tlsio_loop_free(srv.loop);
+	if (srv.body_mapped)
+		munmap((void *)srv.body, srv.body_buf_len);
+	else if (srv.file == NULL)
+		free((void *)srv.body);
+	return ret;
+}
