@@ -3,12 +3,15 @@
 # pipelined, answered in order), HEAD, a "Connection: close" request whose response ends with
 # the connection, garbage answered 400 + close, a body larger than the send queue, and the
 # crypto path: the startup line names it and the negotiated cipher matches what it says.
+# tlsio-get (the bulk benchmark's client) downloads the paced body twice on one keep-alive
+# connection on the same backend, and its SHA-256 must match the body's.
 # Not a benchmark (those are in bench/); this checks the HTTP framing load generators rely on.
 builddir=${TLSIO_BUILDDIR:-.}
 certs=${TLSIO_TEST_CERTS:-$(dirname "$0")/certs}
 bin=$builddir/examples/tlsio-https
+get=$builddir/examples/tlsio-get
 command -v python3 >/dev/null 2>&1 || { echo "SKIP https-smoke: python3 not found"; exit 77; }
-[ -x "$bin" ] || { echo "FAIL: $bin not built"; exit 1; }
+[ -x "$bin" ] && [ -x "$get" ] || { echo "FAIL: $bin or $get not built"; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tlsio-https.XXXXXX") || exit 1
 server_pid=
 cleanup() {
@@ -115,7 +118,26 @@ run_case() {
 	elif ! python3 "$tmp/client.py" 127.0.0.1 "$port" "$certs/ca.pem" "$size" >"$tmp/py" 2>&1; then
 		echo "FAIL: $be, body $size: $(cat "$tmp/py")"
 		failures=$((failures + 1))
-	elif [ "$size" = 100 ]; then
+	elif [ "$size" != 100 ]; then
+		# the server's pattern (tlsio-https load_body): one --chunk buffer, repeated
+		want=$(python3 -c "
+import hashlib, sys
+size, chunk = int(sys.argv[1]), int(sys.argv[2])
+buf = bytes(10 if i % 64 == 63 else 97 + i % 26 for i in range(min(size, chunk)))
+h = hashlib.sha256()
+while size > 0:
+    h.update(buf[:size]); size -= len(buf)
+print(h.hexdigest())" "$size" 262144)
+		got=$("$get" --backend "$be" --connect "127.0.0.1:$port" --ca "$certs/ca.pem" --path /big \
+			--repeat 2 --expect-bytes "$size" --sha256 -q 2>&1)
+		case $got in
+		"$size "*" OK $want") ;;
+		*)
+			echo "FAIL: $be: tlsio-get: '$got', expected $size bytes with sha256 $want"
+			failures=$((failures + 1))
+			;;
+		esac
+	else
 		# The startup line names the crypto path, and a client offering AES-GCM first (Python's
 		# OpenSSL does) must get what that line says servers prefer.
 		cipher=$(sed -n 's/^ok //p' "$tmp/py")
@@ -145,7 +167,7 @@ for be in $usable; do
 	run_case "$be" 100
 	run_case "$be" 9000000 --high-water 1M --chunk 256K
 	[ $failures -ne $before ] ||
-		echo "ok: $be: keep-alive, pipelining, HEAD, Connection: close, 400, paced 9 MB body, $cipher"
+		echo "ok: $be: keep-alive, pipelining, HEAD, Connection: close, 400, paced 9 MB body, tlsio-get, $cipher"
 done
 [ $failures -eq 0 ] || exit 1
 exit 0

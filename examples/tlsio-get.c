@@ -1,0 +1,451 @@
+/* tlsio-get: downloads one path over HTTPS (HTTP/1.1), counts and optionally hashes the body,
+ * and prints the throughput. The client side of the bulk benchmark: unlike curl it reads with
+ * the library's own large reads, so the server, not the client, is what a run measures. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common.h"
+
+#define PROG "tlsio-get"
+#define HEAD_MAX (16 * 1024)
+
+enum {
+	OPT_CONNECT = TLSX_OPT_TOOL,
+	OPT_PATH,
+	OPT_INSECURE,
+	OPT_SERVER_NAME,
+	OPT_REPEAT,
+	OPT_SHA256,
+	OPT_EXPECT,
+	OPT_TIMEOUT,
+	OPT_JSON,
+};
+
+struct get {
+	struct tlsx_common co;
+	const char *connect_addr, *path, *server_name;
+	int insecure, json, sha;
+	uint64_t repeat, timeout_s;
+	int64_t expect; /* -1: any length */
+
+	tlsio_loop *loop;
+	tlsio_conn *c;
+
+	/* the response being read */
+	char head[HEAD_MAX];
+	size_t head_len;
+	int in_body, status_code;
+	int64_t body_left; /* -1: until the server closes */
+	uint64_t body_bytes, last_body, body_total;
+
+	uint64_t done;    /* responses complete */
+	int error;        /* a protocol error of ours, reported at the end */
+	char why[160];
+	tlsx_sha256 sha256;
+	char version[32], cipher[64];
+	double t_start, t_hs, t_done;
+	int closed, close_status, close_alert;
+	tlsio_stats stats;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: " PROG " --connect ADDR:PORT [options]\n"
+		"\n"
+		"Downloads PATH over HTTPS (HTTP/1.1) with the library's client and prints the body\n"
+		"size, the time from the first request to the last body byte, the throughput and\n"
+		"the connection's counters. --repeat sends the requests one after another on one\n"
+		"keep-alive connection. The body is discarded (--sha256 hashes it first).\n"
+		"\n"
+		"Options:\n"
+		"  --connect ADDR:PORT  server address, numeric IPv4 or [IPv6] (required)\n"
+		"  --path PATH          what to GET (default /)\n"
+		"  --server-name NAME   SNI, Host header, and the name verified in the server\n"
+		"                       certificate (default localhost)\n"
+		"  --ca FILE            PEM CA bundle to verify the server (default: system's)\n"
+		"  --insecure           do not verify the server certificate (tests only)\n"
+		"  --repeat N           GET it N times on one connection (default 1)\n"
+		"  --expect-bytes N     fail unless every body is exactly N bytes\n"
+		"  --sha256             print the SHA-256 of the body (of the last one with --repeat)\n"
+		"  --timeout SEC        handshake and idle timeout (default 30, 0: none)\n"
+		"  --json               print the result as one JSON object on one line\n"
+		"%s"
+		"\n"
+		"Exit status: 0 if every response was 200 with a complete body and the connection\n"
+		"closed cleanly, 1 otherwise, 2 on bad usage.\n",
+		tlsx_common_help);
+}
+
+static void fail(struct get *g, const char *why)
+{
+	if (!g->error) {
+		g->error = 1;
+		snprintf(g->why, sizeof(g->why), "%s", why);
+	}
+	if (!g->closed)
+		tlsio_close(g->c);
+}
+
+static void send_request(struct get *g)
+{
+	char req[1024];
+	int last = g->done + 1 >= g->repeat;
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: " PROG
+	                 "\r\nAccept: */*\r\n%s\r\n",
+	                 g->path, g->server_name, last ? "Connection: close\r\n" : "");
+	int rc;
+	if (n < 0 || (size_t)n >= sizeof(req)) {
+		fail(g, "request too long");
+		return;
+	}
+	g->head_len = 0;
+	g->in_body = 0;
+	g->body_bytes = 0;
+	if (g->sha)
+		tlsx_sha256_init(&g->sha256);
+	rc = tlsio_send(g->c, req, (size_t)n);
+	if (rc < 0)
+		fail(g, tlsio_strerror(rc));
+}
+
+/* The response head is complete: status and framing. */
+static int parse_head(struct get *g)
+{
+	char *line = g->head, *end = g->head + g->head_len;
+	char *eol = memchr(line, '\n', (size_t)(end - line));
+	if (eol == NULL || (size_t)(eol - line) < 12 || memcmp(line, "HTTP/1.", 7) != 0)
+		return -1;
+	g->status_code = atoi(line + 9);
+	g->body_left = -1;
+	for (line = eol + 1; line < end; line = eol + 1) {
+		eol = memchr(line, '\n', (size_t)(end - line));
+		if (eol == NULL)
+			break;
+		if (strncasecmp(line, "Content-Length:", 15) == 0) {
+			char *p = line + 15;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			g->body_left = strtoll(p, NULL, 10);
+		} else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0) {
+			return -2;
+		}
+	}
+	return 0;
+}
+
+/* A whole body arrived (from on_close too, for a body framed by the close). */
+static void body_done(struct get *g)
+{
+	g->done++;
+	g->last_body = g->body_bytes;
+	g->body_total += g->body_bytes;
+	if (g->status_code != 200) {
+		char why[64];
+		snprintf(why, sizeof(why), "HTTP status %d", g->status_code);
+		fail(g, why);
+		return;
+	}
+	if (g->expect >= 0 && g->body_bytes != (uint64_t)g->expect) {
+		char why[96];
+		snprintf(why, sizeof(why), "body of %" PRIu64 " bytes, expected %" PRId64, g->body_bytes,
+		         g->expect);
+		fail(g, why);
+		return;
+	}
+	if (g->done >= g->repeat) {
+		g->t_done = tlsx_now();
+		if (!g->closed)
+			tlsio_close(g->c);
+	} else if (!g->closed) {
+		send_request(g);
+	}
+}
+
+static void on_handshake(tlsio_conn *c, void *user)
+{
+	struct get *g = user;
+	const char *v = tlsio_conn_tls_version(c), *ci = tlsio_conn_cipher(c);
+	g->t_hs = tlsx_now();
+	snprintf(g->version, sizeof(g->version), "%s", v != NULL ? v : "");
+	snprintf(g->cipher, sizeof(g->cipher), "%s", ci != NULL ? ci : "");
+}
+
+static void on_data(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
+{
+	struct get *g = user;
+	(void)c;
+	while (len > 0 && !g->error && g->done < g->repeat) {
+		if (!g->in_body) {
+			size_t take = len < HEAD_MAX - g->head_len ? len : HEAD_MAX - g->head_len;
+			char *e;
+			size_t old = g->head_len, hl;
+			int rc;
+			memcpy(g->head + g->head_len, data, take);
+			g->head_len += take;
+			e = memmem(g->head, g->head_len, "\r\n\r\n", 4);
+			if (e == NULL) {
+				if (g->head_len == HEAD_MAX)
+					fail(g, "response head too large");
+				return;
+			}
+			hl = (size_t)(e + 4 - g->head);
+			g->head_len = hl;
+			rc = parse_head(g);
+			if (rc < 0) {
+				fail(g, rc == -2 ? "chunked responses are not supported" : "malformed response");
+				return;
+			}
+			g->in_body = 1;
+			data += hl - old;
+			len -= hl - old;
+			if (g->body_left == 0) {
+				body_done(g);
+				continue;
+			}
+		}
+		size_t n = len;
+		if (g->body_left >= 0 && (uint64_t)g->body_left < n)
+			n = (size_t)g->body_left;
+		if (g->sha)
+			tlsx_sha256_update(&g->sha256, data, n);
+		g->body_bytes += n;
+		data += n;
+		len -= n;
+		if (g->body_left >= 0) {
+			g->body_left -= (int64_t)n;
+			if (g->body_left == 0)
+				body_done(g);
+		}
+	}
+	if (len > 0 && !g->error && g->done >= g->repeat)
+		fail(g, "bytes after the last response");
+}
+
+static void on_close(tlsio_conn *c, int status, int alert, void *user)
+{
+	struct get *g = user;
+	tlsio_conn_stats(c, &g->stats);
+	g->close_status = status;
+	g->close_alert = alert;
+	g->closed = 1;
+	/* A body framed by the close: it ends here, cleanly only with close_notify. */
+	if (g->in_body && g->body_left < 0 && g->done < g->repeat && status == 0)
+		body_done(g);
+}
+
+static const tlsio_callbacks get_callbacks = {
+	.on_handshake = on_handshake,
+	.on_data = on_data,
+	.on_close = on_close,
+};
+
+static int parse_args(struct get *g, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		TLSX_COMMON_LONGOPTS,
+		{"connect", required_argument, NULL, OPT_CONNECT},
+		{"path", required_argument, NULL, OPT_PATH},
+		{"insecure", no_argument, NULL, OPT_INSECURE},
+		{"server-name", required_argument, NULL, OPT_SERVER_NAME},
+		{"repeat", required_argument, NULL, OPT_REPEAT},
+		{"sha256", no_argument, NULL, OPT_SHA256},
+		{"expect-bytes", required_argument, NULL, OPT_EXPECT},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"json", no_argument, NULL, OPT_JSON},
+		{NULL, 0, NULL, 0},
+	};
+	int opt;
+	while ((opt = getopt_long(argc, argv, "hq", longopts, NULL)) != -1) {
+		int rc = tlsx_common_opt(&g->co, opt, optarg);
+		uint64_t v;
+		if (rc < 0)
+			return TLSX_EXIT_USAGE;
+		if (rc > 0)
+			continue;
+		switch (opt) {
+		case 'h':
+			usage(stdout);
+			exit(TLSX_EXIT_OK);
+		case OPT_CONNECT:
+			g->connect_addr = optarg;
+			break;
+		case OPT_PATH:
+			if (optarg[0] != '/' || strpbrk(optarg, " \r\n") != NULL) {
+				fprintf(stderr, PROG ": --path must start with '/' and hold no spaces\n");
+				return TLSX_EXIT_USAGE;
+			}
+			g->path = optarg;
+			break;
+		case OPT_INSECURE:
+			g->insecure = 1;
+			break;
+		case OPT_SERVER_NAME:
+			g->server_name = optarg;
+			break;
+		case OPT_REPEAT:
+			if (tlsx_parse_u64(optarg, &g->repeat) < 0 || g->repeat == 0) {
+				fprintf(stderr, PROG ": bad value for --repeat: '%s'\n", optarg);
+				return TLSX_EXIT_USAGE;
+			}
+			break;
+		case OPT_SHA256:
+			g->sha = 1;
+			break;
+		case OPT_EXPECT:
+			if (tlsx_parse_size(optarg, &v) < 0 || v > INT64_MAX) {
+				fprintf(stderr, PROG ": bad value for --expect-bytes: '%s'\n", optarg);
+				return TLSX_EXIT_USAGE;
+			}
+			g->expect = (int64_t)v;
+			break;
+		case OPT_TIMEOUT:
+			if (tlsx_parse_u64(optarg, &g->timeout_s) < 0 || g->timeout_s > 86400 * 7) {
+				fprintf(stderr, PROG ": bad value for --timeout: '%s'\n", optarg);
+				return TLSX_EXIT_USAGE;
+			}
+			break;
+		case OPT_JSON:
+			g->json = 1;
+			break;
+		default:
+			fprintf(stderr, "Try '" PROG " --help'.\n");
+			return TLSX_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, PROG ": unexpected argument '%s'\nTry '" PROG " --help'.\n", argv[optind]);
+		return TLSX_EXIT_USAGE;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct get g;
+	const tlsio_backend *backend;
+	tlsio_tls_opts topts;
+	tlsio_conn_opts copts;
+	tlsio_tls_config *cfg = NULL;
+	uint8_t md[TLSX_SHA256_LEN];
+	char hex[TLSX_SHA256_HEX] = "";
+	double secs, mbps;
+	int rc, ret = TLSX_EXIT_FAIL, ok;
+
+	memset(&g, 0, sizeof(g));
+	g.co.prog = PROG;
+	g.path = "/";
+	g.server_name = "localhost";
+	g.repeat = 1;
+	g.timeout_s = 30;
+	g.expect = -1;
+	rc = parse_args(&g, argc, argv);
+	if (rc != 0)
+		return rc;
+	if (g.co.list_backends) {
+		tlsx_list_backends(stdout);
+		return TLSX_EXIT_OK;
+	}
+	if (g.connect_addr == NULL) {
+		fprintf(stderr, PROG ": --connect ADDR:PORT is required\nTry '" PROG " --help'.\n");
+		return TLSX_EXIT_USAGE;
+	}
+	rc = tlsx_backend(&g.co, &backend);
+	if (rc != 0)
+		return rc;
+	rc = tlsio_loop_new(&g.loop, backend);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": cannot create a loop on backend '%s': %s\n",
+		        tlsio_backend_name(backend), tlsio_strerror(rc));
+		goto out;
+	}
+	tlsx_tls_opts(&g.co, &topts);
+	topts.verify = g.insecure ? TLSIO_VERIFY_NONE : TLSIO_VERIFY_DEFAULT;
+	if (tlsx_tls_config(&g.co, 0, &topts, &cfg) != 0)
+		goto out;
+	rc = tlsx_signals_install(g.loop, 2);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": cannot install signal handlers: %s\n", tlsio_strerror(rc));
+		goto out;
+	}
+	tlsx_conn_opts(&g.co, &copts);
+	copts.cb = &get_callbacks;
+	copts.user = &g;
+	copts.server_name = g.server_name;
+	copts.handshake_timeout_ms = (uint32_t)(g.timeout_s * 1000);
+	copts.idle_timeout_ms = (uint32_t)(g.timeout_s * 1000);
+	g.t_start = tlsx_now();
+	rc = tlsio_connect(g.loop, g.connect_addr, cfg, &copts, &g.c);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": cannot connect to %s: %s\n", g.connect_addr, tlsio_strerror(rc));
+		goto out;
+	}
+	/* Queued now, sent right after the handshake. */
+	send_request(&g);
+	while (!g.closed) {
+		if (tlsx_signal_count > 0) {
+			fail(&g, "interrupted");
+			tlsio_abort(g.c);
+		}
+		rc = tlsio_loop_run(g.loop, TLSIO_RUN_ONCE);
+		if (rc < 0) {
+			fprintf(stderr, PROG ": loop failed: %s\n", tlsio_strerror(rc));
+			goto out;
+		}
+	}
+
+	ok = !g.error && g.done == g.repeat && g.close_status == 0;
+	if (g.close_status != 0)
+		tlsx_print_status(PROG, g.version[0] ? "connection failed" : "connect/handshake failed",
+		                  g.close_status, g.close_alert);
+	else if (!g.error && g.done < g.repeat)
+		fprintf(stderr, PROG ": the server closed after %" PRIu64 " of %" PRIu64 " responses\n",
+		        g.done, g.repeat);
+	if (g.error)
+		fprintf(stderr, PROG ": %s\n", g.why);
+	if (g.sha) {
+		tlsx_sha256_final(&g.sha256, md);
+		tlsx_hex(md, sizeof(md), hex);
+	}
+	secs = g.t_done > g.t_hs && g.t_hs > 0 ? g.t_done - g.t_hs : 0;
+	mbps = secs > 0 ? (double)g.body_total / secs / 1e6 : 0;
+	if (g.json) {
+		printf("{\"ok\":%s,\"responses\":%" PRIu64 ",\"body_bytes\":%" PRIu64
+		       ",\"received\":%" PRIu64 ",\"handshake_s\":%.6f,\"elapsed_s\":%.6f,\"mb_per_s\":%.1f,"
+		       "\"version\":",
+		       ok ? "true" : "false", g.done, g.last_body, g.stats.app_bytes_received,
+		       g.t_hs > 0 ? g.t_hs - g.t_start : 0, secs, mbps);
+		tlsx_json_str(stdout, g.version[0] ? g.version : NULL);
+		printf(",\"cipher\":");
+		tlsx_json_str(stdout, g.cipher[0] ? g.cipher : NULL);
+		printf(",\"sha256\":");
+		tlsx_json_str(stdout, g.sha ? hex : NULL);
+		printf(",\"read_calls\":%" PRIu64 ",\"tls_bytes_received\":%" PRIu64 "}\n",
+		       g.stats.read_calls, g.stats.tls_bytes_received);
+	} else if (!g.co.quiet) {
+		printf("responses:   %" PRIu64 " x %" PRIu64 " body bytes\n", g.done, g.last_body);
+		printf("tls:         %s %s\n", g.version, g.cipher);
+		if (g.sha)
+			printf("sha256:      %s\n", hex);
+		printf("time:        %.3f s after a %.1f ms handshake\n", secs,
+		       g.t_hs > 0 ? (g.t_hs - g.t_start) * 1e3 : 0.0);
+		printf("throughput:  %.1f MB/s\n", mbps);
+		tlsx_print_stats(stdout, "  ", &g.stats);
+		printf("result:      %s\n", ok ? "OK" : "FAILED");
+	} else {
+		printf("%" PRIu64 " %.1f %s%s%s\n", g.last_body, mbps, ok ? "OK" : "FAILED",
+		       g.sha ? " " : "", g.sha ? hex : "");
+	}
+	ret = ok ? TLSX_EXIT_OK : TLSX_EXIT_FAIL;
+out:
+	tlsio_tls_config_free(cfg);
+	tlsio_loop_free(g.loop);
+	return ret;
+}
