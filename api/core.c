@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -91,7 +92,7 @@ struct tlsio_loop {
 	tlsio_listener *dead_listeners;
 	tlsio_conn *pend_head, *pend_tail;
 	tlsio_conn *fin_head;
-	volatile int stop;
+	atomic_int stop; /* set from other threads and signal handlers (tlsio_loop_stop) */
 	uint8_t stage[TLSIO__TLS_MAX_PLAIN];
 	uint8_t rbuf[TLSIO__TLS_MAX_PLAIN];
 };
@@ -682,16 +683,16 @@ const char *tlsio_loop_info(const tlsio_loop *loop)
 	return s != NULL ? s : loop->be->name;
 }
 uint64_t tlsio_loop_now(tlsio_loop *loop) { (void)loop; return tlsio__now_ms(); }
-void tlsio_loop_stop(tlsio_loop *loop) { loop->stop = 1; }
+void tlsio_loop_stop(tlsio_loop *loop) { atomic_store(&loop->stop, 1); }
 void tlsio_loop_wake(tlsio_loop *loop) { loop->be->wake(loop); }
 
 int tlsio_loop_run(tlsio_loop *loop, int mode)
 {
-	loop->stop = 0;
+	atomic_store(&loop->stop, 0);
 	for (;;) {
 		int timeout, rc;
 		loop_process(loop);
-		if (loop->stop)
+		if (atomic_load(&loop->stop))
 			break;
 		if (mode == TLSIO_RUN_DEFAULT && loop->conns == NULL && loop->listeners == NULL)
 			break;
@@ -703,7 +704,7 @@ int tlsio_loop_run(tlsio_loop *loop, int mode)
 			return rc;
 		loop_deadlines(loop);
 		loop_process(loop);
-		if (mode != TLSIO_RUN_DEFAULT || loop->stop)
+		if (mode != TLSIO_RUN_DEFAULT || atomic_load(&loop->stop))
 			break;
 	}
 	return 0;
@@ -1018,16 +1019,44 @@ void tlsio_conn_stats(const tlsio_conn *c, tlsio_stats *out)
 /* ---------------------------------------------------------------------------------------- */
 /* listeners */
 
+#define LISTEN_FLAGS_KNOWN (TLSIO_LISTEN_REUSEPORT | TLSIO_LISTEN_IPV6ONLY)
+
+/* The options a listener asks for must hold, or the caller would believe it shares a port (or
+ * keeps IPv4 out) when it does not: a refused setsockopt fails the listen. */
+static int listen_sockopts(int fd, int family, const tlsio_listen_opts *lo)
+{
+	int one = 1;
+	if ((lo->flags & TLSIO_LISTEN_REUSEPORT) &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		return -errno;
+	if ((lo->flags & TLSIO_LISTEN_IPV6ONLY) && family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		return -errno;
+	return 0;
+}
+
 int tlsio_listen(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
                  const tlsio_conn_opts *opts, tlsio_accept_cb on_accept, void *accept_user,
                  tlsio_listener **out)
 {
+	return tlsio_listen_ex(loop, addr, NULL, cfg, opts, on_accept, accept_user, out);
+}
+
+int tlsio_listen_ex(tlsio_loop *loop, const char *addr, const tlsio_listen_opts *lopts,
+                    tlsio_tls_config *cfg, const tlsio_conn_opts *opts, tlsio_accept_cb on_accept,
+                    void *accept_user, tlsio_listener **out)
+{
+	static const tlsio_listen_opts default_lopts;
 	struct sockaddr_storage ss;
 	unsigned sl;
 	tlsio_listener *l = NULL;
 	int fd = -1, one = 1, rc;
 
 	*out = NULL;
+	if (lopts == NULL)
+		lopts = &default_lopts;
+	if ((lopts->flags & ~LISTEN_FLAGS_KNOWN) != 0 || lopts->backlog < 0)
+		return -EINVAL;
 	rc = check_cfg(cfg, 1);
 	if (rc == 0)
 		rc = tlsio__parse_addr(addr, &ss, &sl);
@@ -1042,11 +1071,15 @@ int tlsio_listen(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
 		goto fail;
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	rc = listen_sockopts(fd, ss.ss_family, lopts);
+	if (rc < 0)
+		goto fail;
 	/* Accepted sockets inherit the receive buffer; set it before listen() like the client does
 	 * before connect(), so the window scale matches. */
 	if (opts != NULL && opts->rcvbuf > 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &opts->rcvbuf, sizeof(opts->rcvbuf));
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, SOMAXCONN) < 0) {
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
+	    listen(fd, lopts->backlog > 0 ? lopts->backlog : SOMAXCONN) < 0) {
 		rc = -errno;
 		goto fail;
 	}

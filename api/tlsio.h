@@ -21,8 +21,13 @@
  *    TLSIO_E_TRUNCATED.
  *
  * Threads: a loop and everything attached to it belong to the thread that runs the loop. The only
- * call that may come from another thread is tlsio_loop_wake() (and tlsio_loop_stop() followed by
- * tlsio_loop_wake()). Different loops may run in different threads.
+ * calls that may come from another thread or a signal handler are tlsio_loop_wake() and
+ * tlsio_loop_stop() (stop, then wake). Different loops may run in different threads at once, and
+ * share a tlsio_tls_config (its reference count is atomic; wolfSSL is initialised once). Backend
+ * lookup and probing, tlsio_crypto_info(), tlsio_strerror() and tlsio_alert_name() may be called
+ * from any thread. A multi-core server runs one loop per thread, each with its own listener on
+ * the same address (TLSIO_LISTEN_REUSEPORT, see tlsio_listen_ex()): the kernel spreads incoming
+ * connections over the listeners, and no lock is taken on the data path.
  *
  * Errors: functions return 0 (or a count) on success and a negative value on failure: either a
  * negated errno value (-ENOMEM, -ECONNREFUSED, ...) or one of the TLSIO_E_* codes below, which lie
@@ -155,11 +160,16 @@ enum tlsio_run_mode {
 	TLSIO_RUN_NOWAIT = 2   /**< process what is ready without waiting */
 };
 /**
- * Run the loop. Callbacks run inside this call.
+ * Run the loop. Callbacks run inside this call. Not reentrant: do not call it from inside one of
+ * the loop's callbacks (buffers the loop reads into are still in use further up the stack).
  * @return 0 when stopped or idle, or a negative status if the backend failed.
  */
 TLSIO_EXPORT int tlsio_loop_run(tlsio_loop *loop, int mode);
-/** Make tlsio_loop_run() return after the current iteration. */
+/**
+ * Make tlsio_loop_run() return after the current iteration. Safe from another thread or a
+ * signal handler; follow it with tlsio_loop_wake() so that a waiting loop notices. A stop that
+ * comes before tlsio_loop_run() starts is forgotten by it (the run clears the request).
+ */
 TLSIO_EXPORT void tlsio_loop_stop(tlsio_loop *loop);
 /** Interrupt a wait in tlsio_loop_run(). The one call that is safe from another thread or a signal handler. */
 TLSIO_EXPORT void tlsio_loop_wake(tlsio_loop *loop);
@@ -274,11 +284,51 @@ typedef void (*tlsio_accept_cb)(tlsio_listener *l, tlsio_conn *c, void *user);
 
 /**
  * Listen on "IP:PORT" (IPv4) or "[IPv6]:PORT"; port 0 picks one (see tlsio_listener_addr()).
- * Accepted connections use @p cfg and @p opts (user data: opts->user).
+ * Accepted connections use @p cfg and @p opts (user data: opts->user). The socket gets
+ * SO_REUSEADDR and a backlog of SOMAXCONN; tlsio_listen_ex() sets other options.
  */
 TLSIO_EXPORT int tlsio_listen(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
                               const tlsio_conn_opts *opts, tlsio_accept_cb on_accept,
                               void *accept_user, tlsio_listener **out);
+
+/* Listener flags for tlsio_listen_opts.flags. */
+/**
+ * Listener flag, SO_REUSEPORT: several sockets listen on the same address and port, and the
+ * kernel spreads new connections over them (by a hash of the 4-tuple). For a multi-core server:
+ * one loop per thread, each with its own listener, no shared accept queue, no lock (nginx's
+ * `reuseport`, libuv's UV_TCP_REUSEPORT). Every socket of the group needs the flag and the same
+ * effective user; a listener without it on the address makes the others fail with -EADDRINUSE.
+ * With port 0 the first listener picks the port: give tlsio_listener_addr() of that one to the
+ * others. Connections still waiting in the accept queue of a listener that closes are reset,
+ * unless the kernel moves them to another listener of the group (sysctl
+ * net.ipv4.tcp_migrate_req=1, Linux 5.14+). Where the kernel lacks SO_REUSEPORT, listening
+ * fails with -ENOPROTOOPT rather than silently sharing nothing.
+ */
+#define TLSIO_LISTEN_REUSEPORT 0x1u
+/**
+ * Listener flag, IPV6_V6ONLY on an IPv6 address: accept no IPv4-mapped connections, so that
+ * "[::]:443" and "0.0.0.0:443" can be two listeners. Ignored for IPv4 addresses.
+ */
+#define TLSIO_LISTEN_IPV6ONLY 0x2u
+
+/** Socket options for tlsio_listen_ex(). Zero-initialise; zeros mean tlsio_listen()'s defaults. */
+typedef struct tlsio_listen_opts {
+	unsigned flags; /**< TLSIO_LISTEN_* */
+	int backlog;    /**< listen() backlog; 0 = SOMAXCONN (the kernel caps any value at
+	                     net.core.somaxconn) */
+} tlsio_listen_opts;
+
+/**
+ * tlsio_listen() with socket options: @p lopts (NULL: defaults) sets the listen flags and the
+ * backlog; the other arguments are tlsio_listen()'s. SO_REUSEADDR is always set.
+ * @return 0, -EINVAL (unknown flag, negative backlog), TLSIO_E_BAD_ADDRESS, TLSIO_E_TLS_CONFIG,
+ *         -ENOPROTOOPT (a flag the kernel does not support) or another -errno (e.g. -EADDRINUSE
+ *         when a listener without TLSIO_LISTEN_REUSEPORT holds the address).
+ */
+TLSIO_EXPORT int tlsio_listen_ex(tlsio_loop *loop, const char *addr, const tlsio_listen_opts *lopts,
+                                 tlsio_tls_config *cfg, const tlsio_conn_opts *opts,
+                                 tlsio_accept_cb on_accept, void *accept_user,
+                                 tlsio_listener **out);
 /** The bound address as "IP:PORT" into @p buf. @return 0 or -errno. */
 TLSIO_EXPORT int tlsio_listener_addr(const tlsio_listener *l, char *buf, size_t len);
 /** The bound port. */

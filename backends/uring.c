@@ -142,9 +142,10 @@ static const struct {
 static atomic_int g_setup_first;
 /* Multishot recv over a buffer ring: 0 not probed yet, 1 works, -1 does not. */
 static atomic_int g_multishot;
-/* Probe result: 0 not probed, 1 usable, -1 unusable (g_why says why). */
+/* Probe result: 0 not probed, 1 usable, -1 unusable (g_why says why). Loops created in several
+ * threads at once may probe together: both fields are atomic, and every prober writes the same. */
 static atomic_int g_probe;
-static const char *g_why;
+static const char *_Atomic g_why;
 
 static int env_is(const char *name, const char *value)
 {
