@@ -6,6 +6,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,33 +381,92 @@ void tlsx_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-volatile sig_atomic_t tlsx_signal;
-volatile sig_atomic_t tlsx_signal_count;
-/* A signal handler has no user pointer; the tools run one loop each. */
-static tlsio_loop *volatile signal_loop;
-static volatile sig_atomic_t signal_exit_after;
+atomic_int tlsx_signal;
+atomic_int tlsx_signal_count;
+atomic_int tlsx_stop_requested;
+/* A signal handler has no user pointer: the loops it stops live here. A slot is taken with a
+ * compare-and-swap and given back with a store; signal_busy counts the handlers (and
+ * tlsx_stop_all calls) walking the slots, so that unwatch can wait until none can still hold
+ * a loop it removed. Lock-free atomics are async-signal-safe; a mutex would not be. */
+static tlsio_loop *_Atomic signal_loops[TLSX_MAX_LOOPS];
+static atomic_int signal_busy;
+static atomic_int signal_exit_after;
+
+static void wake_watched(void)
+{
+	atomic_fetch_add(&signal_busy, 1);
+	for (size_t i = 0; i < TLSX_MAX_LOOPS; i++) {
+		tlsio_loop *loop = atomic_load(&signal_loops[i]);
+		if (loop != NULL) {
+			tlsio_loop_stop(loop);
+			tlsio_loop_wake(loop);
+		}
+	}
+	atomic_fetch_sub(&signal_busy, 1);
+}
 
 static void on_signal(int signo)
 {
 	int saved = errno; /* the wake's write() must not clobber errno of the interrupted code */
-	tlsio_loop *loop = signal_loop;
-	tlsx_signal = signo;
-	tlsx_signal_count++;
+	int count, exit_after = atomic_load(&signal_exit_after);
+	atomic_store(&tlsx_signal, signo);
+	count = atomic_fetch_add(&tlsx_signal_count, 1) + 1;
 	/* The last resort when the loop does not come back to look at the flag (a hang). */
-	if (signal_exit_after > 0 && tlsx_signal_count >= signal_exit_after)
+	if (exit_after > 0 && count >= exit_after)
 		_exit(128 + signo);
-	if (loop != NULL) {
-		tlsio_loop_stop(loop);
-		tlsio_loop_wake(loop);
-	}
+	wake_watched();
 	errno = saved;
+}
+
+int tlsx_signals_watch(tlsio_loop *loop)
+{
+	for (size_t i = 0; i < TLSX_MAX_LOOPS; i++) {
+		tlsio_loop *expect = NULL;
+		if (atomic_compare_exchange_strong(&signal_loops[i], &expect, loop))
+			return 0;
+	}
+	return -ENOSPC;
+}
+
+void tlsx_signals_unwatch(tlsio_loop *loop)
+{
+	int found = 0;
+	if (loop == NULL)
+		return;
+	for (size_t i = 0; i < TLSX_MAX_LOOPS; i++) {
+		tlsio_loop *expect = loop;
+		if (atomic_compare_exchange_strong(&signal_loops[i], &expect, NULL))
+			found = 1;
+	}
+	/* A walker that counted itself in before the slot was cleared may still hold the pointer;
+	 * one that counts itself in after it reads NULL (both orders are sequentially consistent).
+	 * Walks are a few stores and a write() each: wait them out. */
+	while (found && atomic_load(&signal_busy) != 0)
+		sched_yield();
+}
+
+void tlsx_stop_all(void)
+{
+	atomic_store(&tlsx_stop_requested, 1);
+	wake_watched();
 }
 
 int tlsx_signals_install(tlsio_loop *loop, int exit_after)
 {
 	struct sigaction sa;
-	signal_loop = loop;
-	signal_exit_after = exit_after;
+	for (size_t i = 0; i < TLSX_MAX_LOOPS; i++) {
+		tlsio_loop *old = atomic_load(&signal_loops[i]);
+		if (old != NULL && old != loop)
+			tlsx_signals_unwatch(old);
+	}
+	if (loop != NULL) {
+		int watched = 0;
+		for (size_t i = 0; i < TLSX_MAX_LOOPS && !watched; i++)
+			watched = atomic_load(&signal_loops[i]) == loop;
+		if (!watched && tlsx_signals_watch(loop) < 0)
+			return -ENOSPC;
+	}
+	atomic_store(&signal_exit_after, exit_after);
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	/* No SA_RESTART: a wait in poll()/epoll_wait() should return so the loop sees the flag. */
@@ -416,4 +477,117 @@ int tlsx_signals_install(tlsio_loop *loop, int exit_after)
 	if (sigaction(SIGPIPE, &sa, NULL) < 0)
 		return -errno;
 	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Servers on several threads */
+
+int tlsx_parse_threads(const char *s, int *out)
+{
+	uint64_t v;
+	long cpus;
+	if (tlsx_parse_u64(s, &v) < 0 || v > TLSX_MAX_LOOPS)
+		return -1;
+	if (v == 0) {
+		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		v = cpus < 1 ? 1 : cpus > TLSX_MAX_LOOPS ? TLSX_MAX_LOOPS : (uint64_t)cpus;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+struct server_thread {
+	pthread_t tid;
+	const struct tlsx_server_ops *ops;
+	void *worker;
+	const char *addr;
+	char bound[128];
+	int state; /* 0 starting, 1 listening, -1 failed to start; under start_mu */
+	int rc;
+};
+
+static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t start_cv = PTHREAD_COND_INITIALIZER;
+
+static void *server_thread_main(void *arg)
+{
+	struct server_thread *t = arg;
+	int rc = t->ops->start(t->worker, t->addr, 1, t->bound, sizeof(t->bound));
+	pthread_mutex_lock(&start_mu);
+	t->state = rc == 0 ? 1 : -1;
+	pthread_cond_broadcast(&start_cv);
+	pthread_mutex_unlock(&start_mu);
+	if (rc == 0)
+		rc = t->ops->run(t->worker);
+	t->ops->finish(t->worker);
+	t->rc = rc;
+	return NULL;
+}
+
+/* Start thread @p t and wait until it listens or gave up. @return its start state. */
+static int server_thread_start(struct server_thread *t)
+{
+	int state, err = pthread_create(&t->tid, NULL, server_thread_main, t);
+	if (err != 0) {
+		fprintf(stderr, "cannot start a thread: %s\n", strerror(err));
+		t->rc = TLSX_EXIT_FAIL;
+		t->state = -2; /* never ran: nothing to join */
+		return -2;
+	}
+	pthread_mutex_lock(&start_mu);
+	while (t->state == 0)
+		pthread_cond_wait(&start_cv, &start_mu);
+	state = t->state;
+	pthread_mutex_unlock(&start_mu);
+	return state;
+}
+
+int tlsx_run_servers(int n, void *workers, size_t size, const struct tlsx_server_ops *ops,
+                     const char *addr, void (*on_listening)(const char *bound, void *arg),
+                     void *arg)
+{
+	struct server_thread *t;
+	int started = 0, ret = 0;
+
+	if (n <= 1) {
+		char bound[128];
+		int rc = ops->start(workers, addr, 0, bound, sizeof(bound));
+		if (rc == 0) {
+			if (on_listening != NULL)
+				on_listening(bound, arg);
+			rc = ops->run(workers);
+		}
+		ops->finish(workers);
+		return rc;
+	}
+	t = calloc((size_t)n, sizeof(*t));
+	if (t == NULL) {
+		fprintf(stderr, "out of memory for %d threads\n", n);
+		return TLSX_EXIT_FAIL;
+	}
+	/* One after the other: the first binds (and picks the port if it is 0), the rest join its
+	 * SO_REUSEPORT group on the address it got. */
+	for (int i = 0; i < n; i++) {
+		t[i].ops = ops;
+		t[i].worker = (char *)workers + (size_t)i * size;
+		t[i].addr = i == 0 ? addr : t[0].bound;
+		if (server_thread_start(&t[i]) != 1)
+			break;
+		started++;
+	}
+	if (started == n) {
+		if (on_listening != NULL)
+			on_listening(t[0].bound, arg);
+	} else {
+		tlsx_stop_all();
+	}
+	for (int i = 0; i < n; i++) {
+		if (t[i].state == 0 || t[i].state == -2)
+			continue; /* not started */
+		pthread_join(t[i].tid, NULL);
+		if (ret == 0 && t[i].rc != 0)
+			ret = t[i].rc;
+	}
+	free(t);
+	return ret;
 }

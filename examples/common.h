@@ -5,6 +5,7 @@
 
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -124,16 +125,66 @@ void tlsx_print_status(const char *prog, const char *what, int status, int alert
 /** @p s as a JSON string literal (with the quotes); NULL prints null. */
 void tlsx_json_str(FILE *f, const char *s);
 
+/*
+ * Atomics rather than volatile sig_atomic_t: with one loop per thread the handler runs on
+ * whichever thread the kernel picks, and every thread reads the flags.
+ */
 /** Set by the SIGINT/SIGTERM handler: the number of the last signal received. */
-extern volatile sig_atomic_t tlsx_signal;
+extern atomic_int tlsx_signal;
 /** Count of such signals so far, so that a second ^C can escalate. */
-extern volatile sig_atomic_t tlsx_signal_count;
+extern atomic_int tlsx_signal_count;
+/** Set by tlsx_stop_all(): every worker should shut down as after a first signal. */
+extern atomic_int tlsx_stop_requested;
 /**
  * Catch SIGINT and SIGTERM: set tlsx_signal, then tlsio_loop_stop() + tlsio_loop_wake() on
- * @p loop so that tlsio_loop_run() returns. Ignores SIGPIPE (a peer reset must be a status,
+ * every watched loop so that tlsio_loop_run() returns. The watched set becomes {@p loop} (empty
+ * if NULL); tlsx_signals_watch() adds more. Ignores SIGPIPE (a peer reset must be a status,
  * not the death of the process). The @p exit_after'th signal (0: never) ends the process at
  * once with status 128+signo, for when the loop is stuck and never looks at the flag.
  */
 int tlsx_signals_install(tlsio_loop *loop, int exit_after);
+/** Most loops the signal handler can watch (and so most --threads). */
+#define TLSX_MAX_LOOPS 1024
+/** Add @p loop to the loops a signal stops and wakes. Any thread. @return 0 or -ENOSPC. */
+int tlsx_signals_watch(tlsio_loop *loop);
+/**
+ * Remove @p loop; once this returns no handler touches it and it may be freed. Any thread
+ * (not from a signal handler).
+ */
+void tlsx_signals_unwatch(tlsio_loop *loop);
+/** Set tlsx_stop_requested and stop + wake every watched loop (e.g. --max-conns reached). */
+void tlsx_stop_all(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Servers on several threads: one loop and one SO_REUSEPORT listener per thread */
+
+/** --threads N: 1 or more, or 0 for one per online CPU. @return 0, or -1 on a bad value. */
+int tlsx_parse_threads(const char *s, int *out);
+
+/** What a server tool does on each of its threads; @p worker is that thread's own state. */
+struct tlsx_server_ops {
+	/**
+	 * Create the thread's loop (tlsx_signals_watch() it) and listen on @p addr, with
+	 * TLSIO_LISTEN_REUSEPORT when @p shared; write the bound address into @p bound.
+	 * Prints its own errors. @return 0 or an exit status.
+	 */
+	int (*start)(void *worker, const char *addr, int shared, char *bound, size_t len);
+	/** Serve until shut down. @return 0 or an exit status. */
+	int (*run)(void *worker);
+	/** After run, or after a failed start: tlsx_signals_unwatch() and free what start made. */
+	void (*finish)(void *worker);
+};
+
+/**
+ * Run @p n servers, worker i at (char *)workers + i * size, each on its own thread with its own
+ * loop; with @p n == 1 everything runs on the calling thread (and without SO_REUSEPORT). The
+ * first listens on @p addr, the others on the address it bound, so port 0 works. Once all
+ * listen, @p on_listening (optional) gets that address on the calling thread. If one fails to
+ * start, the others are stopped (tlsx_stop_all()).
+ * @return the first nonzero exit status of a worker, else 0.
+ */
+int tlsx_run_servers(int n, void *workers, size_t size, const struct tlsx_server_ops *ops,
+                     const char *addr, void (*on_listening)(const char *bound, void *arg),
+                     void *arg);
 
 #endif

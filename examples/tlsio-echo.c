@@ -5,6 +5,7 @@
 #endif
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -23,6 +24,7 @@ enum {
 	OPT_CIPHERS,
 	OPT_HS_TIMEOUT,
 	OPT_IDLE_TIMEOUT,
+	OPT_THREADS,
 };
 
 #define MAX_SNI 8
@@ -35,6 +37,8 @@ struct sni_entry {
 
 struct echo_conn;
 
+/* The settings, then one thread's state: with --threads N each thread gets a copy of the
+ * parsed settings and its own loop, listener, connections and counters. */
 struct echo_server {
 	struct tlsx_common co;
 	const char *listen_addr;
@@ -45,7 +49,12 @@ struct echo_server {
 	int nsni, strict_sni;
 	const char *ciphers;
 	uint64_t hs_timeout_ms, idle_timeout_ms;
+	int threads;
+	tlsio_tls_config *cfg;     /* shared by every thread, like the --sni ones */
+	tlsio_conn_opts copts;
 
+	int index;                 /* thread number, 0 .. threads-1 */
+	int started;               /* listened: has a summary to print */
 	tlsio_loop *loop;
 	tlsio_listener *listener;
 	struct echo_conn *conns;   /* open connections, for the shutdown */
@@ -53,6 +62,9 @@ struct echo_server {
 
 	uint64_t accepted, closed, failed, bytes_echoed, pauses, stashed;
 };
+
+/* --max-conns counts the connections of every thread. */
+static atomic_uint_fast64_t total_closed;
 
 struct echo_conn {
 	struct echo_conn *prev, *next;
@@ -76,7 +88,8 @@ static void usage(FILE *f)
 		"TLS echo server: sends every byte it receives back to the sender. Prints\n"
 		"'listening on ADDR:PORT' on stdout once it accepts connections. SIGINT/SIGTERM\n"
 		"stop accepting and close every connection gracefully (a second signal aborts\n"
-		"them, a third exits at once); a summary line goes to stderr.\n"
+		"them, a third exits at once); a summary line goes to stderr (with --threads,\n"
+		"one per thread, 'thread K: ...', then the total).\n"
 		"\n"
 		"Options:\n"
 		"  --listen ADDR:PORT   address to listen on, IPv4 or [IPv6]\n"
@@ -95,10 +108,13 @@ static void usage(FILE *f)
 		"  --ciphers LIST       wolfSSL cipher list (e.g. TLS13-CHACHA20-POLY1305-SHA256)\n"
 		"  --handshake-timeout MS  end a handshake not done in MS (default 0: none)\n"
 		"  --idle-timeout MS    end a connection silent for MS (default 0: none)\n"
+		"  --threads N          N threads, each with its own loop and its own SO_REUSEPORT\n"
+		"                       listener on the same address; the kernel spreads the\n"
+		"                       connections (default 1; 0: one per CPU)\n"
 		"%s"
 		"\n"
-		"Exit status: 0 after a signal or --max-conns, 1 on a runtime error, 2 on bad\n"
-		"usage.\n",
+		"Exit status: 0 after a signal or --max-conns (counted over all threads), 1 on a\n"
+		"runtime error, 2 on bad usage.\n",
 		tlsx_common_help);
 }
 
@@ -249,6 +265,7 @@ static void on_close(tlsio_conn *c, int status, int alert, void *user)
 		return; /* aborted in on_accept before it got its state */
 	srv = ec->srv;
 	srv->closed++;
+	atomic_fetch_add(&total_closed, 1);
 	if (status != 0) {
 		srv->failed++;
 		if (!srv->co.quiet) {
@@ -366,6 +383,7 @@ static int parse_args(struct echo_server *srv, int argc, char **argv)
 		{"ciphers", required_argument, NULL, OPT_CIPHERS},
 		{"handshake-timeout", required_argument, NULL, OPT_HS_TIMEOUT},
 		{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+		{"threads", required_argument, NULL, OPT_THREADS},
 		{NULL, 0, NULL, 0},
 	};
 	int opt;
@@ -430,6 +448,13 @@ static int parse_args(struct echo_server *srv, int argc, char **argv)
 				return TLSX_EXIT_USAGE;
 			}
 			break;
+		case OPT_THREADS:
+			if (tlsx_parse_threads(optarg, &srv->threads) < 0) {
+				fprintf(stderr, PROG ": bad value for --threads: '%s' (0 to %d)\n", optarg,
+				        TLSX_MAX_LOOPS);
+				return TLSX_EXIT_USAGE;
+			}
+			break;
 		default:
 			fprintf(stderr, "Try '" PROG " --help'.\n");
 			return TLSX_EXIT_USAGE;
@@ -442,19 +467,112 @@ static int parse_args(struct echo_server *srv, int argc, char **argv)
 	return 0;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* one server per thread (tlsx_run_servers) */
+
+static int echo_start(void *worker, const char *addr, int shared, char *bound, size_t len)
+{
+	struct echo_server *srv = worker;
+	tlsio_listen_opts lo = {.flags = shared ? TLSIO_LISTEN_REUSEPORT : 0};
+	int rc = tlsio_loop_new(&srv->loop, tlsio_backend_by_name(srv->co.backend));
+	if (rc < 0) {
+		fprintf(stderr, PROG ": cannot create a loop on backend '%s': %s\n",
+		        srv->co.backend != NULL ? srv->co.backend : "auto", tlsio_strerror(rc));
+		return TLSX_EXIT_FAIL;
+	}
+	rc = tlsx_signals_watch(srv->loop);
+	if (rc == 0)
+		rc = tlsio_listen_ex(srv->loop, addr, &lo, srv->cfg, &srv->copts, on_accept, srv,
+		                     &srv->listener);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": cannot listen on %s: %s\n", addr, tlsio_strerror(rc));
+		return TLSX_EXIT_FAIL;
+	}
+	rc = tlsio_listener_addr(srv->listener, bound, len);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": cannot read the bound address: %s\n", tlsio_strerror(rc));
+		return TLSX_EXIT_FAIL;
+	}
+	srv->started = 1;
+	return 0;
+}
+
+static int echo_run(void *worker)
+{
+	struct echo_server *srv = worker;
+	/* One iteration at a time: a signal that lands just before tlsio_loop_run() would have its
+	 * stop request cleared by the run, but its wake still ends this iteration, so the flags
+	 * below are always seen. */
+	for (;;) {
+		int rc;
+		if ((tlsx_signal_count > 0 || tlsx_stop_requested) && !srv->shutting_down)
+			begin_shutdown(srv);
+		if (tlsx_signal_count > 1 && !srv->aborting)
+			abort_all(srv);
+		if (srv->max_conns != 0 && atomic_load(&total_closed) >= srv->max_conns &&
+		    !srv->shutting_down) {
+			tlsx_stop_all(); /* the other threads too */
+			begin_shutdown(srv);
+		}
+		if (srv->shutting_down && srv->conns == NULL)
+			return TLSX_EXIT_OK;
+		rc = tlsio_loop_run(srv->loop, TLSIO_RUN_ONCE);
+		if (rc < 0) {
+			fprintf(stderr, PROG ": loop failed: %s\n", tlsio_strerror(rc));
+			return TLSX_EXIT_FAIL;
+		}
+	}
+}
+
+static void echo_finish(void *worker)
+{
+	struct echo_server *srv = worker;
+	tlsx_signals_unwatch(srv->loop);
+	/* On this thread: tlsio_loop_free releases the thread's TLS caches too. */
+	tlsio_loop_free(srv->loop);
+	srv->loop = NULL;
+	srv->listener = NULL;
+}
+
+static void echo_listening(const char *bound, void *arg)
+{
+	struct echo_server *srv = arg;
+	printf("listening on %s\n", bound);
+	fflush(stdout);
+	if (!srv->co.quiet) {
+		const tlsio_backend *b = tlsio_backend_by_name(srv->co.backend);
+		fprintf(stderr, PROG ": backend %s", tlsio_backend_name(b));
+		if (srv->threads > 1)
+			fprintf(stderr, ", %d threads (one loop and one SO_REUSEPORT listener each)",
+			        srv->threads);
+		fputc('\n', stderr);
+		fprintf(stderr, PROG ": crypto: %s%s\n", tlsio_crypto_info(),
+		        srv->ciphers != NULL ? " (overridden by --ciphers)" : "");
+	}
+}
+
+static void print_summary(const char *who, const struct echo_server *s)
+{
+	fprintf(stderr, PROG ": %s%" PRIu64 " connection%s (%" PRIu64 " failed), %" PRIu64
+	        " bytes echoed", who, s->closed, s->closed == 1 ? "" : "s", s->failed, s->bytes_echoed);
+	if (s->pauses > 0)
+		fprintf(stderr, ", reading paused %" PRIu64 " times (%" PRIu64 " on a refused send)",
+		        s->pauses, s->stashed);
+	fputc('\n', stderr);
+}
+
 int main(int argc, char **argv)
 {
-	struct echo_server srv;
+	static const struct tlsx_server_ops ops = {echo_start, echo_run, echo_finish};
+	struct echo_server srv, sum, *workers = NULL;
 	const tlsio_backend *backend;
 	tlsio_tls_opts topts;
-	tlsio_conn_opts copts;
-	tlsio_tls_config *cfg = NULL;
-	char addr[128];
-	int rc, ret = TLSX_EXIT_FAIL, listening = 0;
+	int rc, ret = TLSX_EXIT_FAIL;
 
 	memset(&srv, 0, sizeof(srv));
 	srv.co.prog = PROG;
 	srv.listen_addr = "127.0.0.1:0";
+	srv.threads = 1;
 	rc = parse_args(&srv, argc, argv);
 	if (rc != 0)
 		return rc;
@@ -474,16 +592,18 @@ int main(int argc, char **argv)
 	rc = tlsx_backend(&srv.co, &backend);
 	if (rc != 0)
 		return rc;
+	/* Every thread looks the backend up by this name: the one checked above. */
+	srv.co.backend = tlsio_backend_name(backend);
 	/* The documented default, made explicit: the pause logic compares against it. */
 	if (srv.high_water == 0)
 		srv.high_water = 16u * 1024 * 1024;
 	/* Resume once a quarter is left: late enough to batch, early enough to keep the pipe full. */
 	srv.low_water = srv.high_water / 4;
 
-	rc = tlsio_loop_new(&srv.loop, backend);
+	/* Before any thread: the handler must know the process is a server before a loop exists. */
+	rc = tlsx_signals_install(NULL, 3);
 	if (rc < 0) {
-		fprintf(stderr, PROG ": cannot create a loop on backend '%s': %s\n",
-		        tlsio_backend_name(backend), tlsio_strerror(rc));
+		fprintf(stderr, PROG ": cannot install signal handlers: %s\n", tlsio_strerror(rc));
 		return TLSX_EXIT_FAIL;
 	}
 	tlsx_tls_opts(&srv.co, &topts);
@@ -491,7 +611,7 @@ int main(int argc, char **argv)
 		topts.verify = TLSIO_VERIFY_REQUIRED;
 	if (srv.ciphers != NULL)
 		topts.ciphers = srv.ciphers;
-	if (tlsx_tls_config(&srv.co, 1, &topts, &cfg) != 0)
+	if (tlsx_tls_config(&srv.co, 1, &topts, &srv.cfg) != 0)
 		goto out;
 	for (int i = 0; i < srv.nsni; i++) {
 		tlsio_tls_opts so = topts;
@@ -501,70 +621,49 @@ int main(int argc, char **argv)
 			goto out;
 	}
 
-	tlsx_conn_opts(&srv.co, &copts);
-	copts.cb = &echo_callbacks;
-	copts.user = NULL; /* each connection gets its own state in on_accept */
-	copts.high_water = srv.high_water;
-	copts.low_water = srv.low_water;
-	copts.handshake_timeout_ms = (unsigned)srv.hs_timeout_ms;
-	copts.idle_timeout_ms = (unsigned)srv.idle_timeout_ms;
-	rc = tlsio_listen(srv.loop, srv.listen_addr, cfg, &copts, on_accept, &srv, &srv.listener);
-	if (rc < 0) {
-		fprintf(stderr, PROG ": cannot listen on %s: %s\n", srv.listen_addr, tlsio_strerror(rc));
-		goto out;
-	}
-	rc = tlsio_listener_addr(srv.listener, addr, sizeof(addr));
-	if (rc < 0) {
-		fprintf(stderr, PROG ": cannot read the bound address: %s\n", tlsio_strerror(rc));
-		goto out;
-	}
-	rc = tlsx_signals_install(srv.loop, 3);
-	if (rc < 0) {
-		fprintf(stderr, PROG ": cannot install signal handlers: %s\n", tlsio_strerror(rc));
-		goto out;
-	}
-	listening = 1;
-	printf("listening on %s\n", addr);
-	fflush(stdout);
-	if (!srv.co.quiet) {
-		fprintf(stderr, PROG ": backend %s\n", tlsio_backend_name(backend));
-		fprintf(stderr, PROG ": crypto: %s%s\n", tlsio_crypto_info(),
-		        srv.ciphers != NULL ? " (overridden by --ciphers)" : "");
-	}
+	tlsx_conn_opts(&srv.co, &srv.copts);
+	srv.copts.cb = &echo_callbacks;
+	srv.copts.user = NULL; /* each connection gets its own state in on_accept */
+	srv.copts.high_water = srv.high_water;
+	srv.copts.low_water = srv.low_water;
+	srv.copts.handshake_timeout_ms = (unsigned)srv.hs_timeout_ms;
+	srv.copts.idle_timeout_ms = (unsigned)srv.idle_timeout_ms;
 
-	/* One iteration at a time: a signal that lands just before tlsio_loop_run() would have its
-	 * stop request cleared by the run, but its wake still ends this iteration, so the flags
-	 * below are always seen. */
-	for (;;) {
-		if (tlsx_signal_count > 0 && !srv.shutting_down)
-			begin_shutdown(&srv);
-		if (tlsx_signal_count > 1 && !srv.aborting)
-			abort_all(&srv);
-		if (srv.max_conns != 0 && srv.closed >= srv.max_conns && !srv.shutting_down)
-			begin_shutdown(&srv);
-		if (srv.shutting_down && srv.conns == NULL)
-			break;
-		rc = tlsio_loop_run(srv.loop, TLSIO_RUN_ONCE);
-		if (rc < 0) {
-			fprintf(stderr, PROG ": loop failed: %s\n", tlsio_strerror(rc));
-			goto out;
-		}
+	workers = calloc((size_t)srv.threads, sizeof(*workers));
+	if (workers == NULL) {
+		fprintf(stderr, PROG ": out of memory\n");
+		goto out;
 	}
-	ret = TLSX_EXIT_OK;
+	for (int i = 0; i < srv.threads; i++) {
+		workers[i] = srv;
+		workers[i].index = i;
+	}
+	ret = tlsx_run_servers(srv.threads, workers, sizeof(*workers), &ops, srv.listen_addr,
+	                       echo_listening, &srv);
+	/* The threads are joined: their counters are final. */
+	memset(&sum, 0, sizeof(sum));
+	for (int i = 0; i < srv.threads; i++) {
+		struct echo_server *w = &workers[i];
+		char who[32];
+		if (!w->started)
+			continue;
+		sum.started = 1;
+		sum.closed += w->closed;
+		sum.failed += w->failed;
+		sum.bytes_echoed += w->bytes_echoed;
+		sum.pauses += w->pauses;
+		sum.stashed += w->stashed;
+		snprintf(who, sizeof(who), "thread %d: ", i);
+		if (srv.threads > 1)
+			print_summary(who, w);
+	}
+	if (sum.started)
+		print_summary("", &sum);
 
 out:
-	if (listening) {
-		fprintf(stderr, PROG ": %" PRIu64 " connection%s (%" PRIu64 " failed), %" PRIu64
-		        " bytes echoed", srv.closed, srv.closed == 1 ? "" : "s", srv.failed,
-		        srv.bytes_echoed);
-		if (srv.pauses > 0)
-			fprintf(stderr, ", reading paused %" PRIu64 " times (%" PRIu64 " on a refused send)",
-			        srv.pauses, srv.stashed);
-		fputc('\n', stderr);
-	}
-	tlsio_tls_config_free(cfg);
+	free(workers);
+	tlsio_tls_config_free(srv.cfg);
 	for (int i = 0; i < srv.nsni; i++)
 		tlsio_tls_config_free(srv.sni[i].cfg);
-	tlsio_loop_free(srv.loop);
 	return ret;
 }

@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <stddef.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -30,10 +32,23 @@ enum {
 	OPT_CIPHERS,
 	OPT_MAX_HEADER,
 	OPT_IDLE_TIMEOUT,
+	OPT_THREADS,
 };
 
 struct https_conn;
 
+/* One thread's counters. Only that thread writes them, but GET /stats, served by any thread,
+ * reads every thread's: hence atomics, updated with a relaxed load and store (plain moves, no
+ * locked instruction on the request path). */
+struct https_counters {
+	atomic_uint_fast64_t accepted, open, closed, failed, requests, bad_requests, body_bytes;
+};
+#define CNT(f) atomic_load_explicit(&(f), memory_order_relaxed)
+#define CNT_ADD(f, n) atomic_store_explicit(&(f), CNT(f) + (uint_fast64_t)(n), memory_order_relaxed)
+
+/* The settings, then one thread's state: with --threads N each thread gets a copy of the
+ * parsed settings (the body buffer and TLS configuration are shared, read-only) and its own
+ * loop, listener, connections and counters. */
 struct https_server {
 	struct tlsx_common co;
 	const char *listen_addr;
@@ -44,19 +59,27 @@ struct https_server {
 	size_t max_header;    /* request head limit (request line + headers) */
 	const char *ciphers;
 	uint64_t idle_timeout_ms;
+	int threads;
+	tlsio_tls_config *cfg;
+	tlsio_conn_opts copts;
 
 	/* The body: with --file the whole mapping; else one chunk of pattern, sent repeatedly. */
 	const uint8_t *body;
 	size_t body_buf_len;
 	int body_mapped;
 
+	int index, started;
 	tlsio_loop *loop;
 	tlsio_listener *listener;
 	struct https_conn *conns;
 	int shutting_down, aborting;
 
-	uint64_t accepted, open, closed, failed, requests, bad_requests, body_bytes;
+	struct https_counters n;
 };
+
+/* Every thread's state, for GET /stats. */
+static struct https_server *all_workers;
+static int n_workers;
 
 struct https_conn {
 	struct https_conn *prev, *next;
@@ -86,8 +109,11 @@ static void usage(FILE *f)
 		"h2load can measure full handshakes), pipelined requests answered in order; other\n"
 		"methods get 405, malformed requests 400, a request head over --max-header 431,\n"
 		"each followed by a close. GET /stats answers the server's counters and heap use\n"
-		"(text). Prints 'listening on ADDR:PORT' on stdout; the crypto path and backend on\n"
-		"stderr. SIGINT/SIGTERM close every connection gracefully (a second aborts them).\n"
+		"(text; with --threads the sums over all threads, then 'threads N' and per-thread\n"
+		"'threadK_accepted' and 'threadK_requests' lines). Prints 'listening on ADDR:PORT'\n"
+		"on stdout; the crypto path and backend on stderr. SIGINT/SIGTERM close every\n"
+		"connection gracefully (a second aborts them, a third exits at once); a summary\n"
+		"goes to stderr (with --threads, one line per thread, then the total).\n"
 		"\n"
 		"Options:\n"
 		"  --listen ADDR:PORT   address to listen on (default 127.0.0.1:8443)\n"
@@ -102,6 +128,9 @@ static void usage(FILE *f)
 		"  --max-header BYTES   request head limit (default 16K)\n"
 		"  --ciphers LIST       wolfSSL cipher list (default: the library's, see below)\n"
 		"  --idle-timeout MS    close connections silent for MS (default 0: never)\n"
+		"  --threads N          N threads, each with its own loop and its own SO_REUSEPORT\n"
+		"                       listener on the same address; the kernel spreads the\n"
+		"                       connections (default 1; 0: one per CPU)\n"
 		"%s"
 		"\n"
 		"Without --ciphers the library picks the server's cipher order from the crypto\n"
@@ -203,7 +232,7 @@ static int stream_body(struct https_conn *hc)
 		}
 		hc->stream_off += len;
 		hc->stream_left -= len;
-		srv->body_bytes += len;
+		CNT_ADD(srv->n.body_bytes, len);
 	}
 	return 1;
 }
@@ -229,7 +258,7 @@ static void send_error(struct https_conn *hc, int code, const char *reason)
 {
 	char body[64];
 	int n = snprintf(body, sizeof(body), "%d %s\n", code, reason);
-	hc->srv->bad_requests++;
+	CNT_ADD(hc->srv->n.bad_requests, 1);
 	if (send_head(hc, code, reason, (uint64_t)n, 1) == 0 && tlsio_send(hc->c, body, (size_t)n) == 0)
 		conn_close(hc);
 	else
@@ -237,20 +266,42 @@ static void send_error(struct https_conn *hc, int code, const char *reason)
 	hc->in_len = 0;
 }
 
+/* The whole process: every thread's counters (each a moment apart, so the sums are as of
+ * "about now"), and the heap, which all threads share. */
 static void send_stats(struct https_conn *hc, int head_only)
 {
-	struct https_server *srv = hc->srv;
-	char body[512];
+	uint64_t open = 0, accepted = 0, requests = 0, bad = 0, body_bytes = 0;
+	size_t cap = 512 + (size_t)n_workers * 96, n;
+	char *body = malloc(cap);
 	struct mallinfo2 mi = mallinfo2();
-	int n = snprintf(body, sizeof(body),
-	                 "connections_open %" PRIu64 "\naccepted %" PRIu64 "\nrequests %" PRIu64
-	                 "\nbad_requests %" PRIu64 "\nbody_bytes %" PRIu64 "\nheap_in_use %zu\n"
-	                 "heap_mmapped %zu\n",
-	                 srv->open, srv->accepted, srv->requests, srv->bad_requests, srv->body_bytes,
-	                 mi.uordblks, mi.hblkhd);
-	if (send_head(hc, 200, "OK", (uint64_t)n, hc->close_after) == 0 && !head_only &&
-	    tlsio_send(hc->c, body, (size_t)n) < 0)
+	if (body == NULL) {
 		conn_abort(hc);
+		return;
+	}
+	for (int i = 0; i < n_workers; i++) {
+		struct https_counters *c = &all_workers[i].n;
+		open += CNT(c->open);
+		accepted += CNT(c->accepted);
+		requests += CNT(c->requests);
+		bad += CNT(c->bad_requests);
+		body_bytes += CNT(c->body_bytes);
+	}
+	n = (size_t)snprintf(body, cap,
+	                     "connections_open %" PRIu64 "\naccepted %" PRIu64 "\nrequests %" PRIu64
+	                     "\nbad_requests %" PRIu64 "\nbody_bytes %" PRIu64 "\nheap_in_use %zu\n"
+	                     "heap_mmapped %zu\nthreads %d\n",
+	                     open, accepted, requests, bad, body_bytes, mi.uordblks, mi.hblkhd, n_workers);
+	for (int i = 0; i < n_workers && n < cap; i++)
+		n += (size_t)snprintf(body + n, cap - n,
+		                      "thread%d_accepted %" PRIu64 "\nthread%d_requests %" PRIu64 "\n", i,
+		                      (uint64_t)CNT(all_workers[i].n.accepted), i,
+		                      (uint64_t)CNT(all_workers[i].n.requests));
+	if (n >= cap)
+		n = cap - 1;
+	if (send_head(hc, 200, "OK", (uint64_t)n, hc->close_after) == 0 && !head_only &&
+	    tlsio_send(hc->c, body, n) < 0)
+		conn_abort(hc);
+	free(body);
 }
 
 static int header_is(const char *line, size_t len, const char *name)
@@ -326,13 +377,12 @@ static int handle_request(struct https_conn *hc, char *req, size_t len)
 		line = next + 1;
 	}
 	hc->close_after = conn_close_hdr || (http10 && !keep_alive);
-	srv->requests++;
 	head_only = (size_t)(sp1 - req) == 4 && memcmp(req, "HEAD", 4) == 0;
 	if (!head_only && !((size_t)(sp1 - req) == 3 && memcmp(req, "GET", 3) == 0)) {
-		srv->requests--;
 		send_error(hc, 405, "Method Not Allowed");
 		return -1;
 	}
+	CNT_ADD(srv->n.requests, 1);
 	if (sp2 - sp1 - 1 == 6 && memcmp(sp1 + 1, "/stats", 6) == 0) {
 		send_stats(hc, head_only);
 	} else {
@@ -452,12 +502,12 @@ static void on_close(tlsio_conn *c, int status, int alert, void *user)
 	if (hc == NULL)
 		return;
 	srv = hc->srv;
-	srv->closed++;
-	srv->open--;
+	CNT_ADD(srv->n.closed, 1);
+	CNT_ADD(srv->n.open, -1);
 	/* Load generators drop connections at the end of a run (EOF without close_notify, resets):
 	 * count those, but only print failures a user would want to see. */
 	if (status != 0) {
-		srv->failed++;
+		CNT_ADD(srv->n.failed, 1);
 		if (!srv->co.quiet && status != TLSIO_E_TRUNCATED && status != -ECONNRESET &&
 		    status != -EPIPE && status != TLSIO_E_EOF_IN_HANDSHAKE)
 			tlsx_print_status(PROG, "connection closed", status, alert);
@@ -489,8 +539,8 @@ static void on_accept(tlsio_listener *l, tlsio_conn *c, void *user)
 	if (srv->conns != NULL)
 		srv->conns->prev = hc;
 	srv->conns = hc;
-	srv->accepted++;
-	srv->open++;
+	CNT_ADD(srv->n.accepted, 1);
+	CNT_ADD(srv->n.open, 1);
 	tlsio_conn_set_user(c, hc);
 }
 
@@ -593,6 +643,7 @@ static int parse_args(struct https_server *srv, int argc, char **argv)
 		{"ciphers", required_argument, NULL, OPT_CIPHERS},
 		{"max-header", required_argument, NULL, OPT_MAX_HEADER},
 		{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+		{"threads", required_argument, NULL, OPT_THREADS},
 		{NULL, 0, NULL, 0},
 	};
 	int opt;
@@ -644,6 +695,13 @@ static int parse_args(struct https_server *srv, int argc, char **argv)
 				return TLSX_EXIT_USAGE;
 			}
 			break;
+		case OPT_THREADS:
+			if (tlsx_parse_threads(optarg, &srv->threads) < 0) {
+				fprintf(stderr, PROG ": bad value for --threads: '%s' (0 to %d)\n", optarg,
+				        TLSX_MAX_LOOPS);
+				return TLSX_EXIT_USAGE;
+			}
+			break;
 		default:
 			fprintf(stderr, "Try '" PROG " --help'.\n");
 			return TLSX_EXIT_USAGE;
@@ -656,15 +714,100 @@ static int parse_args(struct https_server *srv, int argc, char **argv)
 	return 0;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* one server per thread (tlsx_run_servers) */
+
+static int https_start(void *worker, const char *addr, int shared, char *bound, size_t len)
+{
+	struct https_server *srv = worker;
+	tlsio_listen_opts lo = {.flags = shared ? TLSIO_LISTEN_REUSEPORT : 0};
+	int rc = tlsio_loop_new(&srv->loop, tlsio_backend_by_name(srv->co.backend));
+	if (rc < 0) {
+		fprintf(stderr, PROG ": cannot create a loop on backend '%s': %s\n", srv->co.backend,
+		        tlsio_strerror(rc));
+		return TLSX_EXIT_FAIL;
+	}
+	rc = tlsx_signals_watch(srv->loop);
+	if (rc == 0)
+		rc = tlsio_listen_ex(srv->loop, addr, &lo, srv->cfg, &srv->copts, on_accept, srv,
+		                     &srv->listener);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": cannot listen on %s: %s\n", addr, tlsio_strerror(rc));
+		return TLSX_EXIT_FAIL;
+	}
+	rc = tlsio_listener_addr(srv->listener, bound, len);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": setup: %s\n", tlsio_strerror(rc));
+		return TLSX_EXIT_FAIL;
+	}
+	srv->started = 1;
+	return 0;
+}
+
+static int https_run(void *worker)
+{
+	struct https_server *srv = worker;
+	/* One iteration at a time, so that a signal's flags are looked at (see tlsio-echo). */
+	for (;;) {
+		int rc;
+		if ((tlsx_signal_count > 0 || tlsx_stop_requested) && !srv->shutting_down)
+			begin_shutdown(srv);
+		if (tlsx_signal_count > 1 && !srv->aborting)
+			abort_all(srv);
+		if (srv->shutting_down && srv->conns == NULL)
+			return TLSX_EXIT_OK;
+		rc = tlsio_loop_run(srv->loop, TLSIO_RUN_ONCE);
+		if (rc < 0) {
+			fprintf(stderr, PROG ": loop failed: %s\n", tlsio_strerror(rc));
+			return TLSX_EXIT_FAIL;
+		}
+	}
+}
+
+static void https_finish(void *worker)
+{
+	struct https_server *srv = worker;
+	tlsx_signals_unwatch(srv->loop);
+	/* On this thread: tlsio_loop_free releases the thread's TLS caches too. */
+	tlsio_loop_free(srv->loop);
+	srv->loop = NULL;
+	srv->listener = NULL;
+}
+
+static void https_listening(const char *bound, void *arg)
+{
+	struct https_server *srv = arg;
+	printf("listening on %s\n", bound);
+	fflush(stdout);
+	if (srv->co.quiet)
+		return;
+	/* Worker 0's loop info: it listens, so its loop_init is done and published. */
+	fprintf(stderr, PROG ": backend %s (%s)", srv->co.backend, tlsio_loop_info(all_workers[0].loop));
+	if (srv->threads > 1)
+		fprintf(stderr, ", %d threads (one loop and one SO_REUSEPORT listener each)", srv->threads);
+	fputc('\n', stderr);
+	fprintf(stderr, PROG ": crypto: %s%s\n", tlsio_crypto_info(),
+	        srv->ciphers != NULL ? " (overridden by --ciphers)" : "");
+	fprintf(stderr, PROG ": body %" PRIu64 " bytes%s%s\n", srv->body_size,
+	        srv->file != NULL ? " from " : "", srv->file != NULL ? srv->file : "");
+}
+
+static void print_summary(const char *who, uint64_t closed, uint64_t failed, uint64_t requests,
+                          uint64_t bad, uint64_t body_bytes)
+{
+	fprintf(stderr, PROG ": %s%" PRIu64 " connections (%" PRIu64 " not closed cleanly), %" PRIu64
+	        " requests, %" PRIu64 " refused, %" PRIu64 " body bytes\n",
+	        who, closed, failed, requests, bad, body_bytes);
+}
+
 int main(int argc, char **argv)
 {
-	struct https_server srv;
+	static const struct tlsx_server_ops ops = {https_start, https_run, https_finish};
+	struct https_server srv, *workers = NULL;
 	const tlsio_backend *backend;
 	tlsio_tls_opts topts;
-	tlsio_conn_opts copts;
-	tlsio_tls_config *cfg = NULL;
-	char addr[128];
-	int rc, ret = TLSX_EXIT_FAIL, listening = 0;
+	uint64_t closed = 0, failed = 0, requests = 0, bad = 0, body_bytes = 0;
+	int rc, ret = TLSX_EXIT_FAIL, started = 0;
 
 	memset(&srv, 0, sizeof(srv));
 	srv.co.prog = PROG;
@@ -673,6 +816,7 @@ int main(int argc, char **argv)
 	srv.chunk = 1024 * 1024;
 	srv.high_water = 4u * 1024 * 1024;
 	srv.max_header = 16 * 1024;
+	srv.threads = 1;
 	rc = parse_args(&srv, argc, argv);
 	if (rc != 0)
 		return rc;
@@ -688,77 +832,70 @@ int main(int argc, char **argv)
 	rc = tlsx_backend(&srv.co, &backend);
 	if (rc != 0)
 		return rc;
+	/* Every thread looks the backend up by this name: the one checked above. */
+	srv.co.backend = tlsio_backend_name(backend);
 	/* Refill at a quarter: late enough to batch sends, early enough to keep the socket busy. */
 	srv.low_water = srv.high_water / 4;
 	if (load_body(&srv) < 0)
 		return TLSX_EXIT_FAIL;
 
-	rc = tlsio_loop_new(&srv.loop, backend);
+	/* Before any thread, so that no signal finds the default action. */
+	rc = tlsx_signals_install(NULL, 3);
 	if (rc < 0) {
-		fprintf(stderr, PROG ": cannot create a loop on backend '%s': %s\n",
-		        tlsio_backend_name(backend), tlsio_strerror(rc));
+		fprintf(stderr, PROG ": setup: %s\n", tlsio_strerror(rc));
 		goto out;
 	}
 	tlsx_tls_opts(&srv.co, &topts);
 	if (srv.ciphers != NULL)
 		topts.ciphers = srv.ciphers;
-	if (tlsx_tls_config(&srv.co, 1, &topts, &cfg) != 0)
+	if (tlsx_tls_config(&srv.co, 1, &topts, &srv.cfg) != 0)
 		goto out;
-	tlsx_conn_opts(&srv.co, &copts);
-	copts.cb = &https_callbacks;
-	copts.user = NULL; /* each connection gets its own state in on_accept */
+	tlsx_conn_opts(&srv.co, &srv.copts);
+	srv.copts.cb = &https_callbacks;
+	srv.copts.user = NULL; /* each connection gets its own state in on_accept */
 	/* The library's queue may exceed our pacing threshold by one chunk; leave it room so a
 	 * streaming send is never refused. */
-	copts.high_water = srv.high_water + srv.chunk + 64 * 1024;
-	copts.low_water = srv.low_water;
-	copts.idle_timeout_ms = (unsigned)srv.idle_timeout_ms;
-	rc = tlsio_listen(srv.loop, srv.listen_addr, cfg, &copts, on_accept, &srv, &srv.listener);
-	if (rc < 0) {
-		fprintf(stderr, PROG ": cannot listen on %s: %s\n", srv.listen_addr, tlsio_strerror(rc));
-		goto out;
-	}
-	rc = tlsio_listener_addr(srv.listener, addr, sizeof(addr));
-	if (rc == 0)
-		rc = tlsx_signals_install(srv.loop, 3);
-	if (rc < 0) {
-		fprintf(stderr, PROG ": setup: %s\n", tlsio_strerror(rc));
-		goto out;
-	}
-	listening = 1;
-	printf("listening on %s\n", addr);
-	fflush(stdout);
-	if (!srv.co.quiet) {
-		fprintf(stderr, PROG ": backend %s (%s)\n", tlsio_backend_name(backend),
-		        tlsio_loop_info(srv.loop));
-		fprintf(stderr, PROG ": crypto: %s%s\n", tlsio_crypto_info(),
-		        srv.ciphers != NULL ? " (overridden by --ciphers)" : "");
-		fprintf(stderr, PROG ": body %" PRIu64 " bytes%s%s\n", srv.body_size,
-		        srv.file != NULL ? " from " : "", srv.file != NULL ? srv.file : "");
-	}
+	srv.copts.high_water = srv.high_water + srv.chunk + 64 * 1024;
+	srv.copts.low_water = srv.low_water;
+	srv.copts.idle_timeout_ms = (unsigned)srv.idle_timeout_ms;
 
-	/* One iteration at a time, so that a signal's flags are looked at (see tlsio-echo). */
-	for (;;) {
-		if (tlsx_signal_count > 0 && !srv.shutting_down)
-			begin_shutdown(&srv);
-		if (tlsx_signal_count > 1 && !srv.aborting)
-			abort_all(&srv);
-		if (srv.shutting_down && srv.conns == NULL)
-			break;
-		rc = tlsio_loop_run(srv.loop, TLSIO_RUN_ONCE);
-		if (rc < 0) {
-			fprintf(stderr, PROG ": loop failed: %s\n", tlsio_strerror(rc));
-			goto out;
-		}
+	workers = calloc((size_t)srv.threads, sizeof(*workers));
+	if (workers == NULL) {
+		fprintf(stderr, PROG ": out of memory\n");
+		goto out;
 	}
-	ret = TLSX_EXIT_OK;
+	for (int i = 0; i < srv.threads; i++) {
+		/* Field by field up to the counters: atomics are not copied by assignment. */
+		memcpy(&workers[i], &srv, offsetof(struct https_server, n));
+		workers[i].index = i;
+	}
+	all_workers = workers;
+	n_workers = srv.threads;
+	ret = tlsx_run_servers(srv.threads, workers, sizeof(*workers), &ops, srv.listen_addr,
+	                       https_listening, &srv);
+	/* The threads are joined: their counters are final. */
+	for (int i = 0; i < srv.threads; i++) {
+		struct https_counters *c = &workers[i].n;
+		char who[32];
+		if (!workers[i].started)
+			continue;
+		started = 1;
+		closed += CNT(c->closed);
+		failed += CNT(c->failed);
+		requests += CNT(c->requests);
+		bad += CNT(c->bad_requests);
+		body_bytes += CNT(c->body_bytes);
+		snprintf(who, sizeof(who), "thread %d: ", i);
+		if (srv.threads > 1 && !srv.co.quiet)
+			print_summary(who, CNT(c->closed), CNT(c->failed), CNT(c->requests),
+			              CNT(c->bad_requests), CNT(c->body_bytes));
+	}
+	if (started && !srv.co.quiet)
+		print_summary("", closed, failed, requests, bad, body_bytes);
 
 out:
-	if (listening && !srv.co.quiet)
-		fprintf(stderr, PROG ": %" PRIu64 " connections (%" PRIu64 " not closed cleanly), %" PRIu64
-		        " requests, %" PRIu64 " refused, %" PRIu64 " body bytes\n",
-		        srv.closed, srv.failed, srv.requests, srv.bad_requests, srv.body_bytes);
-	tlsio_tls_config_free(cfg);
-	tlsio_loop_free(srv.loop);
+	free(workers);
+	tlsio_tls_config_free(srv.cfg);
 	if (srv.body_mapped)
 		munmap((void *)srv.body, srv.body_buf_len);
 	else if (srv.file == NULL)
