@@ -433,12 +433,16 @@ void tlsio__conn_on_recv(tlsio_conn *c, const uint8_t *data, size_t n)
 		c->idle_deadline = tlsio__now_ms() + c->idle_timeout_ms;
 	if (c->state == ST_FAILING)
 		return; /* lingering close: input is read only to be dropped */
-	rc = tlsio__tls_feed(c->tls, data, n);
-	if (rc < 0) {
+	/* wolfSSL reads straight from the backend's buffer; only what it leaves (a partial record,
+	 * or input held while reading is paused) is copied. The core frees no connection inside
+	 * a callback, so c->tls outlives whatever the application did in conn_process_input. */
+	rc = tlsio__tls_feed_borrow(c->tls, data, n);
+	if (rc == 0)
+		conn_process_input(c);
+	if (tlsio__tls_feed_end(c->tls) < 0 && rc == 0)
+		rc = -ENOMEM;
+	if (rc < 0)
 		conn_fail(c, rc);
-		return;
-	}
-	conn_process_input(c);
 }
 
 void tlsio__conn_on_eof(tlsio_conn *c)

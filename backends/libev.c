@@ -47,6 +47,7 @@
 
 #define READ_BUDGET (1u << 20)
 #define WRITE_BUDGET (1u << 20)
+#define NESTED_READ_BUF (16u * 1024) /* see conn_io */
 
 struct lloop;
 
@@ -322,8 +323,22 @@ static void conn_io(struct lnode *n, int revents)
 		n->want_write = 0;
 	if (n->dead)
 		return;
-	if (revents & EV_READ)
-		(void)tlsio__sock_read(c, n->e->buf, sizeof(n->e->buf), READ_BUDGET, 0);
+	if (revents & EV_READ) {
+		/* The core lends what it reads to the TLS layer until the callbacks it runs return.
+		 * An application that nests ev_run() inside one of them comes back here while the loop
+		 * buffer is still on loan further up the stack: a nested read gets a buffer of its own. */
+		if (n->e->depth > 1) {
+			uint8_t *buf = malloc(NESTED_READ_BUF);
+			if (buf == NULL) {
+				tlsio__conn_on_error(c, -ENOMEM);
+				return;
+			}
+			(void)tlsio__sock_read(c, buf, NESTED_READ_BUF, READ_BUDGET, 0);
+			free(buf);
+		} else {
+			(void)tlsio__sock_read(c, n->e->buf, sizeof(n->e->buf), READ_BUDGET, 0);
+		}
+	}
 }
 
 static void accept_some(tlsio_listener *l)

@@ -94,7 +94,21 @@ struct echo {
 	int transfer_done;
 	tlsio_stats cli_stats;
 	uint64_t ev_run_returned_ms, cli_closed_ms;
+	/* nest: the data callbacks run the application's loop themselves now and then */
+	int nest;
+	unsigned data_calls, nested_runs;
 };
+
+/* An application may run its loop from inside a callback (ev_run(EVRUN_NOWAIT) to let other
+ * watchers progress). Input read there must not land in a buffer that the callback's own
+ * connection is still reading from further up the stack. */
+static void maybe_nest(struct echo *ec)
+{
+	if (ec->nest && ++ec->data_calls % 3 == 0) {
+		ec->nested_runs++;
+		ev_run(ec->evl, EVRUN_NOWAIT);
+	}
+}
 
 struct chunk {
 	tlsio_send_req req;
@@ -110,6 +124,7 @@ static void srv_data(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
 	int rc = tlsio_send(c, data, len);
 	TU_CHECK(rc == 0, "server: echo of %zu bytes: %s", len, tlsio_strerror(rc));
 	ec->srv_bytes += len;
+	maybe_nest(ec);
 }
 
 static void srv_peer_close(tlsio_conn *c, void *user)
@@ -206,7 +221,9 @@ static void cli_data(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
 		ec->transfer_done = 1;
 		ec->ticks_during_transfer = ec->app_ticks;
 		tlsio_close(c);
+		return;
 	}
+	maybe_nest(ec);
 }
 
 static void cli_close(tlsio_conn *c, int status, int alert, void *user)
@@ -236,7 +253,7 @@ static void app_tick(struct ev_loop *evl, ev_timer *w, int revents)
 	ec->app_ticks++;
 }
 
-START_TEST(test_app_loop_echo)
+static void app_loop_echo(int nest)
 {
 	struct ev_loop *evl = ev_loop_new(EVFLAG_AUTO);
 	struct echo ec;
@@ -253,6 +270,7 @@ START_TEST(test_app_loop_echo)
 	ck_assert_ptr_nonnull(evl);
 	memset(&ec, 0, sizeof(ec));
 	ec.evl = evl;
+	ec.nest = nest;
 	ec.bad_at = UINT64_MAX;
 	ec.srv_status = ec.cli_status = 1;
 	tu_sha256_init(&ec.sha_sent);
@@ -317,6 +335,10 @@ START_TEST(test_app_loop_echo)
 	              ec.completions, ec.compl_ok, ec.next_seq, ec.order_error);
 	ck_assert_msg(ec.ticks_during_transfer > 0, "the application's own timer never ran during the "
 	              "transfer: the library held the loop");
+	if (nest) {
+		tu_log("nested ev_run calls from data callbacks: %u", ec.nested_runs);
+		ck_assert_msg(ec.nested_runs > 100, "only %u nested runs", ec.nested_runs);
+	}
 
 	/* everything is closed: the loop holds nothing of ours but the internal watchers */
 	ck_assert_int_eq(ev_run(evl, EVRUN_NOWAIT), 0);
@@ -330,6 +352,17 @@ START_TEST(test_app_loop_echo)
 	ev_loop_destroy(evl);
 	tlsio_tls_config_free(scfg);
 	tlsio_tls_config_free(ccfg);
+}
+
+START_TEST(test_app_loop_echo)
+{
+	app_loop_echo(0);
+}
+END_TEST
+
+START_TEST(test_app_loop_nested_ev_run)
+{
+	app_loop_echo(1);
 }
 END_TEST
 
@@ -514,6 +547,7 @@ static Suite *libev_suite(void)
 		int timeout;
 	} cases[] = {
 		{"test_app_loop_echo", test_app_loop_echo, 120},
+		{"test_app_loop_nested_ev_run", test_app_loop_nested_ev_run, 120},
 		{"test_app_loop_deadline", test_app_loop_deadline, 60},
 		{"test_wake_from_thread", test_wake_from_thread, 60},
 		{"test_own_loop", test_own_loop, 30},

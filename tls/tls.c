@@ -36,8 +36,10 @@ struct tlsio__tls {
 	WOLFSSL *ssl;
 	tlsio__tls_out_fn out;
 	void *out_arg;
-	uint8_t *in;       /* peer ciphertext not yet consumed */
+	uint8_t *in;       /* peer ciphertext not yet consumed, owned */
 	size_t in_start, in_end, in_cap;
+	const uint8_t *ext; /* borrowed input (tlsio__tls_feed_borrow), read after `in` */
+	size_t ext_len;
 	int eof;
 	int out_failed;    /* the output function refused (out of memory) */
 	int last_err;
@@ -68,21 +70,31 @@ void tlsio__tls_thread_cleanup(void)
 }
 
 /* wolfSSL asks for exactly what it needs next (a record header, then its body); serve from the
- * input buffer and say WANT_READ when it runs dry, which makes the handshake/read call return. */
+ * owned input, then from the borrowed one, and say WANT_READ when both run dry, which makes the
+ * handshake/read call return. A short answer is fine: wolfSSL asks again for the rest. */
 static int tls_recv_cb(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
 	tlsio__tls *t = ctx;
 	size_t avail = t->in_end - t->in_start;
 	(void)ssl;
-	if (avail == 0)
-		return t->eof ? WOLFSSL_CBIO_ERR_CONN_CLOSE : WOLFSSL_CBIO_ERR_WANT_READ;
-	if ((size_t)sz > avail)
-		sz = (int)avail;
-	memcpy(buf, t->in + t->in_start, (size_t)sz);
-	t->in_start += (size_t)sz;
-	if (t->in_start == t->in_end)
-		t->in_start = t->in_end = 0;
-	return sz;
+	if (avail > 0) {
+		if ((size_t)sz > avail)
+			sz = (int)avail;
+		memcpy(buf, t->in + t->in_start, (size_t)sz);
+		t->in_start += (size_t)sz;
+		if (t->in_start == t->in_end)
+			t->in_start = t->in_end = 0;
+		return sz;
+	}
+	if (t->ext_len > 0) {
+		if ((size_t)sz > t->ext_len)
+			sz = (int)t->ext_len;
+		memcpy(buf, t->ext, (size_t)sz);
+		t->ext += sz;
+		t->ext_len -= (size_t)sz;
+		return sz;
+	}
+	return t->eof ? WOLFSSL_CBIO_ERR_CONN_CLOSE : WOLFSSL_CBIO_ERR_WANT_READ;
 }
 
 /* Always accepts: the caller's queue has no limit at this layer (backpressure lives in api/). */
@@ -376,9 +388,11 @@ int tlsio__tls_is_server(const tlsio__tls *t)
 	return t->cfg->is_server;
 }
 
-int tlsio__tls_feed(tlsio__tls *t, const uint8_t *data, size_t len)
+static int tls_append(tlsio__tls *t, const uint8_t *data, size_t len)
 {
 	size_t used = t->in_end - t->in_start;
+	if (len == 0)
+		return 0;
 	if (t->in_cap - t->in_end < len) {
 		if (t->in_start > 0) {
 			memmove(t->in, t->in + t->in_start, used);
@@ -402,6 +416,45 @@ int tlsio__tls_feed(tlsio__tls *t, const uint8_t *data, size_t len)
 	return 0;
 }
 
+/* End a loan early: its unread bytes move into the owned buffer, ahead of anything newer. */
+static int tls_unloan(tlsio__tls *t)
+{
+	const uint8_t *p = t->ext;
+	size_t n = t->ext_len;
+	t->ext = NULL;
+	t->ext_len = 0;
+	return tls_append(t, p, n);
+}
+
+int tlsio__tls_feed(tlsio__tls *t, const uint8_t *data, size_t len)
+{
+	int rc = tls_unloan(t);
+	return rc < 0 ? rc : tls_append(t, data, len);
+}
+
+int tlsio__tls_feed_borrow(tlsio__tls *t, const uint8_t *data, size_t len)
+{
+	/* A loan is still open further up the stack (input read from inside a callback): copy,
+	 * behind the bytes of that loan. */
+	if (t->ext != NULL)
+		return tlsio__tls_feed(t, data, len);
+	t->ext = data;
+	t->ext_len = len;
+	return 0;
+}
+
+int tlsio__tls_feed_end(tlsio__tls *t)
+{
+	int rc = tls_unloan(t);
+	/* Nothing waits: an idle connection keeps no input buffer. */
+	if (t->in_start == t->in_end && t->in != NULL) {
+		free(t->in);
+		t->in = NULL;
+		t->in_start = t->in_end = t->in_cap = 0;
+	}
+	return rc;
+}
+
 void tlsio__tls_set_eof(tlsio__tls *t)
 {
 	t->eof = 1;
@@ -409,7 +462,7 @@ void tlsio__tls_set_eof(tlsio__tls *t)
 
 size_t tlsio__tls_input_len(const tlsio__tls *t)
 {
-	return t->in_end - t->in_start;
+	return t->in_end - t->in_start + t->ext_len;
 }
 
 static int is_verify_error(int err)
@@ -451,7 +504,7 @@ static int tls_fail(tlsio__tls *t, int ret)
 	}
 	if (h.last_tx.level == alert_fatal)
 		t->alert = h.last_tx.code;
-	if (err == SOCKET_PEER_CLOSED_E || (t->eof && t->in_start == t->in_end && err == SOCKET_ERROR_E))
+	if (err == SOCKET_PEER_CLOSED_E || (t->eof && tlsio__tls_input_len(t) == 0 && err == SOCKET_ERROR_E))
 		return TLSIO_E_EOF_IN_HANDSHAKE;
 	if (is_verify_error(err))
 		return TLSIO_E_CERT_VERIFY;
@@ -488,9 +541,24 @@ int tlsio__tls_hello_decide(tlsio__tls *t, tlsio_tls_config *cfg, int alert)
 /* Server, before wolfSSL: wait for the whole ClientHello, refuse what is no TLS. */
 static int tls_read_hello(tlsio__tls *t)
 {
-	/* nothing fed yet: t->in is NULL, and NULL + 0 is undefined (found by fuzz-tls) */
-	const uint8_t *in = t->in != NULL ? t->in + t->in_start : (const uint8_t *)"";
-	int alert, rc = tlsio__hello_parse(in, t->in_end - t->in_start, &t->hello, &alert);
+	const uint8_t *in;
+	size_t len;
+	int alert, rc;
+	/* The parser wants the input in one piece: borrowed bytes behind owned ones move in. */
+	if (t->ext_len > 0 && t->in_end > t->in_start) {
+		rc = tls_unloan(t);
+		if (rc < 0)
+			return rc;
+	}
+	if (t->ext_len > 0) {
+		in = t->ext;
+		len = t->ext_len;
+	} else {
+		/* nothing fed yet: t->in is NULL, and NULL + 0 is undefined (found by fuzz-tls) */
+		in = t->in != NULL ? t->in + t->in_start : (const uint8_t *)"";
+		len = t->in_end - t->in_start;
+	}
+	rc = tlsio__hello_parse(in, len, &t->hello, &alert);
 	if (rc == TLSIO__HELLO_MORE)
 		return t->eof ? TLSIO_E_EOF_IN_HANDSHAKE : 0;
 	if (rc == TLSIO__HELLO_BAD) {

@@ -27,8 +27,15 @@ int tlsio__tls_new(tlsio__tls **out, tlsio_tls_config *cfg, const char *server_n
 void tlsio__tls_free(tlsio__tls *t);
 int tlsio__tls_is_server(const tlsio__tls *t);
 
-/** Append peer ciphertext to the input. 0 or -ENOMEM. */
+/** Append peer ciphertext to the input (copied). 0 or -ENOMEM. */
 int tlsio__tls_feed(tlsio__tls *t, const uint8_t *data, size_t len);
+/** Lend peer ciphertext without copying it: read after what was fed before, and valid only
+ * until tlsio__tls_feed_end(), which must follow before the caller reuses @p data. A loan made
+ * while another is open (input read from inside a callback) is copied instead. 0 or -ENOMEM. */
+int tlsio__tls_feed_borrow(tlsio__tls *t, const uint8_t *data, size_t len);
+/** End a loan: copy what was not consumed, and release the input buffer if nothing waits in
+ * it (idle connections keep none). 0 or -ENOMEM. */
+int tlsio__tls_feed_end(tlsio__tls *t);
 /** The peer's socket reached EOF: no more input will come. */
 void tlsio__tls_set_eof(tlsio__tls *t);
 /** Bytes fed and not yet consumed by wolfSSL. */
