@@ -20,6 +20,7 @@ static atomic_uint thread_seq;
  * with it and a seed replays the same decisions for the same thread order. */
 static _Thread_local uint64_t rng_state;
 static _Thread_local unsigned rng_epoch;
+static _Thread_local unsigned thread_id; /* tlsio__fault_thread() + 1; 0: by first call */
 static atomic_uint cfg_epoch;
 #define OWED_MAX 256
 static _Thread_local int owed_fd[OWED_MAX], owed_kind[OWED_MAX];
@@ -59,7 +60,8 @@ static uint64_t rng_next(void)
 	unsigned epoch = atomic_load(&cfg_epoch);
 	if (rng_epoch != epoch) {
 		rng_epoch = epoch;
-		rng_state = fault_cfg.seed ^ (0x9E3779B97F4A7C15ull * (atomic_fetch_add(&thread_seq, 1) + 1));
+		uint64_t id = thread_id != 0 ? thread_id - 1 : atomic_fetch_add(&thread_seq, 1);
+		rng_state = fault_cfg.seed ^ (0x9E3779B97F4A7C15ull * (id + 1));
 		owed_n = 0;
 	}
 	/* xorshift64* */
@@ -67,6 +69,12 @@ static uint64_t rng_next(void)
 	rng_state ^= rng_state << 25;
 	rng_state ^= rng_state >> 27;
 	return rng_state * 0x2545F4914F6CDD1Dull;
+}
+
+void tlsio__fault_thread(unsigned id)
+{
+	thread_id = id + 1;
+	rng_epoch = 0; /* reseed on the next decision */
 }
 
 static void owe(int fd, int kind)
@@ -172,4 +180,35 @@ ssize_t tlsio__sys_recv(int fd, void *buf, size_t len, int flags)
 	if (tlsio__fault_active() && inject(fd, &len, TLSIO__FAULT_OWED_IN) < 0)
 		return -1;
 	return recv(fd, buf, len, flags);
+}
+
+int tlsio__fault_chain(void)
+{
+	unsigned roll;
+	atomic_fetch_add(&n_calls, 1);
+	roll = (unsigned)(rng_next() % 1000);
+	if (roll < fault_cfg.reset_permille) {
+		atomic_fetch_add(&n_reset, 1);
+		return -ECONNRESET;
+	}
+	roll -= fault_cfg.reset_permille;
+	if (roll < fault_cfg.eintr_permille) {
+		atomic_fetch_add(&n_eintr, 1);
+		return -EINTR;
+	}
+	roll -= fault_cfg.eintr_permille;
+	if (roll < fault_cfg.eagain_permille) {
+		atomic_fetch_add(&n_eagain, 1);
+		return -EAGAIN;
+	}
+	roll -= fault_cfg.eagain_permille;
+	return roll < fault_cfg.short_permille ? TLSIO__FAULT_SHORT : 0;
+}
+
+size_t tlsio__fault_cut(size_t len)
+{
+	if (len <= 1)
+		return len;
+	atomic_fetch_add(&n_short, 1);
+	return 1 + (size_t)((rng_next() >> 20) % (len - 1));
 }

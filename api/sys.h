@@ -42,4 +42,18 @@ ssize_t tlsio__sys_recv(int fd, void *buf, size_t len, int flags);
 size_t tlsio__fault_owed(int *fds, int *kinds, size_t max);
 int tlsio__fault_active(void);
 
+/** Give the calling thread a fixed random stream (stream @p id of the seed) instead of the next
+ * one in the order threads first call the shim, so that a replayed seed gives each loop the
+ * decisions it had, however the threads race to their first call. Call before the loop runs. */
+void tlsio__fault_thread(unsigned id);
+
+/* io_uring (backends/uring.c) makes no socket call through this file; its test-only fault hook
+ * draws its decisions here, from the same rates, and they are counted with the rest. */
+#define TLSIO__FAULT_SHORT 1
+/** One decision for a send chain: 0 (send as planned), TLSIO__FAULT_SHORT (shorten the chain's
+ * last send with tlsio__fault_cut()), or -EINTR / -EAGAIN / -ECONNRESET (a failed send). */
+int tlsio__fault_chain(void);
+/** A length in [1, len) for a shortened send, counted as shortened; @p len itself if len <= 1. */
+size_t tlsio__fault_cut(size_t len);
+
 #endif

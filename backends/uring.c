@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "sys.h"
 #include "uring_chain.h"
 
 #define SQ_ENTRIES 256
@@ -96,6 +97,7 @@ struct unode {
 	uint8_t *parked;    /* input that arrived while the core did not want any */
 	size_t parked_len, parked_cap;
 	uint8_t *rbuf;      /* per-connection receive path */
+	int32_t fault_res;  /* test-only fault hook (below): the chain is a NOP failing with this */
 	tlsio__uchain ch;
 	struct utok tok_send[CHAIN_MAX], tok_recv, tok_pollout, tok_pollin, tok_accept;
 };
@@ -415,6 +417,49 @@ static int park(struct unode *n, const uint8_t *data, size_t len)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Test-only fault injection: active only while the test shim is on (tlsio__fault_active()).
+ * The shim in api/sys.c wraps the syscalls of the readiness backends; io_uring makes none, so
+ * this hook injects, from the shim's rates and counted in its stats, only what the kernel can
+ * really produce on a chain:
+ * - a shorter LAST send: nothing is linked behind it, so the kernel's answer is a genuine short
+ *   write, and the next chain must start from the first unsent byte;
+ * - a failed one-SQE chain: an IORING_OP_NOP whose CQE is read as -EINTR, -EAGAIN or
+ *   -ECONNRESET, a send that sent nothing.
+ * Never a shorter send in the middle of a chain: MSG_WAITALL would be satisfied, the link would
+ * go on, and the next send would leave a gap on the wire, the very bug the chains prevent. */
+
+/* Before planning: a failure goes out as a chain of one. @return the tlsio__fault_chain() decision. */
+static int fault_chain_begin(unsigned *max_sqes)
+{
+	int f = tlsio__fault_chain();
+	if (f < 0)
+		*max_sqes = 1;
+	return f;
+}
+
+/* After io_uring_prep_send() of SQE @p i of @p k, before its user data is set. */
+static void fault_prep(struct unode *n, struct io_uring_sqe *sqe, unsigned i, unsigned k, int f)
+{
+	if (f < 0 && k == 1) {
+		io_uring_prep_nop(sqe);
+		n->fault_res = f;
+	} else if (f == TLSIO__FAULT_SHORT && i + 1 == k) {
+		sqe->len = (uint32_t)tlsio__fault_cut(sqe->len);
+	}
+}
+
+/* A send CQE: the result a NOP stands for. */
+static int32_t fault_cqe(struct unode *n, unsigned idx, int32_t res)
+{
+	if (n->fault_res != 0 && idx == 0) {
+		res = n->fault_res;
+		n->fault_res = 0;
+	}
+	return res;
+}
+/* end of the test-only fault injection */
+
+/* ---------------------------------------------------------------------------------------- */
 /* submitting */
 
 static void submit_chain(struct uloop *e, struct unode *n)
@@ -422,6 +467,7 @@ static void submit_chain(struct uloop *e, struct unode *n)
 	struct iovec iov[2 * CHAIN_MAX], seg[CHAIN_MAX];
 	size_t niov = tlsio__conn_out_iov(n->c, 0, iov, 2 * CHAIN_MAX);
 	unsigned space = io_uring_sq_space_left(&e->ring), k;
+	int fault = 0;
 	/* A link does not reach across submissions: the whole chain goes into one. */
 	if (space < CHAIN_MAX) {
 		(void)io_uring_submit(&e->ring);
@@ -431,6 +477,8 @@ static void submit_chain(struct uloop *e, struct unode *n)
 		push_ready(e, n);
 		return;
 	}
+	if (tlsio__fault_active())
+		fault = fault_chain_begin(&space);
 	k = tlsio__uch_plan(&n->ch, iov, niov, space, seg);
 	for (unsigned i = 0; i < k; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
@@ -439,6 +487,8 @@ static void submit_chain(struct uloop *e, struct unode *n)
 		                   MSG_NOSIGNAL | (!last && e->waitall ? MSG_WAITALL : 0));
 		if (!last)
 			sqe->flags |= (uint8_t)e->link_flag;
+		if (fault != 0)
+			fault_prep(n, sqe, i, k, fault);
 		io_uring_sqe_set_data(sqe, &n->tok_send[i]);
 	}
 	n->inflight += k;
@@ -625,7 +675,7 @@ static void closing_cqe(struct uloop *e, struct unode *n)
 
 static void send_cqe(struct uloop *e, struct unode *n, unsigned idx, int32_t res)
 {
-	tlsio__uch_step s = tlsio__uch_complete(&n->ch, idx, res);
+	tlsio__uch_step s = tlsio__uch_complete(&n->ch, idx, fault_cqe(n, idx, res));
 	tlsio_conn *c = n->c;
 	tlsio_stats *st;
 	n->inflight--;

@@ -455,6 +455,15 @@ static void req_complete(tlsio_send_req *r, int status)
 	if (status == 0) {
 		TU_CHECK(!p->compl_seen_fail, "%s: completion #%" PRIu64 " has status 0 after a failed one",
 		         who, q->seq);
+		if (p->conn != NULL && !p->plan.echo) {
+			/* status 0 means the send's bytes reached the kernel (echoed bytes would also
+			 * count in app_bytes_queued: then the offsets do not line up) */
+			tlsio_stats st;
+			tlsio_conn_stats(p->conn, &st);
+			TU_CHECK(st.app_bytes_sent >= q->off + q->len, "%s: completion #%" PRIu64
+			         " ok with %" PRIu64 " bytes written, before its end at %" PRIu64, who,
+			         q->seq, st.app_bytes_sent, q->off + q->len);
+		}
 		p->compl_ok++;
 	} else {
 		TU_CHECK(status < 0, "%s: completion #%" PRIu64 " has positive status %d", who, q->seq, status);
@@ -870,8 +879,9 @@ static void on_accept(tlsio_listener *l, tlsio_conn *c, void *user)
 
 static int side_open(tu_side *s)
 {
-	const tlsio_backend *b =
-	    s->pair->be != NULL ? s->pair->be : tlsio_backend_by_name(s->pair->backend);
+	const tlsio_backend *b = s->be != NULL         ? s->be
+	                         : s->pair->be != NULL ? s->pair->be
+	                                               : tlsio_backend_by_name(s->pair->backend);
 	const char *why = NULL;
 	int rc = tlsio_loop_new(&s->loop, b);
 	if (rc < 0) {
@@ -1024,6 +1034,8 @@ int tu_pair_run(tu_pair *p)
 		p->stuck = 1;
 		return rc;
 	}
+	if (p->quiet)
+		return rc;
 	tu_log("[%s] pair finished in %" PRIu64 " ms (server %" PRIu64 " ms, client %" PRIu64 " ms)",
 	       p->backend, tu_now_ms() - t0, p->server.t_end - p->server.t_start,
 	       p->client.t_end - p->client.t_start);

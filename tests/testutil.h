@@ -184,6 +184,7 @@ struct tu_side {
 	tlsio_tls_opts tls;     /**< filled with the test certificates by tu_pair_new() */
 	tlsio_conn_opts opts;   /**< cb and user are set per connection by the harness */
 	tu_plan plan;           /**< copied into each connection's peer */
+	const tlsio_backend *be; /**< if set, this side's loop runs on it (mixed-backend pairs) */
 	int expect;             /**< connections to accept / open (default 1) */
 	int hold;               /**< > 0: keep running after all connections closed (tick lowers it) */
 	void (*setup)(tu_side *s); /**< once the loop exists, before connecting */
@@ -209,6 +210,7 @@ struct tu_pair {
 	atomic_int addr_state;  /**< 0 pending, 1 ready, -1 the server could not start */
 	atomic_int flag[8];     /**< cross-thread signals for the tests */
 	int stuck;              /**< a thread never ended: the pair is leaked */
+	int quiet;              /**< no summary log after the run (many short runs); watchdog still logs */
 };
 
 /** A pair on @p backend with defaults: server cert/key, client CA + server_name "localhost". */
