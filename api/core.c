@@ -690,13 +690,15 @@ uint64_t tlsio_loop_now(tlsio_loop *loop) { (void)loop; return tlsio__now_ms(); 
 void tlsio_loop_stop(tlsio_loop *loop) { atomic_store(&loop->stop, 1); }
 void tlsio_loop_wake(tlsio_loop *loop) { loop->be->wake(loop); }
 
+/* A stop is consumed by the run it ends (exchange, not a clear at the start): one made by another
+ * thread just before a run begins, or between two runs, still ends the next run instead of being
+ * forgotten while its wake has already been used up. */
 int tlsio_loop_run(tlsio_loop *loop, int mode)
 {
-	atomic_store(&loop->stop, 0);
 	for (;;) {
 		int timeout, rc;
 		loop_process(loop);
-		if (atomic_load(&loop->stop))
+		if (atomic_exchange(&loop->stop, 0))
 			break;
 		if (mode == TLSIO_RUN_DEFAULT && loop->conns == NULL && loop->listeners == NULL)
 			break;
@@ -708,7 +710,7 @@ int tlsio_loop_run(tlsio_loop *loop, int mode)
 			return rc;
 		loop_deadlines(loop);
 		loop_process(loop);
-		if (mode != TLSIO_RUN_DEFAULT || atomic_load(&loop->stop))
+		if (atomic_exchange(&loop->stop, 0) || mode != TLSIO_RUN_DEFAULT)
 			break;
 	}
 	return 0;

@@ -167,8 +167,9 @@ enum tlsio_run_mode {
 TLSIO_EXPORT int tlsio_loop_run(tlsio_loop *loop, int mode);
 /**
  * Make tlsio_loop_run() return after the current iteration. Safe from another thread or a
- * signal handler; follow it with tlsio_loop_wake() so that a waiting loop notices. A stop that
- * comes before tlsio_loop_run() starts is forgotten by it (the run clears the request).
+ * signal handler; follow it with tlsio_loop_wake() so that a waiting loop notices. Each stop
+ * ends one run: one made while no run is going ends the next run after its first pass, so a
+ * stop from another thread is never lost to a run that was just starting.
  */
 TLSIO_EXPORT void tlsio_loop_stop(tlsio_loop *loop);
 /** Interrupt a wait in tlsio_loop_run(). The one call that is safe from another thread or a signal handler. */

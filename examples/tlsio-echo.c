@@ -500,9 +500,8 @@ static int echo_start(void *worker, const char *addr, int shared, char *bound, s
 static int echo_run(void *worker)
 {
 	struct echo_server *srv = worker;
-	/* One iteration at a time: a signal that lands just before tlsio_loop_run() would have its
-	 * stop request cleared by the run, but its wake still ends this iteration, so the flags
-	 * below are always seen. */
+	/* One iteration at a time: the flags below are looked at after every wake-up, whichever
+	 * thread's handler or tlsx_stop_all() stopped and woke this loop. */
 	for (;;) {
 		int rc;
 		if ((tlsx_signal_count > 0 || tlsx_stop_requested) && !srv->shutting_down)
