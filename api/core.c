@@ -93,6 +93,7 @@ struct tlsio_loop {
 	tlsio_conn *pend_head, *pend_tail;
 	tlsio_conn *fin_head;
 	atomic_int stop; /* set from other threads and signal handlers (tlsio_loop_stop) */
+	tlsio__pool pt_pool, ct_pool; /* queue chunks shared by the loop's connections */
 	uint8_t stage[TLSIO__TLS_MAX_PLAIN];
 	uint8_t rbuf[TLSIO__TLS_MAX_PLAIN];
 };
@@ -740,6 +741,8 @@ void tlsio_loop_free(tlsio_loop *loop)
 		loop_process(loop);
 	}
 	loop->be->loop_free(loop);
+	tlsio__pool_drain(&loop->pt_pool);
+	tlsio__pool_drain(&loop->ct_pool);
 	free(loop);
 	tlsio__tls_thread_cleanup();
 }
@@ -775,6 +778,8 @@ static int conn_new(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *c
 	c->idle_timeout_ms = o->idle_timeout_ms;
 	tlsio__ptq_init(&c->ptq);
 	tlsio__ctq_init(&c->ctq);
+	tlsio__ptq_use_pool(&c->ptq, &loop->pt_pool);
+	tlsio__ctq_use_pool(&c->ctq, &loop->ct_pool);
 	rc = tlsio__tls_new(&c->tls, cfg, o->server_name, conn_tls_out, c);
 	if (rc < 0) {
 		free(c);

@@ -31,11 +31,55 @@ static tlsio__seg *seg_new(size_t cap)
 	return s;
 }
 
+#define POOL_MAX 8
+
 static void seg_list_free(tlsio__seg *s)
 {
 	while (s != NULL) {
 		tlsio__seg *n = s->next;
 		free(s);
+		s = n;
+	}
+}
+
+void tlsio__pool_drain(tlsio__pool *p)
+{
+	seg_list_free(p->free);
+	p->free = NULL;
+	p->n = 0;
+}
+
+/* A chunk of exactly @p cap bytes: from the pool if it has one. */
+static tlsio__seg *chunk_get(tlsio__pool *p, size_t cap)
+{
+	tlsio__seg *s;
+	if (p == NULL || p->free == NULL)
+		return seg_new(cap);
+	s = p->free;
+	p->free = s->next;
+	p->n--;
+	s->next = NULL;
+	s->start = s->end = 0;
+	return s;
+}
+
+/* A drained segment leaves its queue: owned chunks of the pool's size go back to it. */
+static void chunk_put(tlsio__pool *p, tlsio__seg *s, size_t cap)
+{
+	if (p != NULL && s->cap == cap && p->n < POOL_MAX) {
+		s->next = p->free;
+		p->free = s;
+		p->n++;
+	} else {
+		free(s);
+	}
+}
+
+static void seg_list_put(tlsio__pool *p, tlsio__seg *s, size_t cap)
+{
+	while (s != NULL) {
+		tlsio__seg *n = s->next;
+		chunk_put(p, s, cap);
 		s = n;
 	}
 }
@@ -54,10 +98,17 @@ void tlsio__ptq_init(tlsio__ptq *q)
 	memset(q, 0, sizeof(*q));
 }
 
+void tlsio__ptq_use_pool(tlsio__ptq *q, tlsio__pool *pool)
+{
+	q->pool = pool;
+}
+
 void tlsio__ptq_free(tlsio__ptq *q)
 {
-	seg_list_free(q->head);
+	tlsio__pool *pool = q->pool;
+	seg_list_put(pool, q->head, PT_CHUNK);
 	tlsio__ptq_init(q);
+	q->pool = pool;
 }
 
 /* Copies fill the tail chunk first, then one new chunk big enough for the rest: a send is never
@@ -71,7 +122,7 @@ int tlsio__ptq_copy(tlsio__ptq *q, const void *buf, size_t len)
 
 	if (len > first) {
 		size_t rest = len - first;
-		s = seg_new(rest > PT_CHUNK ? rest : PT_CHUNK);
+		s = rest > PT_CHUNK ? seg_new(rest) : chunk_get(q->pool, PT_CHUNK);
 		if (s == NULL)
 			return -ENOMEM;
 		memcpy(s->own, p + first, rest);
@@ -145,7 +196,7 @@ void tlsio__ptq_consume(tlsio__ptq *q, size_t n)
 		n -= k;
 		if (s->start < s->end)
 			break;
-		if (s == q->tail && s->cap > 0) {
+		if (s == q->tail && s->cap > 0 && q->pool == NULL) {
 			/* keep the tail chunk: the next small copy lands in it without malloc */
 			s->start = s->end = 0;
 			break;
@@ -153,7 +204,7 @@ void tlsio__ptq_consume(tlsio__ptq *q, size_t n)
 		q->head = s->next;
 		if (q->head == NULL)
 			q->tail = NULL;
-		free(s);
+		chunk_put(q->pool, s, PT_CHUNK);
 	}
 }
 
@@ -162,11 +213,18 @@ void tlsio__ctq_init(tlsio__ctq *q)
 	memset(q, 0, sizeof(*q));
 }
 
+void tlsio__ctq_use_pool(tlsio__ctq *q, tlsio__pool *pool)
+{
+	q->pool = pool;
+}
+
 void tlsio__ctq_free(tlsio__ctq *q)
 {
-	seg_list_free(q->head);
+	tlsio__pool *pool = q->pool;
+	seg_list_put(pool, q->head, CT_CHUNK);
 	free(q->spare);
 	tlsio__ctq_init(q);
+	q->pool = pool;
 }
 
 int tlsio__ctq_append(tlsio__ctq *q, const void *buf, size_t len)
@@ -182,7 +240,7 @@ int tlsio__ctq_append(tlsio__ctq *q, const void *buf, size_t len)
 				t->next = NULL;
 				t->start = t->end = 0;
 			} else {
-				t = seg_new(len > CT_CHUNK ? len : CT_CHUNK);
+				t = len > CT_CHUNK ? seg_new(len) : chunk_get(q->pool, CT_CHUNK);
 				if (t == NULL)
 					return -ENOMEM;
 			}
@@ -226,12 +284,18 @@ void tlsio__ctq_consume(tlsio__ctq *q, size_t n)
 			k = n;
 		s->start += k;
 		n -= k;
-		if (s->start < s->end || (s == q->tail && s->end < s->cap))
-			break; /* the tail still takes appends: keep it */
+		if (s->start < s->end)
+			break;
+		/* The tail still takes appends: keep it, unless the queue is empty and a pool can
+		 * hold it while the connection idles. */
+		if (s == q->tail && s->end < s->cap && (q->pool == NULL || q->bytes > 0))
+			break;
 		q->head = s->next;
 		if (q->head == NULL)
 			q->tail = NULL;
-		if (q->spare == NULL && s->cap == CT_CHUNK)
+		if (q->pool != NULL)
+			chunk_put(q->pool, s, CT_CHUNK);
+		else if (q->spare == NULL && s->cap == CT_CHUNK)
 			q->spare = s;
 		else
 			free(s);

@@ -14,18 +14,33 @@
 
 typedef struct tlsio__seg tlsio__seg;
 
+/* Chunks of one queue kind that drained, kept for the next queue that needs one: a loop holds
+ * one pool per kind, so that idle connections hold no chunk and busy ones do not allocate one
+ * per response. Bounded; what does not fit is freed. */
+typedef struct tlsio__pool {
+	tlsio__seg *free;
+	unsigned n;
+} tlsio__pool;
+
+/** Free every chunk the pool holds. */
+void tlsio__pool_drain(tlsio__pool *p);
+
 typedef struct tlsio__ptq {
 	tlsio__seg *head, *tail;
 	size_t bytes;
+	tlsio__pool *pool;  /* NULL: the drained tail chunk stays with the queue */
 } tlsio__ptq;
 
 typedef struct tlsio__ctq {
 	tlsio__seg *head, *tail;
 	size_t bytes;       /* unsent */
-	tlsio__seg *spare;  /* one drained chunk kept for reuse */
+	tlsio__seg *spare;  /* without a pool: one drained chunk kept for reuse */
+	tlsio__pool *pool;  /* NULL: keep a spare; else drained chunks go back to the pool */
 } tlsio__ctq;
 
 void tlsio__ptq_init(tlsio__ptq *q);
+/** Take chunks from and give drained ones back to @p pool (the pool must outlive the queue). */
+void tlsio__ptq_use_pool(tlsio__ptq *q, tlsio__pool *pool);
 void tlsio__ptq_free(tlsio__ptq *q);
 /** Append a copy of @p len bytes. 0 or -ENOMEM (nothing appended). */
 int tlsio__ptq_copy(tlsio__ptq *q, const void *buf, size_t len);
@@ -38,6 +53,8 @@ size_t tlsio__ptq_gather(const tlsio__ptq *q, uint8_t *dst, size_t cap);
 void tlsio__ptq_consume(tlsio__ptq *q, size_t n);
 
 void tlsio__ctq_init(tlsio__ctq *q);
+/** As tlsio__ptq_use_pool(). */
+void tlsio__ctq_use_pool(tlsio__ctq *q, tlsio__pool *pool);
 void tlsio__ctq_free(tlsio__ctq *q);
 int tlsio__ctq_append(tlsio__ctq *q, const void *buf, size_t len);
 /** iovecs over the unsent bytes, starting @p skip bytes after the first unsent one. */

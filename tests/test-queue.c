@@ -18,15 +18,19 @@ static uint64_t rnd(void)
 	return rng;
 }
 
-/* Random copies, references, gathers and partial consumes must replay the model byte for byte. */
+/* Random copies, references, gathers and partial consumes must replay the model byte for byte,
+ * without a pool (_i == 0) and with one (_i == 1). */
 START_TEST(ptq_model)
 {
 	tlsio__ptq q;
+	tlsio__pool pool = {0};
 	size_t cap = 8 << 20, head = 0, tail = 0;
 	uint8_t *model = malloc(cap), *src = malloc(1 << 20), *tmp = malloc(1 << 16);
 	for (size_t i = 0; i < (1u << 20); i++)
 		src[i] = (uint8_t)rnd();
 	tlsio__ptq_init(&q);
+	if (_i)
+		tlsio__ptq_use_pool(&q, &pool);
 	for (int op = 0; op < 20000; op++) {
 		unsigned what = (unsigned)(rnd() % 4);
 		if (what < 2 && tail < cap - (1 << 17)) {
@@ -59,6 +63,7 @@ START_TEST(ptq_model)
 			head = tail = 0;
 	}
 	tlsio__ptq_free(&q);
+	tlsio__pool_drain(&pool);
 	free(model);
 	free(src);
 	free(tmp);
@@ -69,11 +74,14 @@ END_TEST
 START_TEST(ctq_stable_and_ordered)
 {
 	tlsio__ctq q;
+	tlsio__pool pool = {0};
 	struct iovec iov[1024];
 	size_t sent = 0, appended = 0;
 	uint8_t *chunk = malloc(70000);
 	const uint8_t *first = NULL;
 	tlsio__ctq_init(&q);
+	if (_i)
+		tlsio__ctq_use_pool(&q, &pool);
 	for (int round = 0; round < 2000; round++) {
 		size_t len = 1 + (size_t)(rnd() % 70000), n, k, total = 0;
 		for (size_t i = 0; i < len; i++)
@@ -106,7 +114,76 @@ START_TEST(ctq_stable_and_ordered)
 		first = n > 0 ? iov[0].iov_base : NULL;
 	}
 	tlsio__ctq_free(&q);
+	tlsio__pool_drain(&pool);
 	free(chunk);
+}
+END_TEST
+
+/* With a pool, a drained queue holds no chunk (an idle connection costs no buffer), the next
+ * queue reuses the chunk instead of allocating one, and the pool stays bounded. */
+START_TEST(pool_idle_queues_hold_nothing)
+{
+	tlsio__pool pt = {0}, ct = {0};
+	tlsio__ptq pq[20];
+	tlsio__ctq cq[20];
+	struct iovec iov[4];
+	uint8_t rec[300] = {1, 2, 3};
+	void *seen;
+	const uint8_t *p;
+	size_t n;
+	for (int i = 0; i < 20; i++) {
+		tlsio__ptq_init(&pq[i]);
+		tlsio__ctq_init(&cq[i]);
+		tlsio__ptq_use_pool(&pq[i], &pt);
+		tlsio__ctq_use_pool(&cq[i], &ct);
+	}
+	/* one queue: fill, drain, and the chunk is the pool's again */
+	ck_assert_int_eq(tlsio__ctq_append(&cq[0], rec, sizeof(rec)), 0);
+	ck_assert_uint_eq(tlsio__ctq_iov(&cq[0], 0, iov, 4), 1);
+	seen = iov[0].iov_base;
+	tlsio__ctq_consume(&cq[0], 100);
+	ck_assert_ptr_nonnull(cq[0].head); /* not drained yet: the bytes stay where they are */
+	tlsio__ctq_consume(&cq[0], sizeof(rec) - 100);
+	ck_assert_ptr_null(cq[0].head);
+	ck_assert_uint_eq(ct.n, 1);
+	ck_assert_int_eq(tlsio__ctq_append(&cq[1], rec, sizeof(rec)), 0);
+	ck_assert_uint_eq(ct.n, 0);
+	ck_assert_uint_eq(tlsio__ctq_iov(&cq[1], 0, iov, 4), 1);
+	ck_assert_ptr_eq(iov[0].iov_base, seen);
+	ck_assert_uint_eq(((uint8_t *)iov[0].iov_base)[2], 3);
+	tlsio__ctq_consume(&cq[1], sizeof(rec));
+	ck_assert_ptr_null(cq[1].head);
+	ck_assert_int_eq(tlsio__ptq_copy(&pq[0], rec, sizeof(rec)), 0);
+	p = tlsio__ptq_peek(&pq[0], &n);
+	ck_assert_uint_eq(n, sizeof(rec));
+	ck_assert_uint_eq(p[1], 2);
+	tlsio__ptq_consume(&pq[0], n);
+	ck_assert_ptr_null(pq[0].head);
+	ck_assert_uint_eq(pt.n, 1);
+	/* twenty queues busy at once, then all drained: the pools keep a bounded number */
+	for (int i = 0; i < 20; i++) {
+		ck_assert_int_eq(tlsio__ctq_append(&cq[i], rec, sizeof(rec)), 0);
+		ck_assert_int_eq(tlsio__ptq_copy(&pq[i], rec, sizeof(rec)), 0);
+	}
+	for (int i = 0; i < 20; i++) {
+		tlsio__ctq_consume(&cq[i], sizeof(rec));
+		if (i % 2)
+			tlsio__ptq_consume(&pq[i], sizeof(rec));
+		else
+			tlsio__ptq_free(&pq[i]); /* a failed connection drops its plaintext */
+		ck_assert_ptr_null(cq[i].head);
+		ck_assert_ptr_null(pq[i].head);
+	}
+	ck_assert_uint_gt(ct.n, 0);
+	ck_assert_uint_le(ct.n, 8);
+	ck_assert_uint_le(pt.n, 8);
+	for (int i = 0; i < 20; i++) {
+		tlsio__ctq_free(&cq[i]);
+		tlsio__ptq_free(&pq[i]);
+	}
+	tlsio__pool_drain(&pt);
+	tlsio__pool_drain(&ct);
+	ck_assert_uint_eq(pt.n + ct.n, 0);
 }
 END_TEST
 
@@ -138,9 +215,10 @@ int main(void)
 	TCase *tc = tcase_create("model");
 	SRunner *sr;
 	int failed;
-	tcase_add_test(tc, ptq_model);
-	tcase_add_test(tc, ctq_stable_and_ordered);
+	tcase_add_loop_test(tc, ptq_model, 0, 2);
+	tcase_add_loop_test(tc, ctq_stable_and_ordered, 0, 2);
 	tcase_add_test(tc, ptq_small_copies_pack);
+	tcase_add_test(tc, pool_idle_queues_hold_nothing);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
