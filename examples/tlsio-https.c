@@ -33,6 +33,7 @@ enum {
 	OPT_MAX_HEADER,
 	OPT_IDLE_TIMEOUT,
 	OPT_THREADS,
+	OPT_HS_TIMEOUT,
 };
 
 struct https_conn;
@@ -59,6 +60,7 @@ struct https_server {
 	size_t max_header;    /* request head limit (request line + headers) */
 	const char *ciphers;
 	uint64_t idle_timeout_ms;
+	uint64_t hs_timeout_ms;
 	int threads;
 	tlsio_tls_config *cfg;
 	tlsio_conn_opts copts;
@@ -131,6 +133,7 @@ static void usage(FILE *f)
 		"  --max-header BYTES   request head limit (default 16K)\n"
 		"  --ciphers LIST       wolfSSL cipher list (default: the library's, see below)\n"
 		"  --idle-timeout MS    close connections silent for MS (default 0: never)\n"
+		"  --handshake-timeout MS  end a handshake not done in MS (default 0: none)\n"
 		"  --threads N          N threads, each with its own loop and its own SO_REUSEPORT\n"
 		"                       listener on the same address; the kernel spreads the\n"
 		"                       connections (default 1; 0: one per CPU)\n"
@@ -646,6 +649,7 @@ static int parse_args(struct https_server *srv, int argc, char **argv)
 		{"ciphers", required_argument, NULL, OPT_CIPHERS},
 		{"max-header", required_argument, NULL, OPT_MAX_HEADER},
 		{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+		{"handshake-timeout", required_argument, NULL, OPT_HS_TIMEOUT},
 		{"threads", required_argument, NULL, OPT_THREADS},
 		{NULL, 0, NULL, 0},
 	};
@@ -695,6 +699,12 @@ static int parse_args(struct https_server *srv, int argc, char **argv)
 		case OPT_IDLE_TIMEOUT:
 			if (tlsx_parse_u64(optarg, &srv->idle_timeout_ms) < 0) {
 				fprintf(stderr, PROG ": bad value for --idle-timeout: '%s'\n", optarg);
+				return TLSX_EXIT_USAGE;
+			}
+			break;
+		case OPT_HS_TIMEOUT:
+			if (tlsx_parse_u64(optarg, &srv->hs_timeout_ms) < 0) {
+				fprintf(stderr, PROG ": bad value for --handshake-timeout: '%s'\n", optarg);
 				return TLSX_EXIT_USAGE;
 			}
 			break;
@@ -861,6 +871,7 @@ int main(int argc, char **argv)
 	srv.copts.high_water = srv.high_water + srv.chunk + 64 * 1024;
 	srv.copts.low_water = srv.low_water;
 	srv.copts.idle_timeout_ms = (unsigned)srv.idle_timeout_ms;
+	srv.copts.handshake_timeout_ms = (unsigned)srv.hs_timeout_ms;
 
 	/* sizeof is a multiple of the 64-byte alignment, so every worker starts a cache line */
 	workers = aligned_alloc(64, (size_t)srv.threads * sizeof(*workers));
