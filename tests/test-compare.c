@@ -664,8 +664,18 @@ static void big_handshake(struct actor *a)
 		act_close(a);
 }
 
+/* Bulk scenarios close right after queuing tens of MiB: on a loaded machine that can take
+ * longer than the 5 s default linger, which would end the close early. A stall still fails:
+ * the run's watchdog is the limit. */
+static void long_linger(struct run *r)
+{
+	r->client.opts.linger_ms = RUN_WATCHDOG_MS;
+	r->server.opts.linger_ms = RUN_WATCHDOG_MS;
+}
+
 static void setup_one_64m(struct run *r)
 {
+	long_linger(r);
 	r->client.on_handshake = big_handshake;
 	r->client.opts.sndbuf = 64 * 1024;
 	r->client.drains = DR_INLINE;
@@ -826,6 +836,7 @@ static void queued_handshake(struct actor *a)
 
 static void setup_graceful_close_queued(struct run *r)
 {
+	long_linger(r);
 	r->client.on_handshake = queued_handshake;
 	r->client.drains = DR_INLINE;
 	r->server.no_peer_close_cb = 1;
