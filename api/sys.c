@@ -177,9 +177,16 @@ ssize_t tlsio__sys_send(int fd, const void *buf, size_t len, int flags)
 
 ssize_t tlsio__sys_recv(int fd, void *buf, size_t len, int flags)
 {
-	if (tlsio__fault_active() && inject(fd, &len, TLSIO__FAULT_OWED_IN) < 0)
+	size_t want = len;
+	if (!tlsio__fault_active())
+		return recv(fd, buf, len, flags);
+	if (inject(fd, &want, TLSIO__FAULT_OWED_IN) < 0)
 		return -1;
-	return recv(fd, buf, len, flags);
+	/* A shortened read looks drained to a caller that stops at a short read, while the
+	 * kernel still holds bytes it will not signal again: owe the edge, as for EAGAIN. */
+	if (want < len)
+		owe(fd, TLSIO__FAULT_OWED_IN);
+	return recv(fd, buf, want, flags);
 }
 
 int tlsio__fault_chain(void)

@@ -287,7 +287,7 @@ static int blk_run_once(tlsio_loop *loop, int timeout_ms)
 		}
 		/* MSG_DONTWAIT: drain what poll announced without blocking on the rest; poll is
 		 * level-triggered, so a budget cut is picked up next round. */
-		(void)tlsio__sock_read(c, b->buf, sizeof(b->buf), READ_BUDGET, MSG_DONTWAIT);
+		(void)tlsio__sock_read(c, b->buf, sizeof(b->buf), READ_BUDGET, MSG_DONTWAIT, 1);
 	}
 	return 0;
 }

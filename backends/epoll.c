@@ -42,6 +42,7 @@ struct enode {
 	struct enode *ready_next;  /* on e->ready or e->serving */
 	struct enode *grave_next;
 	unsigned readable : 1, writable : 1, connecting : 1, on_ready : 1, dead : 1, write_more : 1;
+	unsigned hup : 1; /* RDHUP/HUP/ERR seen: drain to EOF, no further edge will come */
 };
 
 struct eloop {
@@ -254,7 +255,7 @@ static void do_read(struct eloop *e, struct enode *n)
 	int r;
 	if (!n->readable || n->connecting)
 		return;
-	r = tlsio__sock_read(n->c, e->buf, sizeof(e->buf), READ_BUDGET, 0);
+	r = tlsio__sock_read(n->c, e->buf, sizeof(e->buf), READ_BUDGET, 0, n->hup);
 	if (r == TLSIO__SOCK_AGAIN)
 		n->readable = 0;
 	else if (r == TLSIO__SOCK_MORE)
@@ -301,6 +302,8 @@ static void conn_event(struct eloop *e, struct enode *n, uint32_t ev)
 	}
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		n->readable = 1;
+	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		n->hup = 1;
 	if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 		n->writable = 1;
 	/* An error with reading paused would otherwise wait for read_start: let the write path or

@@ -333,10 +333,10 @@ static void conn_io(struct lnode *n, int revents)
 				tlsio__conn_on_error(c, -ENOMEM);
 				return;
 			}
-			(void)tlsio__sock_read(c, buf, NESTED_READ_BUF, READ_BUDGET, 0);
+			(void)tlsio__sock_read(c, buf, NESTED_READ_BUF, READ_BUDGET, 0, 0);
 			free(buf);
 		} else {
-			(void)tlsio__sock_read(c, n->e->buf, sizeof(n->e->buf), READ_BUDGET, 0);
+			(void)tlsio__sock_read(c, n->e->buf, sizeof(n->e->buf), READ_BUDGET, 0, 0);
 		}
 	}
 }

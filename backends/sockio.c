@@ -48,7 +48,8 @@ int tlsio__sock_write(tlsio_conn *c, size_t budget)
 	}
 }
 
-int tlsio__sock_read(tlsio_conn *c, uint8_t *buf, size_t cap, size_t budget, int flags)
+int tlsio__sock_read(tlsio_conn *c, uint8_t *buf, size_t cap, size_t budget, int flags,
+                     int until_eagain)
 {
 	tlsio_stats *st = tlsio__conn_counters(c);
 	size_t got = 0;
@@ -61,6 +62,10 @@ int tlsio__sock_read(tlsio_conn *c, uint8_t *buf, size_t cap, size_t budget, int
 		if (r > 0) {
 			got += (size_t)r;
 			tlsio__conn_on_recv(c, buf, (size_t)r);
+			if (!tlsio__conn_alive(c))
+				return TLSIO__SOCK_GONE;
+			if ((size_t)r < cap && !until_eagain)
+				return TLSIO__SOCK_AGAIN;
 		} else if (r == 0) {
 			tlsio__conn_on_eof(c);
 			return tlsio__conn_alive(c) ? TLSIO__SOCK_DONE : TLSIO__SOCK_GONE;

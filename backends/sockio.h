@@ -16,7 +16,12 @@
  * (0: no budget). The budget keeps one connection whose peer reads fast from holding the loop
  * (the core encrypts as bytes leave, so a turn's work grows with what is written). */
 int tlsio__sock_write(tlsio_conn *c, size_t budget);
-/** Read until EAGAIN, EOF, @p budget bytes, or the core stops wanting input. */
-int tlsio__sock_read(tlsio_conn *c, uint8_t *buf, size_t cap, size_t budget, int flags);
+/** Read until EAGAIN, EOF, @p budget bytes, or the core stops wanting input. Unless
+ * @p until_eagain, a read that did not fill @p buf also ends it (TLSIO__SOCK_AGAIN): the socket
+ * was drained then, and a stream socket signals new data with a new readiness event, so the
+ * recv that would only say EAGAIN is saved (one syscall per request of a keep-alive server).
+ * Pass until_eagain after the peer's FIN was signalled: no event follows that one. */
+int tlsio__sock_read(tlsio_conn *c, uint8_t *buf, size_t cap, size_t budget, int flags,
+                     int until_eagain);
 
 #endif
