@@ -598,8 +598,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	/* One iteration at a time so that a signal is noticed even if it lands just before
-	 * tlsio_loop_run() (which clears a pending stop request). */
+	/* One iteration at a time: the signal flag is looked at after every wake-up (the handler
+	 * stops and wakes the loop, so the iteration it lands in ends). */
 	while (!cl.closed) {
 		if (tlsx_signal_count > 0 && !cl.aborted) {
 			cl.aborted = 1;
