@@ -359,6 +359,37 @@ START_TEST(hello_fragmented)
 }
 END_TEST
 
+/* A ClientHello in records of 1 to 3 bytes splits the message header, which wolfSSL alone
+ * cannot read (PARSE_ERROR, and the peer got no alert): the handshake must complete, whether the
+ * input was copied in or lent for the call, with more client bytes behind it. */
+START_TEST(hello_in_tiny_records)
+{
+	for (int i = 0; i < 6; i++) {
+		struct pair p;
+		struct pipe_buf frag;
+		size_t size = (size_t)(i % 3) + 1;
+		pair_init(&p, server_cfg(0, 0, NULL), client_cfg("ca.pem", 0, 0, NULL), "localhost");
+		ck_assert_int_eq(tlsio__tls_handshake(p.c.t), 0);
+		frag = refragment(&p.c.out, size);
+		p.c.out.len = 0;
+		if (i < 3) {
+			ck_assert_int_eq(tlsio__tls_feed(p.s.t, frag.p, frag.len), 0);
+		} else {
+			ck_assert_int_eq(tlsio__tls_feed_borrow(p.s.t, frag.p, frag.len), 0);
+			step(&p.s);
+			ck_assert_int_eq(tlsio__tls_feed_end(p.s.t), 0);
+		}
+		free(frag.p);
+		pump(&p.c, &p.s);
+		ck_assert_msg(p.s.hs == 1, "%zu-byte records: server %d (%s), wolfSSL error %d", size,
+		              p.s.hs, tlsio_strerror(p.s.hs), tlsio__tls_last_error(p.s.t));
+		ck_assert_int_eq(p.c.hs, 1);
+		ck_assert_str_eq(tlsio__tls_sni(p.s.t), "localhost");
+		pair_free(&p);
+	}
+}
+END_TEST
+
 /* The server stops at the ClientHello, shows SNI/ALPN/version, then goes on when told. */
 START_TEST(hello_inspect_then_go_on)
 {
@@ -541,6 +572,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, version_mismatch);
 	tcase_add_test(tc, garbage_client_hello);
 	tcase_add_test(tc, hello_fragmented);
+	tcase_add_test(tc, hello_in_tiny_records);
 	tcase_add_test(tc, hello_inspect_then_go_on);
 	tcase_add_test(tc, hello_refused);
 	tcase_add_test(tc, hello_malformed);

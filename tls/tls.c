@@ -538,6 +538,69 @@ int tlsio__tls_hello_decide(tlsio__tls *t, tlsio_tls_config *cfg, int alert)
 	return tls_make_ssl(t);
 }
 
+/* wolfSSL cannot read a handshake message whose 4-byte header is split over records: it fails
+ * with PARSE_ERROR and sends no alert. A ClientHello sent in records of 1 to 3 bytes is legal
+ * (RFC 8446 5.1) and the reader took it, so join its records for wolfSSL into records of up to
+ * 2^14 bytes: the handshake bytes and what follows them stay as they are, only the framing of
+ * the hello changes. @p in, @p len: the whole input, which the reader found a complete hello in. */
+static int tls_reframe_hello(tlsio__tls *t, const uint8_t *in, size_t len)
+{
+	size_t off = 0, total = 0, need = 0, hl = 0, out_len, pos = 0;
+	uint8_t hdr[4], *buf;
+	if (len < 5 || ((size_t)in[3] << 8 | in[4]) >= sizeof(hdr))
+		return 0; /* the header is whole in the first record: wolfSSL copes */
+	while (need == 0 || total < need) {
+		size_t n;
+		if (len - off < 5)
+			return 0; /* not reached: the reader saw the whole hello */
+		n = (size_t)in[off + 3] << 8 | in[off + 4];
+		if (len - off - 5 < n)
+			return 0;
+		for (size_t i = 0; i < n && hl < sizeof(hdr); i++)
+			hdr[hl++] = in[off + 5 + i];
+		total += n;
+		off += 5 + n;
+		if (need == 0 && hl == sizeof(hdr))
+			need = 4 + ((size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3]);
+	}
+	out_len = total + 5 * ((total + TLSIO__TLS_MAX_PLAIN - 1) / TLSIO__TLS_MAX_PLAIN);
+	buf = malloc(out_len + (len - off));
+	if (buf == NULL)
+		return -ENOMEM;
+	for (size_t src = 0, room = 0, left = total; src < off;) {
+		size_t n = (size_t)in[src + 3] << 8 | in[src + 4];
+		const uint8_t *p = in + src + 5;
+		src += 5 + n;
+		while (n > 0) {
+			size_t k;
+			if (room == 0) {
+				room = left < TLSIO__TLS_MAX_PLAIN ? left : TLSIO__TLS_MAX_PLAIN;
+				buf[pos++] = 22;
+				buf[pos++] = in[1];
+				buf[pos++] = in[2];
+				buf[pos++] = (uint8_t)(room >> 8);
+				buf[pos++] = (uint8_t)room;
+			}
+			k = n < room ? n : room;
+			memcpy(buf + pos, p, k);
+			pos += k;
+			p += k;
+			n -= k;
+			room -= k;
+			left -= k;
+		}
+	}
+	memcpy(buf + pos, in + off, len - off);
+	/* Everything is owned now: the loan, if the input was one, is used up. */
+	free(t->in);
+	t->in = buf;
+	t->in_start = 0;
+	t->in_end = t->in_cap = pos + (len - off);
+	t->ext = NULL;
+	t->ext_len = 0;
+	return 0;
+}
+
 /* Server, before wolfSSL: wait for the whole ClientHello, refuse what is no TLS. */
 static int tls_read_hello(tlsio__tls *t)
 {
@@ -565,6 +628,9 @@ static int tls_read_hello(tlsio__tls *t)
 		rc = tls_send_alert(t, alert);
 		return rc < 0 ? rc : TLSIO_E_TLS;
 	}
+	rc = tls_reframe_hello(t, in, len);
+	if (rc < 0)
+		return rc;
 	t->hello_state = HELLO_HELD;
 	if (t->hello_inspect)
 		return TLSIO__TLS_HELLO;
