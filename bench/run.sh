@@ -139,11 +139,11 @@ median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (
 # syscalls, memory and profile we measure (for nginx: the worker).
 
 spid= sstop=
-start_tlsio() {
+start_tlsio() { # BUILD BACKEND FILE [more tlsio-https flags]
 	local d; d=$(build_dir "$1")
 	: >"$tmp/srv.out"
 	taskset -c $SRV_CPU "$d/examples/tlsio-https" --backend "$2" --cert "$cert" --key "$key" \
-		--listen "127.0.0.1:$PORT" --file "$3" >"$tmp/srv.out" 2>"$tmp/srv.err" &
+		--listen "127.0.0.1:$PORT" --file "$3" "${@:4}" >"$tmp/srv.out" 2>"$tmp/srv.err" &
 	sstop=$!
 	pids="$pids $sstop"
 	for _ in $(seq 100); do grep -q '^listening on' "$tmp/srv.out" && break; sleep 0.05; done
@@ -289,11 +289,12 @@ bench_server() { # KEY START... : all workloads against the server started by ST
 	stop_server
 
 	log "$k: memory with $IDLE idle connections"
-	if [ "$1" = start_tlsio ]; then "$@" "$small_file" || return 1; else "$@" || return 1; fi
+	# --count-tls-heap: /stats tells wolfSSL's heap apart, so the library's own share is known
+	if [ "$1" = start_tlsio ]; then "$@" "$small_file" --count-tls-heap || return 1; else "$@" || return 1; fi
 	cli curl -sk -o /dev/null "$(url small)"
 	local rss0 rss1 heap0 heap1
 	rss0=$(awk '/^VmRSS/ { print $2 * 1024 }' "/proc/$spid/status")
-	[ "$1" = start_tlsio ] && heap0=$(cli curl -sk "$(url stats)" | awk '/^heap_in_use/ { print $2 }')
+	[ "$1" = start_tlsio ] && heap0=$(cli curl -sk "$(url stats)" | tee "$tmp/stats0" | awk '/^heap_in_use/ { print $2 }')
 	mkfifo "$tmp/hold"
 	cli python3 "$top/bench/idle-conns.py" "127.0.0.1:$PORT" "$IDLE" <"$tmp/hold" >"$tmp/idle.out" 2>&1 &
 	local holder=$!
@@ -304,8 +305,16 @@ bench_server() { # KEY START... : all workloads against the server started by ST
 		rss1=$(awk '/^VmRSS/ { print $2 * 1024 }' "/proc/$spid/status")
 		put "$k.rss_per_conn" "$(( (rss1 - rss0) / IDLE ))"
 		if [ "$1" = start_tlsio ]; then
-			heap1=$(cli curl -sk "$(url stats)" | awk '/^heap_in_use/ { print $2 }')
+			heap1=$(cli curl -sk "$(url stats)" | tee "$tmp/stats1" | awk '/^heap_in_use/ { print $2 }')
 			put "$k.heap_per_conn" "$(( (heap1 - heap0) / IDLE ))"
+			# heap = wolfSSL's + the application's connection state + the library's own
+			awk -v n="$IDLE" '/^heap_in_use/ { h[FILENAME] = $2 } /^tls_heap_in_use/ { t[FILENAME] = $2 }
+				/^conn_state_bytes/ { a[FILENAME] = $2 }
+				END { f0 = ARGV[1]; f1 = ARGV[2]
+				      printf "%d %d\n", (t[f1] - t[f0]) / n, ((h[f1] - h[f0]) - (t[f1] - t[f0]) - (a[f1] - a[f0])) / n }' \
+				"$tmp/stats0" "$tmp/stats1" >"$tmp/v"
+			put "$k.tls_heap_per_conn" "$(cut -d' ' -f1 "$tmp/v")"
+			put "$k.own_heap_per_conn" "$(cut -d' ' -f2 "$tmp/v")"
 		fi
 	else
 		log "$k: idle connections failed: $(tail -n 2 "$tmp/idle.out")"
@@ -409,11 +418,11 @@ deb_ver=$(dpkg-query -W -f='${Version}' libwolfssl35 2>/dev/null || echo unknown
 	echo
 	echo "### Handshakes and memory"
 	echo
-	echo "| server | full TLS 1.3 handshakes/s | RSS B/idle conn | heap B/idle conn |"
-	echo "|---|---:|---:|---:|"
+	echo "| server | full TLS 1.3 handshakes/s | RSS B/idle conn | heap B/idle conn | of which wolfSSL | of which libtlsio |"
+	echo "|---|---:|---:|---:|---:|---:|"
 	for k in $keys; do
 		shown "$k" || continue
-		echo "| $(label "$k") | $(get "$k.hs") | $(get "$k.rss_per_conn") | $(get "$k.heap_per_conn") |"
+		echo "| $(label "$k") | $(get "$k.hs") | $(get "$k.rss_per_conn") | $(get "$k.heap_per_conn") | $(get "$k.tls_heap_per_conn") | $(get "$k.own_heap_per_conn") |"
 	done
 	echo
 	echo "## Ratios against the targets (same sitting)"

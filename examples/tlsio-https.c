@@ -19,9 +19,43 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/memory.h>
+
 #include "common.h"
 
 #define PROG "tlsio-https"
+
+/* --count-tls-heap: wolfSSL's allocations go through these, so that GET /stats can tell
+ * wolfSSL's heap from the library's and ours (the benchmark's memory breakdown). Installed
+ * before wolfSSL allocates anything; a counter update per call, so it is off by default. */
+static atomic_llong tls_heap;
+
+static void *tls_malloc(size_t n)
+{
+	void *p = malloc(n);
+	if (p != NULL)
+		atomic_fetch_add_explicit(&tls_heap, (long long)malloc_usable_size(p), memory_order_relaxed);
+	return p;
+}
+
+static void tls_free(void *p)
+{
+	if (p != NULL)
+		atomic_fetch_sub_explicit(&tls_heap, (long long)malloc_usable_size(p), memory_order_relaxed);
+	free(p);
+}
+
+static void *tls_realloc(void *p, size_t n)
+{
+	size_t old = p != NULL ? malloc_usable_size(p) : 0;
+	void *q = realloc(p, n);
+	if (q != NULL || n == 0)
+		atomic_fetch_add_explicit(&tls_heap,
+		                          (long long)(q != NULL ? malloc_usable_size(q) : 0) - (long long)old,
+		                          memory_order_relaxed);
+	return q;
+}
 
 enum {
 	OPT_LISTEN = TLSX_OPT_TOOL,
@@ -34,6 +68,7 @@ enum {
 	OPT_IDLE_TIMEOUT,
 	OPT_THREADS,
 	OPT_HS_TIMEOUT,
+	OPT_COUNT_TLS_HEAP,
 };
 
 struct https_conn;
@@ -137,6 +172,7 @@ static void usage(FILE *f)
 		"  --ciphers LIST       wolfSSL cipher list (default: the library's, see below)\n"
 		"  --idle-timeout MS    close connections silent for MS (default 0: never)\n"
 		"  --handshake-timeout MS  end a handshake not done in MS (default 0: none)\n"
+		"  --count-tls-heap     account wolfSSL's heap apart (tls_heap_in_use in GET /stats)\n"
 		"  --threads N          N threads, each with its own loop and its own SO_REUSEPORT\n"
 		"                       listener on the same address; the kernel spreads the\n"
 		"                       connections (default 1; 0: one per CPU)\n"
@@ -315,8 +351,9 @@ static void send_stats(struct https_conn *hc, int head_only)
 	n = (size_t)snprintf(body, cap,
 	                     "connections_open %" PRIu64 "\naccepted %" PRIu64 "\nrequests %" PRIu64
 	                     "\nbad_requests %" PRIu64 "\nbody_bytes %" PRIu64 "\nheap_in_use %zu\n"
-	                     "heap_mmapped %zu\nthreads %d\n",
-	                     open, accepted, requests, bad, body_bytes, mi.uordblks, mi.hblkhd, n_workers);
+	                     "heap_mmapped %zu\ntls_heap_in_use %lld\nconn_state_bytes %zu\nthreads %d\n",
+	                     open, accepted, requests, bad, body_bytes, mi.uordblks, mi.hblkhd,
+	                     atomic_load(&tls_heap), (size_t)open * sizeof(struct https_conn), n_workers);
 	for (int i = 0; i < n_workers && n < cap; i++)
 		n += (size_t)snprintf(body + n, cap - n,
 		                      "thread%d_accepted %" PRIu64 "\nthread%d_requests %" PRIu64 "\n", i,
@@ -670,6 +707,7 @@ static int parse_args(struct https_server *srv, int argc, char **argv)
 		{"max-header", required_argument, NULL, OPT_MAX_HEADER},
 		{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
 		{"handshake-timeout", required_argument, NULL, OPT_HS_TIMEOUT},
+		{"count-tls-heap", no_argument, NULL, OPT_COUNT_TLS_HEAP},
 		{"threads", required_argument, NULL, OPT_THREADS},
 		{NULL, 0, NULL, 0},
 	};
@@ -720,6 +758,12 @@ static int parse_args(struct https_server *srv, int argc, char **argv)
 			if (tlsx_parse_u64(optarg, &srv->idle_timeout_ms) < 0) {
 				fprintf(stderr, PROG ": bad value for --idle-timeout: '%s'\n", optarg);
 				return TLSX_EXIT_USAGE;
+			}
+			break;
+		case OPT_COUNT_TLS_HEAP:
+			if (wolfSSL_SetAllocators(tls_malloc, tls_free, tls_realloc) != 0) {
+				fprintf(stderr, PROG ": cannot install wolfSSL allocators\n");
+				return TLSX_EXIT_FAIL;
 			}
 			break;
 		case OPT_HS_TIMEOUT:
