@@ -471,6 +471,35 @@ START_TEST(oversized_record_after_handshake)
 }
 END_TEST
 
+/* After the handshake, a record with another version is a malformed record, not "no TLS
+ * version in common" (fuzz-record found TLSIO_E_VERSION here). A client answers it with
+ * protocol_version, which the server reads. */
+START_TEST(bad_record_version_after_handshake)
+{
+	static const uint8_t rec[5 + 20] = {23, 3, 1, 0, 20};
+	for (int v = 0; v < 4; v++) {
+		int ver = v < 2 ? TLSIO_TLS_1_3 : TLSIO_TLS_1_2, to_server = v & 1;
+		struct pair p;
+		struct side *victim = to_server ? &p.s : &p.c;
+		pair_init(&p, server_cfg(ver, ver, NULL), client_cfg("ca.pem", ver, ver, NULL), "localhost");
+		pump(&p.c, &p.s);
+		ck_assert_int_eq(p.s.hs, 1);
+		ck_assert_int_eq(tlsio__tls_feed(victim->t, rec, sizeof(rec)), 0);
+		step(victim);
+		ck_assert_msg(victim->err == TLSIO_E_TLS, "%s (%s): %d (%s)", to_server ? "server" : "client",
+		              ver == TLSIO_TLS_1_3 ? "1.3" : "1.2", victim->err, tlsio_strerror(victim->err));
+		if (!to_server) {
+			ck_assert_int_eq(tlsio__tls_alert(p.c.t), TLSIO_ALERT_PROTOCOL_VERSION);
+			deliver(&p.c, &p.s);
+			step(&p.s);
+			ck_assert_int_eq(p.s.err, TLSIO_E_ALERT_RECEIVED);
+			ck_assert_int_eq(tlsio__tls_alert(p.s.t), TLSIO_ALERT_PROTOCOL_VERSION);
+		}
+		pair_free(&p);
+	}
+}
+END_TEST
+
 /* A server that gets EOF before any byte (fuzz-tls found the NULL + 0 on this path). */
 START_TEST(eof_before_any_input)
 {
@@ -577,6 +606,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, hello_refused);
 	tcase_add_test(tc, hello_malformed);
 	tcase_add_test(tc, oversized_record_after_handshake);
+	tcase_add_test(tc, bad_record_version_after_handshake);
 	tcase_add_test(tc, eof_before_any_input);
 	tcase_add_test(tc, alpn_and_sni);
 	tcase_add_test(tc, truncated_input_waits);
