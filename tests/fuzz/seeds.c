@@ -1,86 +1,384 @@
-/* Writes the seed corpus of fuzz-tls: real first flights from an in-memory handshake (a
- * ClientHello for the server side, the server's answer for the client side), each prefixed with
- * the mode byte that fuzz-tls reads first. Usage: seeds DIR */
+/* Writes the seed corpus of a fuzz target. Usage: seeds TARGET DIR
+ *
+ * fuzz-tls: whole real conversations from an in-memory handshake (TLS 1.2, 1.3, either), one
+ * side's bytes each, prefixed with the mode byte fuzz-tls reads first: what the client says for
+ * the server side, what the server says for the client side. wolfSSL is deterministic here as in
+ * fuzz-tls (fuzz-common.h), and the seed stream is reset at the same point, so each recorded
+ * side answers exactly what fuzz-tls's own side says: the handshake completes, and the
+ * application data and close_notify after it are read.
+ * fuzz-record, fuzz-core: programs of operations (fuzz-ops.h) for each variant and side.
+ * fuzz-queue: operation sequences. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-common.h"
+#include "fuzz-ops.h"
 #include "tls.h"
 
-struct buf {
-	uint8_t p[1 << 16];
-	size_t len;
-};
+static const char *dir;
 
-static int out(void *arg, const uint8_t *d, size_t n)
-{
-	struct buf *b = arg;
-	if (b->len + n > sizeof(b->p))
-		return -1;
-	memcpy(b->p + b->len, d, n);
-	b->len += n;
-	return 0;
-}
-
-static void save(const char *dir, const char *name, uint8_t mode, const struct buf *b)
+static void save(const char *name, const uint8_t *p, size_t len)
 {
 	char path[1024];
 	FILE *f;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f = fopen(path, "wb");
-	if (f == NULL || fwrite(&mode, 1, 1, f) != 1 || fwrite(b->p, 1, b->len, f) != b->len) {
+	if (f == NULL || fwrite(p, 1, len, f) != len || fclose(f) != 0) {
 		perror(path);
 		exit(1);
 	}
-	fclose(f);
 }
 
-static tlsio_tls_config *cfg(int server, int ver, const char *alpn)
+/* ------------------------------------------------------------------------------------------ */
+/* fuzz-tls */
+
+/* A whole conversation: handshake, a request and an answer, close_notify both ways. The seed
+ * stream is reset where fuzz-tls resets it for the side whose peer we record. */
+static void conversation(tlsio_tls_config *sc, tlsio_tls_config *cc, int record_client,
+                         struct fz_buf *c2s, struct fz_buf *s2c)
 {
-	const char *dir = getenv("TLSIO_TEST_CERTS");
-	char cert[512], key[512], ca[512];
-	tlsio_tls_opts o = {0};
-	tlsio_tls_config *c = NULL;
-	snprintf(cert, sizeof(cert), "%s/server.pem", dir ? dir : "tests/certs");
-	snprintf(key, sizeof(key), "%s/server.key", dir ? dir : "tests/certs");
-	snprintf(ca, sizeof(ca), "%s/ca.pem", dir ? dir : "tests/certs");
-	o.cert_file = server ? cert : NULL;
-	o.key_file = server ? key : NULL;
-	o.ca_file = server ? NULL : ca;
-	o.min_version = o.max_version = ver;
-	o.alpn = alpn;
-	if (tlsio_tls_config_new(&c, server, &o, NULL) != 0)
+	struct fz_buf co = {0}, so = {0};
+	tlsio__tls *c = NULL, *s = NULL;
+	uint8_t buf[TLSIO__TLS_MAX_PLAIN];
+	int hc = 0, hs = 0, said = 0;
+
+	if (!record_client)
+		fz_rng_reset(FZ_TLS_SEED); /* fuzz-tls's client is the one that answers */
+	if (tlsio__tls_new(&c, cc, "localhost", fz_out, &co) != 0 ||
+	    tlsio__tls_new(&s, sc, NULL, fz_out, &so) != 0)
 		exit(1);
-	return c;
+	hc = tlsio__tls_handshake(c);
+	if (record_client)
+		fz_rng_reset(FZ_TLS_SEED); /* fuzz-tls's server makes its wolfSSL now */
+	for (int i = 0; i < 32; i++) {
+		fz_buf_put(c2s, co.p, co.len);
+		if (tlsio__tls_feed(s, co.p, co.len) != 0)
+			exit(1);
+		co.len = 0;
+		if (hs != 1)
+			hs = tlsio__tls_handshake(s);
+		if (hs == 1)
+			while (tlsio__tls_read(s, buf, sizeof(buf)) > 0)
+				;
+		fz_buf_put(s2c, so.p, so.len);
+		if (tlsio__tls_feed(c, so.p, so.len) != 0)
+			exit(1);
+		so.len = 0;
+		if (hc != 1)
+			hc = tlsio__tls_handshake(c);
+		if (hc == 1)
+			while (tlsio__tls_read(c, buf, sizeof(buf)) > 0)
+				;
+		if (hc < 0 || hs < 0) {
+			fprintf(stderr, "seeds: handshake failed: client %d server %d\n", hc, hs);
+			exit(1);
+		}
+		if (hc == 1 && hs == 1 && !said) {
+			static const char req[] = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+			static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+			if (tlsio__tls_write(c, (const uint8_t *)req, sizeof(req) - 1) != 0 ||
+			    tlsio__tls_write(s, (const uint8_t *)resp, sizeof(resp) - 1) != 0 ||
+			    tlsio__tls_close_notify(c) != 0 || tlsio__tls_close_notify(s) != 0)
+				exit(1);
+			said = 1;
+		}
+	}
+	if (!said) {
+		fprintf(stderr, "seeds: no handshake\n");
+		exit(1);
+	}
+	tlsio__tls_free(c);
+	tlsio__tls_free(s);
+	free(co.p);
+	free(so.p);
+}
+
+static void save_mode(const char *name, uint8_t mode, const struct fz_buf *b)
+{
+	struct fz_buf out = {0};
+	fz_buf_put(&out, &mode, 1);
+	fz_buf_put(&out, b->p, b->len);
+	save(name, out.p, out.len);
+	free(out.p);
+}
+
+static void seeds_tls(void)
+{
+	static const struct {
+		const char *name;
+		int ver;
+	} vers[] = {{"12", TLSIO_TLS_1_2}, {"13", TLSIO_TLS_1_3}, {"any", 0}};
+	/* fuzz-tls's own sides, as it makes them */
+	tlsio_tls_config *fcc = fz_cfg(0, 0, 0, NULL, NULL), *fsc = fz_cfg(1, 0, 0, NULL, "h2,http/1.1");
+	fz_warm_up(fsc, fcc);
+	for (size_t v = 0; v < sizeof(vers) / sizeof(vers[0]); v++) {
+		tlsio_tls_config *sc = fz_cfg(1, vers[v].ver, vers[v].ver, NULL, "h2,http/1.1");
+		tlsio_tls_config *cc = fz_cfg(0, vers[v].ver, vers[v].ver, NULL, "http/1.1");
+		struct fz_buf c2s = {0}, s2c = {0};
+		char name[64];
+		/* server side: what a client of that version says to fuzz-tls's server */
+		conversation(fsc, cc, 1, &c2s, &s2c);
+		snprintf(name, sizeof(name), "client-says-%s", vers[v].name);
+		save_mode(name, 31 << 3, &c2s);
+		snprintf(name, sizeof(name), "client-says-%s-inspect", vers[v].name);
+		save_mode(name, 2 | 31 << 3, &c2s);
+		snprintf(name, sizeof(name), "client-says-%s-refuse", vers[v].name);
+		save_mode(name, 6 | 31 << 3, &c2s);
+		snprintf(name, sizeof(name), "client-says-%s-bytewise", vers[v].name);
+		save_mode(name, 0, &c2s);
+		/* client side: what a server says to fuzz-tls's own client */
+		c2s.len = s2c.len = 0;
+		conversation(sc, fcc, 0, &c2s, &s2c);
+		snprintf(name, sizeof(name), "server-says-%s", vers[v].name);
+		save_mode(name, 1 | 31 << 3, &s2c);
+		snprintf(name, sizeof(name), "server-says-%s-split", vers[v].name);
+		save_mode(name, 1 | 3 << 3, &s2c);
+		free(c2s.p);
+		free(s2c.p);
+		tlsio_tls_config_free(sc);
+		tlsio_tls_config_free(cc);
+	}
+	tlsio_tls_config_free(fcc);
+	tlsio_tls_config_free(fsc);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* programs */
+
+struct prog {
+	struct fz_buf b;
+};
+
+static void p8(struct prog *p, unsigned v)
+{
+	uint8_t b = (uint8_t)v;
+	fz_buf_put(&p->b, &b, 1);
+}
+
+static void p16(struct prog *p, unsigned v)
+{
+	p8(p, v >> 8);
+	p8(p, v);
+}
+
+/* A record size as fz_record_size() reads it. */
+static void prsize(struct prog *p, unsigned size)
+{
+	p16(p, size <= 0x3ff ? size : 0xc000 | (size - 1));
+}
+
+static void pbytes(struct prog *p, const char *s)
+{
+	fz_buf_put(&p->b, (const uint8_t *)s, strlen(s));
+}
+
+static void psave(struct prog *p, const char *fmt, unsigned a, unsigned b)
+{
+	char name[128];
+	snprintf(name, sizeof(name), fmt, a, b);
+	save(name, p->b.p, p->b.len);
+	p->b.len = 0;
+}
+
+static void seeds_record(void)
+{
+	struct prog p = {0};
+	for (unsigned v = 0; v < FZ_NVARIANTS; v++) {
+		for (unsigned side = 0; side < 2; side++) {
+			unsigned mode = side | v << 1;
+			/* a conversation: data both ways, the peer closes, delivered in pieces */
+			p8(&p, mode);
+			p8(&p, FR_PEER_WRITE), prsize(&p, 16), p8(&p, 16), pbytes(&p, "GET / HTTP/1.1\r\n");
+			p8(&p, FR_DELIVER), p16(&p, 0xffff);
+			p8(&p, FR_VICTIM_WRITE), prsize(&p, 300), p8(&p, 0);
+			p8(&p, FR_PEER_WRITE), prsize(&p, 16384), p8(&p, 0);
+			p8(&p, FR_PEER_CLOSE);
+			p8(&p, FR_DELIVER_SPLIT), p8(&p, 99);
+			psave(&p, "talk-v%u-s%u", v, side);
+			/* a record longer than TLS allows */
+			p8(&p, mode);
+			p8(&p, FR_PEER_RECORD), p8(&p, 23), p16(&p, 0x0303), p16(&p, 0x4801), p8(&p, 0);
+			p8(&p, FR_DELIVER), p16(&p, 0xffff);
+			psave(&p, "oversized-v%u-s%u", v, side);
+			/* a flipped bit in a real record */
+			p8(&p, mode);
+			p8(&p, FR_PEER_WRITE), prsize(&p, 200), p8(&p, 0);
+			p8(&p, FR_FLIP), p16(&p, 40), p8(&p, 0x10);
+			p8(&p, FR_DELIVER_SPLIT), p8(&p, 0);
+			psave(&p, "flip-v%u-s%u", v, side);
+			/* a replayed record */
+			p8(&p, mode);
+			p8(&p, FR_PEER_WRITE), prsize(&p, 10), p8(&p, 10), pbytes(&p, "0123456789");
+			p8(&p, FR_REPLAY);
+			p8(&p, FR_DELIVER), p16(&p, 0xffff);
+			psave(&p, "replay-v%u-s%u", v, side);
+			/* EOF in the middle of a record, read with small buffers before */
+			p8(&p, mode);
+			p8(&p, FR_PEER_WRITE), prsize(&p, 1000), p8(&p, 0);
+			p8(&p, FR_PEER_WRITE), prsize(&p, 1000), p8(&p, 0);
+			p8(&p, FR_DELIVER), p16(&p, 1500);
+			p8(&p, FR_VICTIM_READ), p8(&p, 6);
+			p8(&p, FR_VICTIM_EOF);
+			psave(&p, "eof-mid-record-v%u-s%u", v, side);
+			/* post-handshake messages (KeyUpdate, ticket), then data */
+			p8(&p, mode);
+			p8(&p, FR_PEER_POST_HS), p8(&p, 0);
+			p8(&p, FR_PEER_POST_HS), p8(&p, 1);
+			p8(&p, FR_PEER_WRITE), prsize(&p, 64), p8(&p, 0);
+			p8(&p, FR_DELIVER), p16(&p, 0xffff);
+			p8(&p, FR_VICTIM_WRITE), prsize(&p, 64), p8(&p, 0);
+			p8(&p, FR_VICTIM_CLOSE);
+			psave(&p, "post-hs-v%u-s%u", v, side);
+		}
+	}
+	/* garbage after the handshake: raw bytes, an unknown type, a bad version, an empty record */
+	p8(&p, 0), p8(&p, FR_PEER_RAW), p8(&p, 27), pbytes(&p, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+	psave(&p, "raw-http-%u%u", 0, 0);
+	p8(&p, 1), p8(&p, FR_PEER_RECORD), p8(&p, 99), p16(&p, 0x0303), p16(&p, 4), p8(&p, 4);
+	pbytes(&p, "abcd");
+	psave(&p, "unknown-type-%u%u", 0, 0);
+	p8(&p, 1), p8(&p, FR_PEER_RECORD), p8(&p, 23), p16(&p, 0x0301), p16(&p, 20), p8(&p, 0);
+	psave(&p, "bad-version-%u%u", 0, 0);
+	p8(&p, 4), p8(&p, FR_PEER_RECORD), p8(&p, 22), p16(&p, 0x0303), p16(&p, 0), p8(&p, 0);
+	psave(&p, "empty-handshake-record-%u%u", 0, 0);
+	free(p.b.p);
+}
+
+static void psize(struct prog *p, unsigned size)
+{
+	p16(p, size <= 0x1fff ? size : 0xf000 | (size / 128 > 0x0fff ? 0x0fff : size / 128));
+}
+
+static void seeds_core(void)
+{
+	struct prog p = {0};
+	for (unsigned v = 0; v < FZ_NVARIANTS; v++) {
+		for (unsigned side = 0; side < 2; side++) {
+			unsigned m = side | v << 4;
+			/* handshake, data both ways with completions, graceful close both ways */
+			p8(&p, m | 8);
+			p8(&p, FC_PUMP);
+			p8(&p, FC_SEND), psize(&p, 1000);
+			p8(&p, FC_SEND_REF), psize(&p, 5000);
+			p8(&p, FC_SEND_COPY_CB), psize(&p, 300);
+			p8(&p, FC_PEER_WRITE), prsize(&p, 100), p8(&p, 0);
+			p8(&p, FC_PUMP);
+			p8(&p, FC_CLOSE);
+			p8(&p, FC_PUMP);
+			p8(&p, FC_PEER_CLOSE);
+			p8(&p, FC_PUMP);
+			psave(&p, "talk-v%u-s%u", v, side);
+			/* a 512 KiB send taken by the kernel in pieces, backpressure, drain */
+			p8(&p, m);
+			p8(&p, FC_PUMP);
+			p8(&p, FC_WATERMARKS), p16(&p, 1024), p16(&p, 4096);
+			p8(&p, FC_SEND_REF), psize(&p, 512u << 10);
+			p8(&p, FC_SEND), psize(&p, 10); /* refused: above high water */
+			p8(&p, FC_KERNEL), p16(&p, 0x4000);
+			p8(&p, FC_KERNEL), p16(&p, 0x7000);
+			p8(&p, FC_PEER_STEP);
+			p8(&p, FC_PUMP);
+			p8(&p, FC_SEND), psize(&p, 10);
+			p8(&p, FC_PUMP);
+			psave(&p, "big-v%u-s%u", v, side);
+			/* a flipped bit: the victim fails, its alert reaches the peer */
+			p8(&p, m);
+			p8(&p, FC_PUMP);
+			p8(&p, FC_SEND), psize(&p, 100);
+			p8(&p, FC_PEER_WRITE), prsize(&p, 200), p8(&p, 0);
+			p8(&p, FC_TAMPER), p8(&p, 2), p16(&p, 30), p8(&p, 4);
+			p8(&p, FC_PUMP);
+			psave(&p, "flip-v%u-s%u", v, side);
+			/* EOF in the middle of a record while sends wait for the kernel */
+			p8(&p, m | 2);
+			p8(&p, FC_PUMP);
+			p8(&p, FC_SEND_REF), psize(&p, 3000);
+			p8(&p, FC_PEER_WRITE), prsize(&p, 1000), p8(&p, 0);
+			p8(&p, FC_DELIVER), p16(&p, 500);
+			p8(&p, FC_EOF);
+			p8(&p, FC_LOOP);
+			psave(&p, "eof-mid-record-v%u-s%u", v, side);
+			/* callbacks that re-enter: abort from on_data, paused reads, a reset */
+			p8(&p, m);
+			p8(&p, FC_PUMP);
+			p8(&p, FC_READ_STOP);
+			p8(&p, FC_PEER_WRITE), prsize(&p, 50), p8(&p, 0);
+			p8(&p, FC_DELIVER), p16(&p, 0xffff);
+			p8(&p, FC_REENTER), p8(&p, 3);
+			p8(&p, FC_READ_START);
+			p8(&p, FC_ERROR), p8(&p, 1);
+			psave(&p, "reenter-v%u-s%u", v, side);
+			/* half-close, key update, the peer goes on writing */
+			p8(&p, m | 8);
+			p8(&p, FC_PUMP);
+			p8(&p, FC_SHUTDOWN);
+			p8(&p, FC_PEER_POST_HS), p8(&p, 1);
+			p8(&p, FC_PEER_WRITE), prsize(&p, 4000), p8(&p, 0);
+			p8(&p, FC_PUMP);
+			p8(&p, FC_PEER_CLOSE);
+			p8(&p, FC_PUMP);
+			psave(&p, "half-close-v%u-s%u", v, side);
+		}
+		/* the server refuses the ClientHello from its callback */
+		p8(&p, 1 | 4 | v << 4);
+		p8(&p, FC_REENTER), p8(&p, 8);
+		p8(&p, FC_SEND), psize(&p, 10);
+		p8(&p, FC_PUMP);
+		psave(&p, "refuse-v%u%.0u", v, 0);
+		/* the server closes from its ClientHello callback */
+		p8(&p, 1 | 4 | v << 4);
+		p8(&p, FC_REENTER), p8(&p, 2);
+		p8(&p, FC_PUMP);
+		psave(&p, "close-in-hello-v%u%.0u", v, 0);
+	}
+	free(p.b.p);
+}
+
+static void seeds_queue(void)
+{
+	static const uint8_t mixed[] = {0, 1, 0, 4, 2, 0, 2, 8, 0, 5, 0, 64, 6, 0, 32};
+	/* a big copy and reference past the chunk sizes, iovecs held over appends and consumes */
+	static const uint8_t big[] = {0, 0x40, 0x00, 1, 0x40, 0x00, 4, 0xff, 0xfc, 5, 0, 16,
+	                              4, 0x10, 0x01, 6, 0x12, 0x34, 4, 0x40, 0x00, 6, 0xff, 0xff,
+	                              3, 0, 3, 2, 0xff, 0xff, 7, 0, 0, 8, 0, 0, 9, 0, 0};
+	/* the first byte picks the pools: none, plaintext, ciphertext, both */
+	for (unsigned pools = 0; pools < 4; pools++) {
+		struct fz_buf b = {0};
+		char name[64];
+		uint8_t m = (uint8_t)pools;
+		fz_buf_put(&b, &m, 1);
+		fz_buf_put(&b, mixed, sizeof(mixed));
+		snprintf(name, sizeof(name), "seed-mixed-pools%u", pools);
+		save(name, b.p, b.len);
+		b.len = 0;
+		fz_buf_put(&b, &m, 1);
+		fz_buf_put(&b, big, sizeof(big));
+		fz_buf_put(&b, big, sizeof(big)); /* again after the drop: chunks from the pools */
+		snprintf(name, sizeof(name), "seed-big-pools%u", pools);
+		save(name, b.p, b.len);
+		free(b.p);
+	}
 }
 
 int main(int argc, char **argv)
 {
-	static const int vers[2] = {TLSIO_TLS_1_2, TLSIO_TLS_1_3};
-	if (argc != 2)
+	if (argc != 3) {
+		fprintf(stderr, "usage: seeds fuzz-tls|fuzz-record|fuzz-core|fuzz-queue DIR\n");
 		return 2;
-	for (int v = 0; v < 2; v++) {
-		static struct buf ch, sf;
-		tlsio_tls_config *sc = cfg(1, vers[v], "h2,http/1.1"), *cc = cfg(0, vers[v], "http/1.1");
-		tlsio__tls *s = NULL, *c = NULL;
-		char name[64];
-		ch.len = sf.len = 0;
-		if (tlsio__tls_new(&s, sc, NULL, out, &sf) != 0 ||
-		    tlsio__tls_new(&c, cc, "localhost", out, &ch) != 0)
-			return 1;
-		(void)tlsio__tls_handshake(c);
-		(void)tlsio__tls_feed(s, ch.p, ch.len);
-		(void)tlsio__tls_handshake(s);
-		for (int mode = 0; mode < 8; mode += 2) {
-			snprintf(name, sizeof(name), "clienthello-%d-m%d", v ? 13 : 12, mode);
-			save(argv[1], name, (uint8_t)(mode | (40 << 2 & 0xfc)), &ch);
-		}
-		snprintf(name, sizeof(name), "serverflight-%d", v ? 13 : 12);
-		save(argv[1], name, 1 | (40 << 2 & 0xfc), &sf);
-		tlsio__tls_free(s);
-		tlsio__tls_free(c);
-		tlsio_tls_config_free(sc);
-		tlsio_tls_config_free(cc);
+	}
+	dir = argv[2];
+	if (strcmp(argv[1], "fuzz-tls") == 0)
+		seeds_tls();
+	else if (strcmp(argv[1], "fuzz-record") == 0)
+		seeds_record();
+	else if (strcmp(argv[1], "fuzz-core") == 0)
+		seeds_core();
+	else if (strcmp(argv[1], "fuzz-queue") == 0)
+		seeds_queue();
+	else {
+		fprintf(stderr, "seeds: unknown target %s\n", argv[1]);
+		return 2;
 	}
 	return 0;
 }
