@@ -52,7 +52,7 @@ for b in $backends; do
 	echo "== $b"
 	TLSIO_TEST_CERTS=$src/tests/certs TLSIO_STORM_SEED=$seed TLSIO_STORM_RUNS=$runs TLSIO_BACKENDS=$b \
 		"$build/tests/test-storm" 2>&1 | tee -a "$log" |
-		grep -E '^(storm/|STORM|SKIP|FAILURE|  replay)' | grep -v '^STORM-SUMMARY'
+		grep -E '^(storm/|STORM|SKIP|FAILURE|  first failure)' | grep -v '^STORM-SUMMARY'
 	rc=${PIPESTATUS[0]}
 	line=$(grep "^STORM-SUMMARY backend=$b " "$log" | tail -n 1)
 	skip=$(grep "^SKIP storm/$b:" "$log" | tail -n 1)
@@ -74,13 +74,13 @@ printf '%s\n' "${summaries[@]}" | awk '
 function f(k,   i, kv) { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) return kv[2] } return "-" }
 function gib(b) { return b == "-" ? "-" : sprintf("%.2f", b / 1073741824) }
 BEGIN {
-	printf "%-9s %6s %6s %8s %8s %8s | %10s %9s %9s %6s | %10s %9s %9s\n", "backend", "runs", "failed",
-		"time s", "GiB sent", "reset", "shortened", "EAGAIN", "EINTR", "RST", "short wr", "EAGAIN", "EINTR"
-	printf "%-9s %6s %6s %8s %8s %8s | %-38s | %-30s\n", "", "", "", "", "", "runs", "injected (shim / uring hook)", "absorbed (tlsio_stats)"
+	printf "%-9s %6s %6s %8s %8s %8s %8s | %10s %9s %9s %6s | %10s %9s %9s\n", "backend", "runs", "failed",
+		"time s", "max ms", "GiB sent", "reset", "shortened", "EAGAIN", "EINTR", "RST", "short wr", "EAGAIN", "EINTR"
+	printf "%-9s %6s %6s %8s %8s %8s %8s | %-38s | %-30s\n", "", "", "", "", "(a run)", "", "runs", "injected (shim / uring hook)", "absorbed (tlsio_stats)"
 }
 {
-	printf "%-9s %6s %6s %8s %8s %8s | %10s %9s %9s %6s | %10s %9s %9s\n", f("backend"), f("runs"),
-		f("failed"), f("secs"), gib(f("bytes")), f("reset_runs"), f("shortened"), f("eagain"),
+	printf "%-9s %6s %6s %8s %8s %8s %8s | %10s %9s %9s %6s | %10s %9s %9s\n", f("backend"), f("runs"),
+		f("failed"), f("secs"), f("longest_ms"), gib(f("bytes")), f("reset_runs"), f("shortened"), f("eagain"),
 		f("eintr"), f("reset"), f("short_writes"), f("st_eagain"), f("st_eintr")
 }'
 for s in "${skips[@]}"; do

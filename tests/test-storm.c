@@ -20,6 +20,8 @@
  * Environment: TLSIO_STORM_RUNS (runs per backend, default 200), TLSIO_STORM_SEED (master seed,
  * default fixed), TLSIO_STORM_RUN (only this run, verbose), TLSIO_STORM_MAXFAIL (failures before
  * a backend's storm stops, default 10), TLSIO_STORM_VERBOSE=1 (a line per run),
+ * TLSIO_STORM_FAULTS=0 (the same runs without fault injection: does a failure need the faults?),
+ * TLSIO_STORM_RCVBUF=N (every SO_RCVBUF N bytes: experiments with tiny receive buffers),
  * TLSIO_BACKENDS / TLSIO_BACKEND (default: every compiled-in backend). A compiled-in backend
  * that cannot run here is reported as SKIP with its reason; exit 77 if none ran. */
 #ifdef HAVE_CONFIG_H
@@ -37,6 +39,7 @@
 #include "tlsio.h"
 
 #define WATCHDOG_MS 60000u
+#define SLOW_RUN_MS 5000u /* counted: far above a normal run, a sign of stalls */
 #define LINGER_MS 30000u
 #define MAX_BACKENDS 8
 #define DEFAULT_SEED 0x5701A11C0FFEEull
@@ -71,11 +74,13 @@ typedef struct storm_totals {
 	uint64_t bytes_sent, bytes_delivered;
 	uint64_t calls, shortened, eagain, eintr, reset;         /* the shim (or uring hook) */
 	uint64_t st_short, st_eagain, st_eintr, st_writes;      /* tlsio_stats, both ends */
-	uint64_t compl, compl_fail, max_run_ms;
+	uint64_t compl, compl_fail, max_run_ms, slow_runs;
 } storm_totals;
 
 static const char *g_argv0;
 static int g_verbose;
+static int g_faults = 1;
+static int g_rcvbuf; /* TLSIO_STORM_RCVBUF: every receive buffer this size (experiments) */
 
 static uint64_t mix64(uint64_t z)
 {
@@ -97,9 +102,14 @@ static uint64_t env_u64(const char *name, uint64_t dflt, int *set)
 /* ---------------------------------------------------------------------------------------- */
 /* run parameters */
 
-static int sock_buf(tu_rng *g)
+/* Tiny buffers force short writes and EAGAIN. A receive buffer under 4 KiB is left out: the
+ * kernel can then settle on advertising a window smaller than one segment, and the sender
+ * crawls on zero-window probes (seen with ss in a 4 MiB echo under the fault shim, 1 KiB
+ * SO_RCVBUF: the reader's Recv-Q empty, the writer in persist with snd_wnd 362 < mss 576,
+ * about 2 KB/s, past the watchdog). That is TCP flow control, not the library. */
+static int sock_buf(tu_rng *g, size_t min)
 {
-	return tu_rng_below(g, 100) < 20 ? (int)tu_rng_size(g, TU_KIB, 16 * TU_KIB) : 0;
+	return tu_rng_below(g, 100) < 20 ? (int)tu_rng_size(g, min, 16 * TU_KIB) : 0;
 }
 
 static uint64_t stream_total(tu_rng *g)
@@ -164,8 +174,10 @@ static void gen(run_cfg *r, uint64_t master, uint64_t index, const tlsio_backend
 	if (blocking && r->dir == D_DUPLEX)
 		r->dir = D_ECHO;
 	for (int i = 0; i < 2; i++) {
-		r->sndbuf[i] = sock_buf(&g);
-		r->rcvbuf[i] = sock_buf(&g);
+		r->sndbuf[i] = sock_buf(&g, TU_KIB);
+		r->rcvbuf[i] = sock_buf(&g, 4 * TU_KIB);
+		if (g_rcvbuf > 0)
+			r->rcvbuf[i] = g_rcvbuf;
 	}
 	switch (r->dir) {
 	case D_C2S:
@@ -200,7 +212,9 @@ static void gen(run_cfg *r, uint64_t master, uint64_t index, const tlsio_backend
 	r->then = r->dir == D_C2S || r->dir == D_S2C ? (tu_rng_below(&g, 2) ? TU_THEN_CLOSE : TU_THEN_SHUTDOWN)
 	                                             : TU_THEN_SHUTDOWN;
 	r->shim = tu_rng_below(&g, 100) < 80;
-	if (r->shim) {
+	if (r->shim && !g_faults) {
+		r->shim = 0; /* TLSIO_STORM_FAULTS=0: the same run without fault injection */
+	} else if (r->shim) {
 		r->fc.seed = tu_rng_next(&g);
 		r->fc.short_permille = (unsigned)tu_rng_below(&g, 401);
 		r->fc.eagain_permille = (unsigned)tu_rng_below(&g, 151);
@@ -473,23 +487,37 @@ static void check_run(const run_cfg *r, tu_pair *p, const tlsio_fault_stats *fs,
 static void replay_line(const run_cfg *r, const char *backend, char *buf, size_t len)
 {
 	const char *certs = getenv("TLSIO_TEST_CERTS");
-	snprintf(buf, len, "%s%s%sTLSIO_STORM_SEED=%#" PRIx64 " TLSIO_STORM_RUN=%" PRIu64
+	char knobs[96] = "";
+	if (g_rcvbuf > 0)
+		snprintf(knobs, sizeof(knobs), "%sTLSIO_STORM_RCVBUF=%d ",
+		         g_faults ? "" : "TLSIO_STORM_FAULTS=0 ", g_rcvbuf);
+	else if (!g_faults)
+		snprintf(knobs, sizeof(knobs), "TLSIO_STORM_FAULTS=0 ");
+	snprintf(buf, len, "%s%s%s%sTLSIO_STORM_SEED=%#" PRIx64 " TLSIO_STORM_RUN=%" PRIu64
 	         " TLSIO_BACKENDS=%s %s",
 	         certs != NULL ? "TLSIO_TEST_CERTS=" : "", certs != NULL ? certs : "",
-	         certs != NULL ? " " : "", r->master, r->index, backend, g_argv0);
+	         certs != NULL ? " " : "", knobs, r->master, r->index, backend, g_argv0);
+}
+
+static void log_peer(const tu_peer *p, const char *backend)
+{
+	char line[1024];
+	tu_peer_describe(p, backend, line, sizeof(line));
+	tu_log("  %s", line);
+	tu_log("    at close: TLS bytes sent %" PRIu64 " received %" PRIu64 "; app bytes queued %" PRIu64
+	       " sent %" PRIu64 " received %" PRIu64 "; still queued %" PRIu64 "; reads %" PRIu64
+	       "; paused %d restarts %d",
+	       p->stats.tls_bytes_sent, p->stats.tls_bytes_received, p->stats.app_bytes_queued,
+	       p->stats.app_bytes_sent, p->stats.app_bytes_received, p->stats.queued_now,
+	       p->stats.read_calls, p->paused, p->restarts);
 }
 
 static void log_peers(tu_pair *p, const char *backend)
 {
-	char line[1024];
-	for (int i = 0; i < p->server.npeers; i++) {
-		tu_peer_describe(&p->server.peers[i], backend, line, sizeof(line));
-		tu_log("  %s", line);
-	}
-	for (int i = 0; i < p->client.npeers; i++) {
-		tu_peer_describe(&p->client.peers[i], backend, line, sizeof(line));
-		tu_log("  %s", line);
-	}
+	for (int i = 0; i < p->server.npeers; i++)
+		log_peer(&p->server.peers[i], backend);
+	for (int i = 0; i < p->client.npeers; i++)
+		log_peer(&p->client.peers[i], backend);
 }
 
 /* @return 0 passed, 1 failed, -1 a thread is stuck (the storm cannot go on in this process). */
@@ -541,6 +569,7 @@ static int run_one(const tlsio_backend *be, const tlsio_backend *epoll, uint64_t
 	t->reset += fs.reset;
 	if (ms > t->max_run_ms)
 		t->max_run_ms = ms;
+	t->slow_runs += ms >= SLOW_RUN_MS;
 	if (rc != -2) {
 		const tu_peer *pe[2] = {&p->server.peers[0], &p->client.peers[0]};
 		for (int i = 0; i < 2; i++) {
@@ -566,9 +595,9 @@ static int run_one(const tlsio_backend *be, const tlsio_backend *epoll, uint64_t
 		replay_line(&r, name, replay, sizeof(replay));
 		if (!verbose)
 			tu_log("%s", desc);
-		tu_log("STORM FAIL [%s] seed %#" PRIx64 " run %" PRIu64 ": %s", name, master, index,
-		       rc != 0 && tu_failed() == 0 ? "watchdog" : tu_failure());
-		tu_log("  replay: %s", replay);
+		tu_log("  first failure: %s", rc != 0 && tu_failed() == 0 ? "watchdog" : tu_failure());
+		tu_log("STORM FAIL [%s] seed %#" PRIx64 " run %" PRIu64 "; replay: %s", name, master,
+		       index, replay);
 		t->failed++;
 	}
 	if (rc == -2)
@@ -642,10 +671,10 @@ static int storm_backend(const tlsio_backend *be, const tlsio_backend *epoll, ui
 	tu_log("storm/%s: %" PRIu64 " runs (%" PRIu64 " client->server, %" PRIu64 " server->client, %" PRIu64
 	       " echo, %" PRIu64 " duplex; %" PRIu64 " with tiny socket buffers, %" PRIu64
 	       " with an epoll peer), %.3f GiB sent, %.3f GiB delivered, %" PRIu64
-	       " completions (%" PRIu64 " failed), longest run %" PRIu64 " ms",
+	       " completions (%" PRIu64 " failed), longest run %" PRIu64 " ms, %" PRIu64 " over %u s",
 	       name, t.runs, t.by_dir[D_C2S], t.by_dir[D_S2C], t.by_dir[D_ECHO], t.by_dir[D_DUPLEX],
 	       t.tiny, t.mixed, gib(t.bytes_sent), gib(t.bytes_delivered), t.compl, t.compl_fail,
-	       t.max_run_ms);
+	       t.max_run_ms, t.slow_runs, SLOW_RUN_MS / 1000);
 	tu_log("storm/%s: faults injected in %" PRIu64 " runs (%" PRIu64 " allowed resets, %" PRIu64
 	       " got one): %" PRIu64 " decisions, %" PRIu64 " shortened, %" PRIu64 " EAGAIN, %" PRIu64
 	       " EINTR, %" PRIu64 " ECONNRESET; absorbed (tlsio_stats): %" PRIu64 " short writes, %" PRIu64
@@ -656,9 +685,11 @@ static int storm_backend(const tlsio_backend *be, const tlsio_backend *epoll, ui
 	tu_log("STORM-SUMMARY backend=%s runs=%" PRIu64 " failed=%" PRIu64 " secs=%.1f bytes=%" PRIu64
 	       " delivered=%" PRIu64 " shortened=%" PRIu64 " eagain=%" PRIu64 " eintr=%" PRIu64
 	       " reset=%" PRIu64 " reset_runs=%" PRIu64 " short_writes=%" PRIu64 " st_eagain=%" PRIu64
-	       " st_eintr=%" PRIu64 " mixed=%" PRIu64 " seed=%#" PRIx64,
+	       " st_eintr=%" PRIu64 " mixed=%" PRIu64 " longest_ms=%" PRIu64 " slow=%" PRIu64
+	       " seed=%#" PRIx64,
 	       name, t.runs, t.failed, secs, t.bytes_sent, t.bytes_delivered, t.shortened, t.eagain,
-	       t.eintr, t.reset, t.reset_hit, t.st_short, t.st_eagain, t.st_eintr, t.mixed, master);
+	       t.eintr, t.reset, t.reset_hit, t.st_short, t.st_eagain, t.st_eintr, t.mixed,
+	       t.max_run_ms, t.slow_runs, master);
 	if (stuck)
 		return -1;
 	return t.failed == 0 ? 0 : 1;
@@ -709,6 +740,8 @@ int main(int argc, char **argv)
 	(void)argc;
 	g_argv0 = argv[0];
 	g_verbose = getenv("TLSIO_STORM_VERBOSE") != NULL && strcmp(getenv("TLSIO_STORM_VERBOSE"), "0") != 0;
+	g_rcvbuf = (int)env_u64("TLSIO_STORM_RCVBUF", 0, NULL);
+	g_faults = getenv("TLSIO_STORM_FAULTS") == NULL || strcmp(getenv("TLSIO_STORM_FAULTS"), "0") != 0;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (epoll != NULL && tlsio_backend_probe(epoll, &why) < 0)
 		epoll = NULL;
