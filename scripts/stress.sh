@@ -44,7 +44,7 @@ if [ ! -x "$build/examples/tlsio-https" ] || [ ! -x "$build/examples/tlsio-echo"
 	echo "stress: building in $build" >&2
 	( cd "$top" && { [ -x configure ] || ./autogen.sh; } ) || exit 2
 	mkdir -p "$build" || exit 2
-	( cd "$build" && { [ -f Makefile ] || "$top/configure" --quiet; } && make -j"$(nproc)" >/dev/null ) ||
+	( cd "$build" && { [ -f Makefile ] || "$top/configure" --quiet >/dev/null; } && make -j"$(nproc)" >/dev/null ) ||
 		{ echo "stress: build failed in $build" >&2; exit 2; }
 fi
 build=$(cd "$build" && pwd)
