@@ -10,7 +10,7 @@
 #                   a build configured with --enable-sanitizers is detected and used as is)
 #   --quick         a short version: small counts, about a minute for every backend
 #   --backends LIST, --scenarios abuse,conns,churn, --churn N, --conns N, ...: see stress.py
-# Full run (every backend, 100,000 connection churn each): about 15 minutes on 2 cores.
+# Full run (every backend, 100,000 connection churn each): 10 to 15 minutes on 2 cores.
 # Exit status: 0 if every check passed, 1 if one failed, 2 on a set-up error.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
