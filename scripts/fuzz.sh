@@ -82,8 +82,8 @@ for t in "${targets[@]}"; do
 	"$out/seeds" "$t" "$out/corpus/$t"
 	case $t in
 	fuzz-tls) max_len=20000 ;;
-	fuzz-queue) max_len=512 ;; # 170 operations
-	*) max_len=4096 ;; # programs of operations: longer ones only run slower
+	fuzz-queue) max_len=256 ;; # 85 operations
+	*) max_len=1024 ;; # programs of a few hundred operations: longer ones only run slower
 	esac
 	echo "== $t: ${budget[*]}"
 	touch "$out/.start-$t"

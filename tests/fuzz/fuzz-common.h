@@ -160,13 +160,33 @@ static tlsio_tls_config *fz_cfg(int is_server, int min, int max, const char *cip
 
 /* ------------------------------------------------------------------------------------------ */
 
+/* A byte buffer: p[head, len) are the bytes; taking from the front only moves head (delivering
+ * a big buffer a byte at a time stays linear). */
 struct fz_buf {
 	uint8_t *p;
-	size_t len, cap;
+	size_t len, cap, head;
 };
 
+static uint8_t *fz_buf_data(const struct fz_buf *b)
+{
+	return b->p + b->head;
+}
+
+static size_t fz_buf_avail(const struct fz_buf *b)
+{
+	return b->len - b->head;
+}
+
+static void fz_buf_clear(struct fz_buf *b)
+{
+	b->len = b->head = 0;
+}
+
+/** Appends; fz_buf_data() + what fz_buf_avail() said before is where the new bytes start. */
 static void fz_buf_put(struct fz_buf *b, const uint8_t *d, size_t n)
 {
+	if (b->head == b->len)
+		fz_buf_clear(b);
 	if (b->cap - b->len < n) {
 		size_t cap = b->cap ? b->cap : 4096;
 		while (cap - b->len < n)
@@ -181,14 +201,32 @@ static void fz_buf_put(struct fz_buf *b, const uint8_t *d, size_t n)
 	b->len += n;
 }
 
+/** Drop @p n bytes at @p off (from fz_buf_data()). */
 static void fz_buf_drop(struct fz_buf *b, size_t off, size_t n)
 {
-	if (off > b->len)
+	uint8_t *d = fz_buf_data(b);
+	size_t avail = fz_buf_avail(b);
+	if (off > avail)
 		return;
-	if (n > b->len - off)
-		n = b->len - off;
-	memmove(b->p + off, b->p + off + n, b->len - off - n);
+	if (n > avail - off)
+		n = avail - off;
+	memmove(d + off, d + off + n, avail - off - n);
 	b->len -= n;
+}
+
+/** Take @p n bytes from the front. */
+static void fz_buf_take(struct fz_buf *b, size_t n)
+{
+	if (n > fz_buf_avail(b))
+		n = fz_buf_avail(b);
+	b->head += n;
+	if (b->head == b->len) {
+		fz_buf_clear(b);
+	} else if (b->head >= 65536 && b->head >= b->len - b->head) {
+		memmove(b->p, b->p + b->head, b->len - b->head);
+		b->len -= b->head;
+		b->head = 0;
+	}
 }
 
 /** The TLS adapter's output function into a buffer. */
@@ -242,12 +280,12 @@ static unsigned fz_u16(struct fz_in *in)
 	return hi << 8 | fz_u8(in);
 }
 
-/** A record's plaintext size from u16 @p v: v & 0x3ff (up to 1 KiB), or, if the top two bits
- * are set, 1 + (v & 0x3fff) (up to a full 16 KiB record). Mostly small: big ones cost
+/** A record's plaintext size from u16 @p v: v & 0x3ff (up to 1 KiB), or, if the top three bits
+ * are set, 2 * (1 + (v & 0x1fff)) (up to a full 16 KiB record). Mostly small: big ones cost
  * encryption and decryption, and a few per input find what a thousand would. */
 static size_t fz_record_size(unsigned v)
 {
-	return (v & 0xc000) == 0xc000 ? 1 + (v & 0x3fff) : v & 0x3ff;
+	return (v & 0xe000) == 0xe000 ? 2 * (1 + (size_t)(v & 0x1fff)) : v & 0x3ff;
 }
 
 /** Up to @p *len bytes of the input (fewer at its end). */
@@ -272,10 +310,10 @@ static void fz_pair_run(tlsio__tls *c, struct fz_buf *cout, tlsio__tls *s, struc
 		else if (*hc == 1)
 			while (tlsio__tls_read(c, buf, sizeof(buf)) > 0)
 				;
-		if (cout->len > 0) {
-			if (tlsio__tls_feed(s, cout->p, cout->len) != 0)
+		if (fz_buf_avail(cout) > 0) {
+			if (tlsio__tls_feed(s, fz_buf_data(cout), fz_buf_avail(cout)) != 0)
 				abort();
-			cout->len = 0;
+			fz_buf_clear(cout);
 		}
 		if (*hs == 0 || *hs == TLSIO__TLS_HELLO) {
 			*hs = tlsio__tls_handshake(s);
@@ -285,12 +323,12 @@ static void fz_pair_run(tlsio__tls *c, struct fz_buf *cout, tlsio__tls *s, struc
 			while (tlsio__tls_read(s, buf, sizeof(buf)) > 0)
 				;
 		}
-		if (sout->len > 0) {
-			if (tlsio__tls_feed(c, sout->p, sout->len) != 0)
+		if (fz_buf_avail(sout) > 0) {
+			if (tlsio__tls_feed(c, fz_buf_data(sout), fz_buf_avail(sout)) != 0)
 				abort();
-			sout->len = 0;
+			fz_buf_clear(sout);
 		}
-		if (*hc < 0 || *hs < 0 || (*hc == 1 && *hs == 1 && cout->len == 0 && sout->len == 0 &&
+		if (*hc < 0 || *hs < 0 || (*hc == 1 && *hs == 1 && fz_buf_avail(cout) == 0 && fz_buf_avail(sout) == 0 &&
 		                           tlsio__tls_input_len(c) == 0 && tlsio__tls_input_len(s) == 0))
 			return;
 	}

@@ -5,7 +5,7 @@
  * connection under test (the victim, client or server) talks TLS to a peer: a bare tls/ adapter
  * the target drives itself, with a resumed session (fuzz-session.h). The input is a program
  * (fuzz-ops.h, FC_*): the application sends (copied, by reference, with completions, up to
- * 512 KiB), closes, shuts down, aborts, pauses reading, moves the watermarks; the "kernel" takes
+ * 320 KiB), closes, shuts down, aborts, pauses reading, moves the watermarks; the "kernel" takes
  * any number of ciphertext bytes; the peer reads, writes records, closes, updates keys; its
  * bytes arrive in pieces of any size, or raw, forged, flipped, cut or replayed; EOF and socket
  * errors come at any point; the next callback may re-enter the library (send, close, abort,
@@ -354,9 +354,14 @@ static void run_loop(void)
 
 static size_t send_size(unsigned v)
 {
-	/* mostly up to 8 KiB, one in sixteen up to 512 KiB: past a record, past the 256 KiB that
-	 * are encrypted ahead (rare: a big send costs as much as a hundred small inputs) */
-	return (v & 0xf000) == 0xf000 ? (size_t)(v & 0x0fff) * 128 : v & 0x1fff;
+	/* mostly up to 1 KiB, one in eight up to 28 KiB (past a record), one in 64 up to 320 KiB
+	 * (past the 256 KiB encrypted ahead): real crypto makes every byte count, and a big send
+	 * costs as much as a hundred small inputs */
+	if ((v & 0xfc00) == 0xfc00)
+		return (size_t)(v & 0x3ff) * 320;
+	if ((v & 0xe000) == 0xe000)
+		return (size_t)(v & 0x1fff) * 4;
+	return v & 0x3ff;
 }
 
 static void app_send(unsigned kind, size_t len)
@@ -429,10 +434,10 @@ static void kernel_takes(size_t n)
 static void peer_step(void)
 {
 	uint8_t buf[TLSIO__TLS_MAX_PLAIN];
-	if (S.wire.len > 0) {
-		if (tlsio__tls_feed(S.p, S.wire.p, S.wire.len) != 0)
+	if (fz_buf_avail(&S.wire) > 0) {
+		if (tlsio__tls_feed(S.p, fz_buf_data(&S.wire), fz_buf_avail(&S.wire)) != 0)
 			abort();
-		S.wire.len = 0;
+		fz_buf_clear(&S.wire);
 	}
 	if (S.p_hs == 0) {
 		S.p_hs = tlsio__tls_handshake(S.p);
@@ -464,7 +469,7 @@ static void peer_step(void)
 /* The peer writes @p len bytes: u8 n, then n bytes of the input, the rest from a pattern. */
 static void peer_write(struct fz_in *in, size_t len)
 {
-	size_t have = fz_u8(in), before = S.p_out.len;
+	size_t have = fz_u8(in), before = fz_buf_avail(&S.p_out);
 	const uint8_t *src;
 	if (have > len)
 		have = len;
@@ -477,8 +482,8 @@ static void peer_write(struct fz_in *in, size_t len)
 	memcpy(dst, src, have);
 	if (tlsio__tls_write(S.p, dst, len) == 0) {
 		S.p_sent_len += len;
-		S.last_rec.len = 0;
-		fz_buf_put(&S.last_rec, S.p_out.p + before, S.p_out.len - before);
+		fz_buf_clear(&S.last_rec);
+		fz_buf_put(&S.last_rec, fz_buf_data(&S.p_out) + before, fz_buf_avail(&S.p_out) - before);
 	}
 }
 
@@ -487,8 +492,8 @@ static void deliver(size_t n, int even_if_paused)
 {
 	if (!io_ok() || (!fb.reading && !even_if_paused))
 		return;
-	if (n > S.p_out.len)
-		n = S.p_out.len;
+	if (n > fz_buf_avail(&S.p_out))
+		n = fz_buf_avail(&S.p_out);
 	if (n == 0)
 		return;
 	/* a copy: the core must not keep pointers into the backend's read buffer */
@@ -496,8 +501,8 @@ static void deliver(size_t n, int even_if_paused)
 		uint8_t *tmp = malloc(n);
 		if (tmp == NULL)
 			abort();
-		memcpy(tmp, S.p_out.p, n);
-		fz_buf_drop(&S.p_out, 0, n);
+		memcpy(tmp, fz_buf_data(&S.p_out), n);
+		fz_buf_take(&S.p_out, n);
 		tlsio__conn_on_recv(S.c, tmp, n);
 		free(tmp);
 	}
@@ -534,35 +539,40 @@ static void tamper(struct fz_in *in)
 	case 2: { /* flip bits of an undelivered byte */
 		size_t off = fz_u16(in);
 		uint8_t mask = (uint8_t)(fz_u8(in) | 1);
-		if (S.p_out.len > 0)
-			S.p_out.p[off % S.p_out.len] ^= mask;
+		if (fz_buf_avail(&S.p_out) > 0)
+			fz_buf_data(&S.p_out)[off % fz_buf_avail(&S.p_out)] ^= mask;
 		break;
 	}
 	case 3: { /* drop undelivered bytes */
 		size_t off = fz_u16(in), n = fz_u8(in) + 1;
-		if (S.p_out.len > 0)
-			fz_buf_drop(&S.p_out, off % S.p_out.len, n);
+		if (fz_buf_avail(&S.p_out) > 0)
+			fz_buf_drop(&S.p_out, off % fz_buf_avail(&S.p_out), n);
 		break;
 	}
 	case 4: /* the peer's last record again */
-		fz_buf_put(&S.p_out, S.last_rec.p, S.last_rec.len);
+		fz_buf_put(&S.p_out, fz_buf_data(&S.last_rec), fz_buf_avail(&S.last_rec));
 		break;
 	}
+}
+
+/* Bytes on their way: the victim's unsent ciphertext, the wire to the peer, the peer's output. */
+static size_t in_flight(void)
+{
+	return fz_buf_avail(&S.wire) + fz_buf_avail(&S.p_out) + (S.c ? tlsio__conn_out_len(S.c) : 0);
 }
 
 /* Everything moves until nothing does: kernel, peer, delivery, loop. */
 static void pump(void)
 {
 	for (int i = 0; i < 16; i++) {
-		size_t before = S.wire.len + S.p_out.len + (S.c ? tlsio__conn_out_len(S.c) : 0);
+		size_t before = in_flight();
 		unsigned long fl = fb.flushes;
 		run_loop();
 		kernel_takes(SIZE_MAX);
 		peer_step();
 		deliver(SIZE_MAX, 0);
 		run_loop();
-		if (S.wire.len + S.p_out.len + (S.c ? tlsio__conn_out_len(S.c) : 0) == 0 && before == 0 &&
-		    fl == fb.flushes)
+		if (in_flight() == 0 && before == 0 && fl == fb.flushes)
 			break;
 	}
 }
@@ -716,11 +726,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	S.sent = keep_sent;
 	S.p_sent = keep_psent;
 	S.p_out = keep_out;
-	S.p_out.len = 0;
+	fz_buf_clear(&S.p_out);
 	S.last_rec = keep_last;
-	S.last_rec.len = 0;
+	fz_buf_clear(&S.last_rec);
 	S.wire = keep_wire;
-	S.wire.len = 0;
+	fz_buf_clear(&S.wire);
 	S.victim_server = mode & 1;
 	fb.defer_close = (mode >> 1) & 1;
 	var = &fz_vars[(mode >> 4) % FZ_NVARS];

@@ -32,9 +32,9 @@ enum fz_record_op {
 
 /* fuzz-core: the first byte is the mode (bit 0: the victim is the server; bit 1: the backend
  * answers conn_close at its next run; bit 2: on_client_hello is set; bit 3: on_peer_close is
- * set; bits 4-7: the variant, modulo FZ_NVARIANTS). Sizes of sends: u16 v, v & 0x1fff bytes,
- * or (v & 0x0fff) * 128 if the top four bits are set. After each operation the loop runs once
- * (unless batched). */
+ * set; bits 4-7: the variant, modulo FZ_NVARIANTS). Sizes of sends: u16 v: (v & 0x3ff) * 320
+ * bytes if its top six bits are set, else (v & 0x1fff) * 4 if its top three are, else v & 0x3ff.
+ * After each operation the loop runs once (unless batched). */
 enum fz_core_op {
 	FC_SEND,         /* u16 size: tlsio_send (copied) */
 	FC_SEND_REF,     /* u16 size: tlsio_send_ref, buffer freed in the completion */

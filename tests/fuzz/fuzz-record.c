@@ -102,26 +102,26 @@ static void side_read(struct side *r, struct side *w, size_t cap)
 /* Move @p n bytes of @p from's output into @p to's input. */
 static void move(struct side *from, struct side *to, size_t n)
 {
-	if (n > from->out.len)
-		n = from->out.len;
+	if (n > fz_buf_avail(&from->out))
+		n = fz_buf_avail(&from->out);
 	if (n == 0)
 		return;
-	if (tlsio__tls_feed(to->t, from->out.p, n) != 0)
+	if (tlsio__tls_feed(to->t, fz_buf_data(&from->out), n) != 0)
 		abort();
-	fz_buf_drop(&from->out, 0, n);
+	fz_buf_take(&from->out, n);
 }
 
 /* The victim's output reaches the peer, which reads it. */
 static void to_peer(void)
 {
-	move(&vic, &peer, vic.out.len);
+	move(&vic, &peer, fz_buf_avail(&vic.out));
 	side_read(&peer, &vic, TLSIO__TLS_MAX_PLAIN);
 }
 
 /* @p s writes @p len bytes: u8 n, then n bytes of the input, the rest from a pattern. */
 static void write_side(struct side *s, struct fz_in *in, size_t len)
 {
-	size_t have = fz_u8(in), before = s->out.len;
+	size_t have = fz_u8(in), before = fz_buf_avail(&s->out);
 	const uint8_t *p;
 	if (have > len)
 		have = len;
@@ -135,8 +135,8 @@ static void write_side(struct side *s, struct fz_in *in, size_t len)
 	if (tlsio__tls_write(s->t, dst, len) == 0) {
 		s->sent_len += len;
 		if (s == &peer) {
-			last_rec.len = 0;
-			fz_buf_put(&last_rec, s->out.p + before, s->out.len - before);
+			fz_buf_clear(&last_rec);
+			fz_buf_put(&last_rec, fz_buf_data(&s->out) + before, fz_buf_avail(&s->out) - before);
 		}
 	}
 }
@@ -178,22 +178,22 @@ static void op(struct fz_in *in)
 	case FR_FLIP: {
 		size_t off = fz_u16(in);
 		uint8_t mask = (uint8_t)(fz_u8(in) | 1);
-		if (peer.out.len > 0) {
-			peer.out.p[off % peer.out.len] ^= mask;
+		if (fz_buf_avail(&peer.out) > 0) {
+			fz_buf_data(&peer.out)[off % fz_buf_avail(&peer.out)] ^= mask;
 			may_fail = 1;
 		}
 		break;
 	}
 	case FR_CUT: {
 		size_t off = fz_u16(in), n = fz_u8(in) + 1;
-		if (peer.out.len > 0) {
-			fz_buf_drop(&peer.out, off % peer.out.len, n);
+		if (fz_buf_avail(&peer.out) > 0) {
+			fz_buf_drop(&peer.out, off % fz_buf_avail(&peer.out), n);
 			may_fail = 1;
 		}
 		break;
 	}
 	case FR_REPLAY:
-		fz_buf_put(&peer.out, last_rec.p, last_rec.len);
+		fz_buf_put(&peer.out, fz_buf_data(&last_rec), fz_buf_avail(&last_rec));
 		may_fail = 1;
 		break;
 	case FR_DELIVER:
@@ -202,7 +202,7 @@ static void op(struct fz_in *in)
 		break;
 	case FR_DELIVER_SPLIT: {
 		size_t step = fz_u8(in) + 1;
-		while (peer.out.len > 0) {
+		while (fz_buf_avail(&peer.out) > 0) {
 			move(&peer, &vic, step);
 			side_read(&vic, &peer, TLSIO__TLS_MAX_PLAIN);
 		}
@@ -243,7 +243,7 @@ static void op(struct fz_in *in)
 		side_read(&vic, &peer, fz_u8(in) + 1);
 		break;
 	case FR_VICTIM_EOF:
-		move(&peer, &vic, peer.out.len);
+		move(&peer, &vic, fz_buf_avail(&peer.out));
 		vic.eof = 1;
 		tlsio__tls_set_eof(vic.t);
 		side_read(&vic, &peer, TLSIO__TLS_MAX_PLAIN);
@@ -259,7 +259,7 @@ static void side_reset(struct side *s, const char *name)
 	s->name = name;
 	s->sent = sent;
 	s->out = out;
-	s->out.len = 0;
+	fz_buf_clear(&s->out);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -272,7 +272,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	var = &fz_vars[(mode >> 1) % FZ_NVARS];
 	side_reset(&vic, victim_server ? "server" : "client");
 	side_reset(&peer, victim_server ? "client (peer)" : "server (peer)");
-	last_rec.len = 0;
+	fz_buf_clear(&last_rec);
 	may_fail = 0;
 	cli = victim_server ? &peer : &vic;
 	srv = victim_server ? &vic : &peer;
@@ -293,7 +293,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		op(&in);
 
 	/* The end: everything left reaches the victim, its answer the peer, then EOF. */
-	move(&peer, &vic, peer.out.len);
+	move(&peer, &vic, fz_buf_avail(&peer.out));
 	side_read(&vic, &peer, TLSIO__TLS_MAX_PLAIN);
 	to_peer();
 	if (!done(&vic)) {

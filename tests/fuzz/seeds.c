@@ -165,7 +165,7 @@ static void p16(struct prog *p, unsigned v)
 /* A record size as fz_record_size() reads it. */
 static void prsize(struct prog *p, unsigned size)
 {
-	p16(p, size <= 0x3ff ? size : 0xc000 | (size - 1));
+	p16(p, size <= 0x3ff ? size : 0xe000 | (size / 2 - 1));
 }
 
 static void pbytes(struct prog *p, const char *s)
@@ -245,9 +245,15 @@ static void seeds_record(void)
 	free(p.b.p);
 }
 
+/* A send size as fuzz-core reads it (rounded down to what it can say). */
 static void psize(struct prog *p, unsigned size)
 {
-	p16(p, size <= 0x1fff ? size : 0xf000 | (size / 128 > 0x0fff ? 0x0fff : size / 128));
+	if (size <= 0x3ff)
+		p16(p, size);
+	else if (size / 4 <= 0x1bff)
+		p16(p, 0xe000 | size / 4);
+	else
+		p16(p, 0xfc00 | (size / 320 > 0x3ff ? 0x3ff : size / 320));
 }
 
 static void seeds_core(void)
@@ -269,11 +275,11 @@ static void seeds_core(void)
 			p8(&p, FC_PEER_CLOSE);
 			p8(&p, FC_PUMP);
 			psave(&p, "talk-v%u-s%u", v, side);
-			/* a 512 KiB send taken by the kernel in pieces, backpressure, drain */
+			/* a 300 KiB send taken by the kernel in pieces, backpressure, drain */
 			p8(&p, m);
 			p8(&p, FC_PUMP);
 			p8(&p, FC_WATERMARKS), p16(&p, 1024), p16(&p, 4096);
-			p8(&p, FC_SEND_REF), psize(&p, 512u << 10);
+			p8(&p, FC_SEND_REF), psize(&p, 300u << 10);
 			p8(&p, FC_SEND), psize(&p, 10); /* refused: above high water */
 			p8(&p, FC_KERNEL), p16(&p, 0x4000);
 			p8(&p, FC_KERNEL), p16(&p, 0x7000);
@@ -339,7 +345,7 @@ static void seeds_queue(void)
 {
 	static const uint8_t mixed[] = {0, 1, 0, 4, 2, 0, 2, 8, 0, 5, 0, 64, 6, 0, 32};
 	/* a big copy and reference past the chunk sizes, iovecs held over appends and consumes */
-	static const uint8_t big[] = {0, 0x40, 0x00, 1, 0x40, 0x00, 4, 0xff, 0xfc, 5, 0, 16,
+	static const uint8_t big[] = {0, 0x40, 0x00, 1, 0x40, 0x00, 4, 0xff, 0xe0, 5, 0, 16,
 	                              4, 0x10, 0x01, 6, 0x12, 0x34, 4, 0x40, 0x00, 6, 0xff, 0xff,
 	                              3, 0, 3, 2, 0xff, 0xff, 7, 0, 0, 8, 0, 0, 9, 0, 0};
 	/* the first byte picks the pools: none, plaintext, ciphertext, both */
