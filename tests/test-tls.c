@@ -500,6 +500,35 @@ START_TEST(bad_record_version_after_handshake)
 }
 END_TEST
 
+/* A ClientHello whose legacy_version is 0x0003: wolfSSL sends protocol_version, then
+ * illegal_parameter. The alert reported is the one the client reads, the first (fuzz-core found
+ * the second reported). */
+START_TEST(two_alerts_report_the_first)
+{
+	struct pair p;
+	int alert;
+	pair_init(&p, server_cfg(0, 0, NULL), client_cfg("ca.pem", 0, 0, NULL), "localhost");
+	ck_assert_int_eq(tlsio__tls_handshake(p.c.t), 0);
+	ck_assert_int_eq(p.c.out.p[9], 3); /* record header, handshake header, legacy_version */
+	p.c.out.p[9] = 0;
+	deliver(&p.c, &p.s);
+	step(&p.s);
+	ck_assert_int_lt(p.s.hs, 0);
+	alert = tlsio__tls_alert(p.s.t);
+	printf("legacy_version 0x0003: server %s, alert %s, %zu bytes out\n", tlsio_strerror(p.s.hs),
+	       tlsio_alert_name(alert), p.s.out.len);
+	ck_assert_uint_ge(p.s.out.len, 7);
+	ck_assert_msg(p.s.out.p[0] == 21 && p.s.out.p[5] == 2 && p.s.out.p[6] == alert,
+	              "first record: type %d, alert %d %d; reported %d", p.s.out.p[0], p.s.out.p[5],
+	              p.s.out.p[6], alert);
+	deliver(&p.s, &p.c);
+	step(&p.c);
+	ck_assert_int_eq(p.c.hs, TLSIO_E_ALERT_RECEIVED);
+	ck_assert_int_eq(tlsio__tls_alert(p.c.t), alert);
+	pair_free(&p);
+}
+END_TEST
+
 /* A server that gets EOF before any byte (fuzz-tls found the NULL + 0 on this path). */
 START_TEST(eof_before_any_input)
 {
@@ -607,6 +636,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, hello_malformed);
 	tcase_add_test(tc, oversized_record_after_handshake);
 	tcase_add_test(tc, bad_record_version_after_handshake);
+	tcase_add_test(tc, two_alerts_report_the_first);
 	tcase_add_test(tc, eof_before_any_input);
 	tcase_add_test(tc, alpn_and_sni);
 	tcase_add_test(tc, truncated_input_waits);

@@ -44,6 +44,7 @@ struct tlsio__tls {
 	int out_failed;    /* the output function refused (out of memory) */
 	int last_err;
 	int alert;
+	int first_tx_alert; /* the first fatal alert wolfSSL sent (tls_info_cb) */
 	char alpn[256];
 	char sni[256];
 	/* server: the ClientHello is read (hello.c) before wolfSSL exists; see tlsio__tls_handshake */
@@ -95,6 +96,21 @@ static int tls_recv_cb(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 		return sz;
 	}
 	return t->eof ? WOLFSSL_CBIO_ERR_CONN_CLOSE : WOLFSSL_CBIO_ERR_WANT_READ;
+}
+
+/* wolfSSL may send a second fatal alert after the first (a ClientHello with a bad legacy
+ * version gets protocol_version, then illegal_parameter; found by fuzz-core). The peer acts on
+ * the first, so that is the one to report, but wolfSSL's alert history keeps only the last.
+ * Its info callback sees every alert as it is sent, by description only: all but close_notify,
+ * user_canceled and no_renegotiation are fatal. */
+static void tls_info_cb(const WOLFSSL *ssl, int where, int value)
+{
+	tlsio__tls *t;
+	if (!(where & SSL_CB_ALERT) || value == 0 || value == 90 || value == 100)
+		return;
+	t = wolfSSL_GetIOWriteCtx((WOLFSSL *)ssl);
+	if (t != NULL && t->first_tx_alert == TLSIO_ALERT_NONE)
+		t->first_tx_alert = value;
 }
 
 /* Always accepts: the caller's queue has no limit at this layer (backpressure lives in api/). */
@@ -245,6 +261,7 @@ int tlsio_tls_config_new(tlsio_tls_config **out, int is_server, const tlsio_tls_
 	}
 	wolfSSL_CTX_SetIORecv(cfg->ctx, tls_recv_cb);
 	wolfSSL_CTX_SetIOSend(cfg->ctx, tls_send_cb);
+	wolfSSL_CTX_set_info_callback(cfg->ctx, tls_info_cb);
 	if (opts->cert_file != NULL &&
 	    wolfSSL_CTX_use_certificate_chain_file(cfg->ctx, opts->cert_file) != WOLFSSL_SUCCESS) {
 		why = "cannot load the certificate file";
@@ -347,6 +364,7 @@ int tlsio__tls_new(tlsio__tls **out, tlsio_tls_config *cfg, const char *server_n
 	t->out = fn;
 	t->out_arg = arg;
 	t->alert = TLSIO_ALERT_NONE;
+	t->first_tx_alert = TLSIO_ALERT_NONE;
 	if (cfg->is_server) {
 		*out = t; /* wolfSSL comes once the ClientHello was read */
 		return 0;
@@ -503,7 +521,7 @@ static int tls_fail(tlsio__tls *t, int ret)
 		return TLSIO_E_ALERT_RECEIVED;
 	}
 	if (h.last_tx.level == alert_fatal)
-		t->alert = h.last_tx.code;
+		t->alert = t->first_tx_alert != TLSIO_ALERT_NONE ? t->first_tx_alert : h.last_tx.code;
 	if (err == SOCKET_PEER_CLOSED_E || (t->eof && tlsio__tls_input_len(t) == 0 && err == SOCKET_ERROR_E))
 		return TLSIO_E_EOF_IN_HANDSHAKE;
 	if (is_verify_error(err))
