@@ -169,7 +169,7 @@ struct fz_buf {
 
 static uint8_t *fz_buf_data(const struct fz_buf *b)
 {
-	return b->p + b->head;
+	return b->p != NULL ? b->p + b->head : NULL; /* never NULL + 0 */
 }
 
 static size_t fz_buf_avail(const struct fz_buf *b)
