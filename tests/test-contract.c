@@ -801,41 +801,10 @@ Suite *contract_suite(const char *backend)
 
 #define MAX_RUN 16
 
-/* The backends to run: names from the environment, else every compiled-in one. */
-static size_t pick_backends(const tlsio_backend **out)
-{
-	const char *env = getenv("TLSIO_BACKENDS");
-	char *list, *save = NULL;
-	size_t n = 0;
-	if (env == NULL || *env == '\0')
-		env = getenv("TLSIO_BACKEND");
-	if (env == NULL || *env == '\0') {
-		n = tlsio_backends(out, MAX_RUN);
-		return n < MAX_RUN ? n : MAX_RUN;
-	}
-	list = strdup(env);
-	for (char *tok = strtok_r(list, ", ", &save); tok != NULL && n < MAX_RUN;
-	     tok = strtok_r(NULL, ", ", &save)) {
-		const tlsio_backend *b = tlsio_backend_by_name(tok);
-		if (b == NULL) {
-			fprintf(stderr, "test-contract: backend \"%s\" is not compiled in (have: %s)\n", tok,
-			        tlsio_backend_names());
-			exit(1);
-		}
-		out[n++] = b;
-	}
-	free(list);
-	if (n == 0) {
-		fprintf(stderr, "test-contract: no backend named in \"%s\"\n", env);
-		exit(1);
-	}
-	return n;
-}
-
 int main(void)
 {
 	const tlsio_backend *bs[MAX_RUN];
-	size_t n = pick_backends(bs), ran = 0;
+	size_t n = tu_pick_backends("test-contract", bs, MAX_RUN), ran = 0;
 	int failed = 0;
 	uint8_t md[32];
 	char hex[65];

@@ -697,41 +697,11 @@ static int storm_backend(const tlsio_backend *be, const tlsio_backend *epoll, ui
 
 /* ---------------------------------------------------------------------------------------- */
 
-static size_t pick_backends(const tlsio_backend **out)
-{
-	const char *env = getenv("TLSIO_BACKENDS");
-	char *list, *save = NULL;
-	size_t n = 0;
-	if (env == NULL || *env == '\0')
-		env = getenv("TLSIO_BACKEND");
-	if (env == NULL || *env == '\0') {
-		n = tlsio_backends(out, MAX_BACKENDS);
-		return n < MAX_BACKENDS ? n : MAX_BACKENDS;
-	}
-	list = strdup(env);
-	for (char *tok = strtok_r(list, ", ", &save); tok != NULL && n < MAX_BACKENDS;
-	     tok = strtok_r(NULL, ", ", &save)) {
-		const tlsio_backend *b = tlsio_backend_by_name(tok);
-		if (b == NULL) {
-			fprintf(stderr, "test-storm: backend \"%s\" is not compiled in (have: %s)\n", tok,
-			        tlsio_backend_names());
-			exit(1);
-		}
-		out[n++] = b;
-	}
-	free(list);
-	if (n == 0) {
-		fprintf(stderr, "test-storm: no backend named in \"%s\"\n", env);
-		exit(1);
-	}
-	return n;
-}
-
 int main(int argc, char **argv)
 {
 	const tlsio_backend *bs[MAX_BACKENDS], *epoll = tlsio_backend_by_name("epoll");
 	const char *why = NULL;
-	size_t n = pick_backends(bs), ran = 0;
+	size_t n = tu_pick_backends("test-storm", bs, MAX_BACKENDS), ran = 0;
 	int only_set, failed = 0;
 	uint64_t master = env_u64("TLSIO_STORM_SEED", DEFAULT_SEED, NULL);
 	uint64_t runs = env_u64("TLSIO_STORM_RUNS", 200, NULL);

@@ -1042,3 +1042,40 @@ int tu_pair_run(tu_pair *p)
 	pair_describe(p);
 	return rc;
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* backends */
+
+size_t tu_pick_backends(const char *prog, const tlsio_backend **out, size_t max)
+{
+	const char *env = getenv("TLSIO_BACKENDS");
+	char *list, *save = NULL;
+	size_t n = 0;
+	if (env == NULL || *env == '\0')
+		env = getenv("TLSIO_BACKEND");
+	if (env == NULL || *env == '\0') {
+		n = tlsio_backends(out, max);
+		return n < max ? n : max;
+	}
+	list = strdup(env);
+	if (list == NULL) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		exit(1);
+	}
+	for (char *tok = strtok_r(list, ", ", &save); tok != NULL && n < max;
+	     tok = strtok_r(NULL, ", ", &save)) {
+		const tlsio_backend *b = tlsio_backend_by_name(tok);
+		if (b == NULL) {
+			fprintf(stderr, "%s: backend \"%s\" is not compiled in (have: %s)\n", prog, tok,
+			        tlsio_backend_names());
+			exit(1);
+		}
+		out[n++] = b;
+	}
+	free(list);
+	if (n == 0) {
+		fprintf(stderr, "%s: no backend named in \"%s\"\n", prog, env);
+		exit(1);
+	}
+	return n;
+}

@@ -66,6 +66,15 @@ void tu_pattern(uint64_t seed, uint64_t off, void *buf, size_t len);
 /** Index of the first byte of @p buf that differs from the stream at @p off, or @p len. */
 size_t tu_pattern_check(uint64_t seed, uint64_t off, const void *buf, size_t len);
 
+/* ---- backends ----------------------------------------------------------------------------- */
+/**
+ * The backends a suite runs: the names in $TLSIO_BACKENDS (comma list), else $TLSIO_BACKEND,
+ * else every compiled-in one. A name that is not compiled in, or a list naming none, ends the
+ * program with a message (prefixed with @p prog) and exit status 1: asking for a backend that
+ * is not there is a mistake, not a skip. @return the count (at most @p max).
+ */
+size_t tu_pick_backends(const char *prog, const tlsio_backend **out, size_t max);
+
 /* ---- certificates ----------------------------------------------------------------------- */
 /** "$TLSIO_TEST_CERTS/<file>" (fallback: tests/certs, ../tests/certs). Stable storage. */
 const char *tu_cert(const char *file);
