@@ -74,9 +74,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 1; i + 3 <= size; i += 3) {
 		unsigned op = data[i] % 10, v = (unsigned)data[i + 1] << 8 | data[i + 2];
 		/* mostly small (the common case, and cheap to run: under ASan every fresh page of a
-		 * chunk is a page fault), one in 32 up to 256 KiB: past the 64 KiB plaintext and
-		 * 256 KiB ciphertext chunks */
-		size_t n = (v & 31) ? v >> 5 : (size_t)(v >> 5) * 128;
+		 * chunk is a page fault, and those were half the time), one in 128 up to 256 KiB:
+		 * past the 64 KiB plaintext and 256 KiB ciphertext chunks */
+		size_t n = (v & 127) ? (v >> 7) * 8 + (v & 7) : (size_t)(v >> 7) * 512;
 		size_t start = (size_t)data[i + 1] * 97 % (sizeof(src) - (1 << 18));
 		switch (op) {
 		case 0: /* copy send */

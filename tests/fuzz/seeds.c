@@ -345,7 +345,7 @@ static void seeds_queue(void)
 {
 	static const uint8_t mixed[] = {0, 1, 0, 4, 2, 0, 2, 8, 0, 5, 0, 64, 6, 0, 32};
 	/* a big copy and reference past the chunk sizes, iovecs held over appends and consumes */
-	static const uint8_t big[] = {0, 0x40, 0x00, 1, 0x40, 0x00, 4, 0xff, 0xe0, 5, 0, 16,
+	static const uint8_t big[] = {0, 0x40, 0x00, 1, 0x40, 0x00, 4, 0xff, 0x80, 5, 0, 16,
 	                              4, 0x10, 0x01, 6, 0x12, 0x34, 4, 0x40, 0x00, 6, 0xff, 0xff,
 	                              3, 0, 3, 2, 0xff, 0xff, 7, 0, 0, 8, 0, 0, 9, 0, 0};
 	/* the first byte picks the pools: none, plaintext, ciphertext, both */
