@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,6 +17,7 @@
 
 #include "core.h"
 #include "queue.h"
+#include "timers.h"
 #include "hello.h"
 #include "tls.h"
 #include "backend.h"
@@ -65,6 +67,7 @@ struct tlsio_conn {
 	size_t high_water, low_water;
 	uint32_t linger_ms, hs_timeout_ms, idle_timeout_ms;
 	uint64_t hs_deadline, idle_deadline, linger_deadline;
+	tlsio__timer timer;        /* loop->timers; due no later than the earliest deadline */
 	int status;
 	int alert;
 	tlsio_stats st;
@@ -94,6 +97,8 @@ struct tlsio_loop {
 	tlsio_conn *fin_head;
 	atomic_int stop; /* set from other threads and signal handlers (tlsio_loop_stop) */
 	tlsio__pool pt_pool, ct_pool; /* queue chunks shared by the loop's connections */
+	tlsio__timers timers;      /* connections with a deadline (see conn_arm_timer) */
+	size_t nconns;
 	uint8_t stage[TLSIO__TLS_MAX_PLAIN];
 	uint8_t rbuf[TLSIO__TLS_MAX_PLAIN];
 };
@@ -102,6 +107,7 @@ static void conn_fail(tlsio_conn *c, int status);
 static int check_cfg(tlsio_tls_config *cfg, int is_server);
 static void conn_terminate(tlsio_conn *c, int status);
 static void conn_process_input(tlsio_conn *c);
+static void conn_arm_timer(tlsio_conn *c);
 
 /* ---------------------------------------------------------------------------------------- */
 /* small helpers */
@@ -317,8 +323,10 @@ void tlsio__conn_on_sent(tlsio_conn *c, size_t n)
 	tlsio__ctq_consume(&c->ctq, n);
 	c->ct_sent += n;
 	c->st.tls_bytes_sent += n;
-	if (c->idle_timeout_ms)
+	if (c->idle_timeout_ms) {
 		c->idle_deadline = tlsio__now_ms() + c->idle_timeout_ms;
+		conn_arm_timer(c);
+	}
 	/* Refill before the completions: the backend's write loop goes on with what is added. */
 	if (c->state == ST_OPEN && c->ctq.bytes <= ENCRYPT_AHEAD / 2 &&
 	    (c->ptq.bytes > 0 || c->close_req || c->shut_req))
@@ -430,8 +438,10 @@ void tlsio__conn_on_recv(tlsio_conn *c, const uint8_t *data, size_t n)
 	if (c->state == ST_DEAD)
 		return;
 	c->st.tls_bytes_received += n;
-	if (c->idle_timeout_ms)
+	if (c->idle_timeout_ms) {
 		c->idle_deadline = tlsio__now_ms() + c->idle_timeout_ms;
+		conn_arm_timer(c);
+	}
 	if (c->state == ST_FAILING)
 		return; /* lingering close: input is read only to be dropped */
 	/* wolfSSL reads straight from the backend's buffer; only what it leaves (a partial record,
@@ -521,6 +531,7 @@ static void conn_fail(tlsio_conn *c, int status)
 	c->state = ST_FAILING;
 	tlsio__ptq_free(&c->ptq);
 	c->linger_deadline = tlsio__now_ms() + c->linger_ms;
+	conn_arm_timer(c);
 	c->loop->be->read_start(c);
 	conn_schedule(c);
 }
@@ -550,6 +561,8 @@ void tlsio__conn_closed(tlsio_conn *c)
 static void conn_free(tlsio_conn *c)
 {
 	tlsio_loop *loop = c->loop;
+	tlsio__timers_del(&loop->timers, &c->timer);
+	loop->nconns--;
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -625,24 +638,41 @@ static uint64_t conn_deadline(const tlsio_conn *c)
 	return d;
 }
 
+/* Keep the connection's timer due no later than its earliest deadline. A deadline that moved
+ * later (idle, on every read and write) leaves the timer where it is: when it comes due,
+ * loop_deadlines moves it to the real deadline. The loop reserved a slot for every connection,
+ * so this cannot fail. */
+static void conn_arm_timer(tlsio_conn *c)
+{
+	uint64_t d = conn_deadline(c);
+	if (d != 0 && (c->timer.pos == 0 || d < c->timer.at))
+		(void)tlsio__timers_set(&c->loop->timers, &c->timer, d);
+}
+
+#define TIMER_CONN(t) ((tlsio_conn *)((char *)(t) - offsetof(tlsio_conn, timer)))
+
 static int loop_timeout(tlsio_loop *loop)
 {
-	uint64_t now = tlsio__now_ms(), next = 0;
-	for (tlsio_conn *c = loop->conns; c != NULL; c = c->next) {
-		uint64_t d = c->state == ST_DEAD ? 0 : conn_deadline(c);
-		if (d != 0 && (next == 0 || d < next))
-			next = d;
-	}
-	if (next == 0)
+	uint64_t now = tlsio__now_ms();
+	const tlsio__timer *t = tlsio__timers_top(&loop->timers);
+	if (t == NULL)
 		return -1;
-	return next <= now ? 0 : (int)(next - now > 3600000 ? 3600000 : next - now);
+	return t->at <= now ? 0 : (int)(t->at - now > 3600000 ? 3600000 : t->at - now);
 }
 
 static void loop_deadlines(tlsio_loop *loop)
 {
 	uint64_t now = tlsio__now_ms();
-	for (tlsio_conn *c = loop->conns; c != NULL; c = c->next) {
-		if (c->state == ST_DEAD)
+	tlsio__timer *t;
+	while ((t = tlsio__timers_top(&loop->timers)) != NULL && t->at <= now) {
+		tlsio_conn *c = TIMER_CONN(t);
+		uint64_t d = c->state == ST_DEAD ? 0 : conn_deadline(c);
+		if (d > now) {
+			(void)tlsio__timers_set(&loop->timers, t, d);
+			continue;
+		}
+		tlsio__timers_del(&loop->timers, t);
+		if (d == 0)
 			continue;
 		if (c->linger_deadline != 0 && now >= c->linger_deadline)
 			conn_terminate(c, c->state == ST_FAILING ? c->status : TLSIO_E_LINGER_TIMEOUT);
@@ -652,9 +682,6 @@ static void loop_deadlines(tlsio_loop *loop)
 			conn_terminate(c, TLSIO_E_IDLE_TIMEOUT);
 	}
 }
-
-/* ---------------------------------------------------------------------------------------- */
-/* loop */
 
 int tlsio_loop_new(tlsio_loop **out, const tlsio_backend *b)
 {
@@ -743,6 +770,7 @@ void tlsio_loop_free(tlsio_loop *loop)
 	loop->be->loop_free(loop);
 	tlsio__pool_drain(&loop->pt_pool);
 	tlsio__pool_drain(&loop->ct_pool);
+	tlsio__timers_free(&loop->timers);
 	free(loop);
 	tlsio__tls_thread_cleanup();
 }
@@ -760,6 +788,10 @@ static int conn_new(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *c
 	*out = NULL;
 	if (o == NULL)
 		o = &default_opts;
+	/* a timer slot for every connection: arming one later cannot fail */
+	rc = tlsio__timers_reserve(&loop->timers, loop->nconns + 1);
+	if (rc < 0)
+		return rc;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
@@ -793,6 +825,8 @@ static int conn_new(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *c
 		c->hs_deadline = tlsio__now_ms() + c->hs_timeout_ms;
 	if (c->idle_timeout_ms)
 		c->idle_deadline = tlsio__now_ms() + c->idle_timeout_ms;
+	conn_arm_timer(c);
+	loop->nconns++;
 	c->next = loop->conns;
 	if (loop->conns != NULL)
 		loop->conns->prev = c;
@@ -976,6 +1010,7 @@ void tlsio_close(tlsio_conn *c)
 		return;
 	c->close_req = 1;
 	c->linger_deadline = tlsio__now_ms() + c->linger_ms;
+	conn_arm_timer(c);
 	if (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE) {
 		/* Nothing to say yet: no close_notify before keys exist. */
 		conn_terminate(c, TLSIO_E_CLOSED);

@@ -59,7 +59,7 @@ for t in "${targets[@]}"; do
 	fuzz-tls) srcs=("$f/fuzz-tls.c" "$src/tls/tls.c" "$src/tls/hello.c" "$src/api/util.c") ;;
 	# these two compile tls/tls.c (and api/core.c) into themselves, to reach the state under them
 	fuzz-record) srcs=("$f/fuzz-record.c" "$src/tls/hello.c" "$src/api/util.c") ;;
-	fuzz-core) srcs=("$f/fuzz-core.c" "$src/tls/hello.c" "$src/api/util.c" "$src/api/queue.c"
+	fuzz-core) srcs=("$f/fuzz-core.c" "$src/tls/hello.c" "$src/api/util.c" "$src/api/queue.c" "$src/api/timers.c"
 		"$src/backends/registry.c" "$src/backends/blocking.c" "$src/backends/sockio.c" "$src/api/sys.c") ;;
 	fuzz-queue) srcs=("$f/fuzz-queue.c" "$src/api/queue.c") ;;
 	esac

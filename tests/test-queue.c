@@ -1,4 +1,5 @@
-/* Send-queue unit tests: the plaintext and ciphertext queues against a flat model. */
+/* Unit tests of the core's data structures: the plaintext and ciphertext queues against a flat
+ * model, and the deadline heap (api/timers.c) against a brute-force minimum. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "queue.h"
+#include "timers.h"
 
 static uint64_t rng = 88172645463325252ull;
 static uint64_t rnd(void)
@@ -209,6 +211,61 @@ START_TEST(ptq_small_copies_pack)
 }
 END_TEST
 
+/* Random inserts, moves (earlier and later), deletions and pops of expired timers: the top is
+ * always the earliest queued timer, every queued timer knows its place, and draining in order
+ * yields non-decreasing times. */
+START_TEST(timers_model)
+{
+	enum { N = 500 };
+	static tlsio__timer t[N];
+	tlsio__timers h = {0};
+	memset(t, 0, sizeof(t));
+	ck_assert_int_eq(tlsio__timers_reserve(&h, N / 2), 0);
+	for (int op = 0; op < 200000; op++) {
+		size_t i = (size_t)(rnd() % N), queued = 0;
+		const tlsio__timer *top;
+		uint64_t min = UINT64_MAX;
+		switch (rnd() % 4) {
+		case 0:
+		case 1:
+			ck_assert_int_eq(tlsio__timers_set(&h, &t[i], rnd() % 10000), 0);
+			break;
+		case 2:
+			tlsio__timers_del(&h, &t[i]);
+			ck_assert_uint_eq(t[i].pos, 0);
+			break;
+		default:
+			top = tlsio__timers_top(&h);
+			if (top != NULL)
+				tlsio__timers_del(&h, (tlsio__timer *)top);
+			break;
+		}
+		for (size_t k = 0; k < N; k++) {
+			if (t[k].pos == 0)
+				continue;
+			queued++;
+			ck_assert_ptr_eq(h.v[t[k].pos - 1], &t[k]);
+			if (t[k].at < min)
+				min = t[k].at;
+		}
+		ck_assert_uint_eq(queued, h.n);
+		top = tlsio__timers_top(&h);
+		if (queued == 0)
+			ck_assert_ptr_null(top);
+		else
+			ck_assert_uint_eq(top->at, min);
+	}
+	for (uint64_t last = 0; tlsio__timers_top(&h) != NULL;) {
+		tlsio__timer *top = tlsio__timers_top(&h);
+		ck_assert_uint_ge(top->at, last);
+		last = top->at;
+		tlsio__timers_del(&h, top);
+	}
+	ck_assert_uint_eq(h.n, 0);
+	tlsio__timers_free(&h);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("queue");
@@ -219,6 +276,7 @@ int main(void)
 	tcase_add_loop_test(tc, ctq_stable_and_ordered, 0, 2);
 	tcase_add_test(tc, ptq_small_copies_pack);
 	tcase_add_test(tc, pool_idle_queues_hold_nothing);
+	tcase_add_test(tc, timers_model);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -1,0 +1,108 @@
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "timers.h"
+
+static void place(tlsio__timers *h, size_t i, tlsio__timer *t)
+{
+	h->v[i] = t;
+	t->pos = i + 1;
+}
+
+static void sift_up(tlsio__timers *h, size_t i)
+{
+	tlsio__timer *t = h->v[i];
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (h->v[parent]->at <= t->at)
+			break;
+		place(h, i, h->v[parent]);
+		i = parent;
+	}
+	place(h, i, t);
+}
+
+static void sift_down(tlsio__timers *h, size_t i)
+{
+	tlsio__timer *t = h->v[i];
+	for (;;) {
+		size_t child = 2 * i + 1;
+		if (child >= h->n)
+			break;
+		if (child + 1 < h->n && h->v[child + 1]->at < h->v[child]->at)
+			child++;
+		if (t->at <= h->v[child]->at)
+			break;
+		place(h, i, h->v[child]);
+		i = child;
+	}
+	place(h, i, t);
+}
+
+int tlsio__timers_reserve(tlsio__timers *h, size_t n)
+{
+	tlsio__timer **v;
+	size_t cap;
+	if (n <= h->cap)
+		return 0;
+	cap = h->cap ? h->cap : 64;
+	while (cap < n)
+		cap *= 2;
+	v = realloc(h->v, cap * sizeof(*v));
+	if (v == NULL)
+		return -ENOMEM;
+	h->v = v;
+	h->cap = cap;
+	return 0;
+}
+
+int tlsio__timers_set(tlsio__timers *h, tlsio__timer *t, uint64_t at)
+{
+	if (t->pos == 0) {
+		int rc = tlsio__timers_reserve(h, h->n + 1);
+		if (rc < 0)
+			return rc;
+		t->at = at;
+		place(h, h->n++, t);
+		sift_up(h, h->n - 1);
+		return 0;
+	}
+	if (at < t->at) {
+		t->at = at;
+		sift_up(h, t->pos - 1);
+	} else if (at > t->at) {
+		t->at = at;
+		sift_down(h, t->pos - 1);
+	}
+	return 0;
+}
+
+void tlsio__timers_del(tlsio__timers *h, tlsio__timer *t)
+{
+	size_t i = t->pos;
+	tlsio__timer *last;
+	if (i == 0)
+		return;
+	i--;
+	t->pos = 0;
+	last = h->v[--h->n];
+	if (last == t)
+		return;
+	/* The last one fills the hole; it may belong above or below it. */
+	place(h, i, last);
+	if (i > 0 && h->v[(i - 1) / 2]->at > last->at)
+		sift_up(h, i);
+	else
+		sift_down(h, i);
+}
+
+void tlsio__timers_free(tlsio__timers *h)
+{
+	free(h->v);
+	h->v = NULL;
+	h->n = h->cap = 0;
+}
