@@ -496,6 +496,33 @@ int tlsx_parse_threads(const char *s, int *out)
 	return 0;
 }
 
+int tlsx_server_listen(const char *prog, const char *backend, const char *addr, int shared,
+                       tlsio_tls_config *cfg, const tlsio_conn_opts *copts, tlsio_accept_cb cb,
+                       void *arg, tlsio_loop **loop, tlsio_listener **listener, char *bound,
+                       size_t len)
+{
+	tlsio_listen_opts lo = {.flags = shared ? TLSIO_LISTEN_REUSEPORT : 0};
+	int rc = tlsio_loop_new(loop, tlsio_backend_by_name(backend));
+	if (rc < 0) {
+		fprintf(stderr, "%s: cannot create a loop on backend '%s': %s\n", prog,
+		        backend != NULL ? backend : "auto", tlsio_strerror(rc));
+		return TLSX_EXIT_FAIL;
+	}
+	rc = tlsx_signals_watch(*loop);
+	if (rc == 0)
+		rc = tlsio_listen_ex(*loop, addr, &lo, cfg, copts, cb, arg, listener);
+	if (rc < 0) {
+		fprintf(stderr, "%s: cannot listen on %s: %s\n", prog, addr, tlsio_strerror(rc));
+		return TLSX_EXIT_FAIL;
+	}
+	rc = tlsio_listener_addr(*listener, bound, len);
+	if (rc < 0) {
+		fprintf(stderr, "%s: cannot read the bound address: %s\n", prog, tlsio_strerror(rc));
+		return TLSX_EXIT_FAIL;
+	}
+	return 0;
+}
+
 struct server_thread {
 	pthread_t tid;
 	const struct tlsx_server_ops *ops;

@@ -176,6 +176,16 @@ struct tlsx_server_ops {
 };
 
 /**
+ * The usual start: a loop on @p backend (NULL: auto), tlsx_signals_watch()ed, listening on
+ * @p addr (TLSIO_LISTEN_REUSEPORT when @p shared), its bound address in @p bound. Prints its
+ * errors prefixed by @p prog. @return 0 or an exit status (what start returns).
+ */
+int tlsx_server_listen(const char *prog, const char *backend, const char *addr, int shared,
+                       tlsio_tls_config *cfg, const tlsio_conn_opts *copts, tlsio_accept_cb cb,
+                       void *arg, tlsio_loop **loop, tlsio_listener **listener, char *bound,
+                       size_t len);
+
+/**
  * Run @p n servers, worker i at (char *)workers + i * size, each on its own thread with its own
  * loop; with @p n == 1 everything runs on the calling thread (and without SO_REUSEPORT). The
  * first listens on @p addr, the others on the address it bound, so port 0 works. Once all

@@ -475,28 +475,11 @@ static int parse_args(struct echo_server *srv, int argc, char **argv)
 static int echo_start(void *worker, const char *addr, int shared, char *bound, size_t len)
 {
 	struct echo_server *srv = worker;
-	tlsio_listen_opts lo = {.flags = shared ? TLSIO_LISTEN_REUSEPORT : 0};
-	int rc = tlsio_loop_new(&srv->loop, tlsio_backend_by_name(srv->co.backend));
-	if (rc < 0) {
-		fprintf(stderr, PROG ": cannot create a loop on backend '%s': %s\n",
-		        srv->co.backend != NULL ? srv->co.backend : "auto", tlsio_strerror(rc));
-		return TLSX_EXIT_FAIL;
-	}
-	rc = tlsx_signals_watch(srv->loop);
+	int rc = tlsx_server_listen(PROG, srv->co.backend, addr, shared, srv->cfg, &srv->copts,
+	                            on_accept, srv, &srv->loop, &srv->listener, bound, len);
 	if (rc == 0)
-		rc = tlsio_listen_ex(srv->loop, addr, &lo, srv->cfg, &srv->copts, on_accept, srv,
-		                     &srv->listener);
-	if (rc < 0) {
-		fprintf(stderr, PROG ": cannot listen on %s: %s\n", addr, tlsio_strerror(rc));
-		return TLSX_EXIT_FAIL;
-	}
-	rc = tlsio_listener_addr(srv->listener, bound, len);
-	if (rc < 0) {
-		fprintf(stderr, PROG ": cannot read the bound address: %s\n", tlsio_strerror(rc));
-		return TLSX_EXIT_FAIL;
-	}
-	srv->started = 1;
-	return 0;
+		srv->started = 1;
+	return rc;
 }
 
 static int echo_run(void *worker)

@@ -797,28 +797,11 @@ static int parse_args(struct https_server *srv, int argc, char **argv)
 static int https_start(void *worker, const char *addr, int shared, char *bound, size_t len)
 {
 	struct https_server *srv = worker;
-	tlsio_listen_opts lo = {.flags = shared ? TLSIO_LISTEN_REUSEPORT : 0};
-	int rc = tlsio_loop_new(&srv->loop, tlsio_backend_by_name(srv->co.backend));
-	if (rc < 0) {
-		fprintf(stderr, PROG ": cannot create a loop on backend '%s': %s\n", srv->co.backend,
-		        tlsio_strerror(rc));
-		return TLSX_EXIT_FAIL;
-	}
-	rc = tlsx_signals_watch(srv->loop);
+	int rc = tlsx_server_listen(PROG, srv->co.backend, addr, shared, srv->cfg, &srv->copts,
+	                            on_accept, srv, &srv->loop, &srv->listener, bound, len);
 	if (rc == 0)
-		rc = tlsio_listen_ex(srv->loop, addr, &lo, srv->cfg, &srv->copts, on_accept, srv,
-		                     &srv->listener);
-	if (rc < 0) {
-		fprintf(stderr, PROG ": cannot listen on %s: %s\n", addr, tlsio_strerror(rc));
-		return TLSX_EXIT_FAIL;
-	}
-	rc = tlsio_listener_addr(srv->listener, bound, len);
-	if (rc < 0) {
-		fprintf(stderr, PROG ": setup: %s\n", tlsio_strerror(rc));
-		return TLSX_EXIT_FAIL;
-	}
-	srv->started = 1;
-	return 0;
+		srv->started = 1;
+	return rc;
 }
 
 static int https_run(void *worker)
