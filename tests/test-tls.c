@@ -334,9 +334,9 @@ START_TEST(hello_fragmented)
 		tlsio__hello h;
 		int alert;
 		struct pipe_buf tiny = refragment(&p.c.out, 3);
-		ck_assert_int_eq(tlsio__hello_parse(tiny.p, tiny.len, &h, &alert), TLSIO__HELLO_DONE);
+		ck_assert_int_eq(tlsio__hello_parse(NULL, tiny.p, tiny.len, &h, &alert), TLSIO__HELLO_DONE);
 		ck_assert_str_eq(h.server_name, "localhost");
-		ck_assert_int_eq(tlsio__hello_parse(tiny.p, tiny.len - 1, &h, &alert), TLSIO__HELLO_MORE);
+		ck_assert_int_eq(tlsio__hello_parse(NULL, tiny.p, tiny.len - 1, &h, &alert), TLSIO__HELLO_MORE);
 		free(tiny.p);
 	}
 	frag = refragment(&p.c.out, 100);
@@ -355,6 +355,45 @@ START_TEST(hello_fragmented)
 	ck_assert_int_eq(p.c.hs, 1);
 	ck_assert_int_eq(p.s.hs, 1);
 	ck_assert_str_eq(tlsio__tls_sni(p.s.t), "localhost");
+	pair_free(&p);
+}
+END_TEST
+
+/* A reader given a growing stream goes on where it stopped: a ClientHello in 1-byte records,
+ * arriving a byte at a time, is read once in all (after each call every complete record is
+ * behind r.off and its payload in r.have), not once per arrival, and the answer is the one-shot
+ * parse's. */
+START_TEST(hello_reader_resumes)
+{
+	struct pair p;
+	struct pipe_buf tiny;
+	tlsio__hello once, h;
+	tlsio__hello_reader r = {0};
+	int alert, rc = TLSIO__HELLO_MORE;
+	size_t i;
+	pair_init(&p, server_cfg(0, 0, NULL), client_cfg("ca.pem", 0, 0, NULL), "localhost");
+	ck_assert_int_eq(tlsio__tls_handshake(p.c.t), 0);
+	tiny = refragment(&p.c.out, 1);
+	ck_assert_int_eq(tlsio__hello_parse(NULL, tiny.p, tiny.len, &once, &alert), TLSIO__HELLO_DONE);
+	for (i = 1; i <= tiny.len; i++) {
+		rc = tlsio__hello_parse(&r, tiny.p, i, &h, &alert);
+		if (rc != TLSIO__HELLO_MORE)
+			break;
+		ck_assert_uint_eq(r.off, i / 6 * 6); /* 5-byte header + 1 byte, each */
+		ck_assert_uint_eq(r.have, i / 6);
+	}
+	ck_assert_int_eq(rc, TLSIO__HELLO_DONE);
+	ck_assert_uint_eq(i % 6, 0); /* answered as the last record of the hello completed */
+	ck_assert_mem_eq(&h, &once, sizeof(h));
+	ck_assert_ptr_null(r.joined); /* given back when the answer is final */
+	/* the same reader after tlsio__hello_reader_free(): from the start again */
+	ck_assert_int_eq(tlsio__hello_parse(&r, tiny.p, tiny.len / 2, &h, &alert), TLSIO__HELLO_MORE);
+	ck_assert_ptr_nonnull(r.joined);
+	tlsio__hello_reader_free(&r);
+	ck_assert_uint_eq(r.off, 0);
+	ck_assert_int_eq(tlsio__hello_parse(&r, tiny.p, tiny.len, &h, &alert), TLSIO__HELLO_DONE);
+	ck_assert_mem_eq(&h, &once, sizeof(h));
+	free(tiny.p);
 	pair_free(&p);
 }
 END_TEST
@@ -561,7 +600,7 @@ START_TEST(hello_malformed)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		tlsio__hello h;
 		int alert = -1;
-		int rc = tlsio__hello_parse(cases[i].in, cases[i].len, &h, &alert);
+		int rc = tlsio__hello_parse(NULL, cases[i].in, cases[i].len, &h, &alert);
 		ck_assert_msg(rc == TLSIO__HELLO_BAD && alert == cases[i].alert,
 		              "%s: rc %d alert %d, expected alert %d", cases[i].what, rc, alert, cases[i].alert);
 	}
@@ -631,6 +670,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, garbage_client_hello);
 	tcase_add_test(tc, hello_fragmented);
 	tcase_add_test(tc, hello_in_tiny_records);
+	tcase_add_test(tc, hello_reader_resumes);
 	tcase_add_test(tc, hello_inspect_then_go_on);
 	tcase_add_test(tc, hello_refused);
 	tcase_add_test(tc, hello_malformed);

@@ -164,13 +164,29 @@ static int parse_body(const uint8_t *body, size_t len, tlsio__hello *h)
 	return 0;
 }
 
-int tlsio__hello_parse(const uint8_t *in, size_t len, tlsio__hello *h, int *alert)
+void tlsio__hello_reader_free(tlsio__hello_reader *r)
 {
-	uint8_t *joined = NULL; /* only when the message spans records */
-	size_t have = 0, need = 0, off = 0;
+	free(r->joined);
+	memset(r, 0, sizeof(*r));
+}
+
+int tlsio__hello_parse(tlsio__hello_reader *r, const uint8_t *in, size_t len, tlsio__hello *h,
+                       int *alert)
+{
+	tlsio__hello_reader once = {0};
+	uint8_t *joined;  /* only when the message spans records */
+	size_t have, need, off;
 	const uint8_t *msg = NULL;
 	int rc = TLSIO__HELLO_MORE;
 
+	if (r == NULL)
+		r = &once;
+	if (r->off > len)
+		tlsio__hello_reader_free(r); /* not the stream read before: start over */
+	joined = r->joined;
+	have = r->have;
+	need = r->need;
+	off = r->off;
 	memset(h, 0, sizeof(*h));
 	*alert = TLSIO_ALERT_DECODE_ERROR;
 	while (len - off >= REC_HEADER) {
@@ -249,6 +265,15 @@ int tlsio__hello_parse(const uint8_t *in, size_t len, tlsio__hello *h, int *aler
 	/* Bytes after the ClientHello in the same record are wolfSSL's business. */
 	rc = parse_body(msg + 4, need - 4, h) == 0 ? TLSIO__HELLO_DONE : TLSIO__HELLO_BAD;
 out:
+	if (rc == TLSIO__HELLO_MORE && r != &once) {
+		/* every record before off is read: the next call starts there */
+		r->joined = joined;
+		r->have = have;
+		r->need = need;
+		r->off = off;
+		return rc;
+	}
 	free(joined);
+	memset(r, 0, sizeof(*r));
 	return rc;
 }

@@ -23,7 +23,28 @@ typedef struct tlsio__hello {
 #define TLSIO__HELLO_DONE 1 /* complete and well-formed: *h filled */
 #define TLSIO__HELLO_BAD (-1) /* malformed: *alert is the TLS alert to send */
 
-/** Parse the first handshake message of a client's stream in @p in (records included). */
-int tlsio__hello_parse(const uint8_t *in, size_t len, tlsio__hello *h, int *alert);
+/**
+ * Where a reader stopped in a stream that only grows: the records before @c off are read, and
+ * the payload of fragmented ones is kept in @c joined. A ClientHello that arrives a byte at a
+ * time is then read once in all, not once per arrival (which would cost quadratic time for
+ * input a peer controls). Zero-initialise; tlsio__hello_reader_free() after the last parse.
+ */
+typedef struct tlsio__hello_reader {
+	size_t off;      /**< first record not read yet */
+	size_t have;     /**< payload bytes in joined */
+	size_t need;     /**< the handshake message's length with its header, 0 until known */
+	uint8_t *joined; /**< the message so far, when it spans records */
+} tlsio__hello_reader;
+
+/**
+ * Parse the first handshake message of a client's stream in @p in (records included). With a
+ * reader @p r, each call goes on where the last one stopped: @p in must start with the bytes
+ * given before (more may follow). With @p r NULL, the whole of @p in is read from the start.
+ */
+int tlsio__hello_parse(tlsio__hello_reader *r, const uint8_t *in, size_t len, tlsio__hello *h,
+                       int *alert);
+
+/** Free what a reader holds; it may be used again from the start after this. */
+void tlsio__hello_reader_free(tlsio__hello_reader *r);
 
 #endif

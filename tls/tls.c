@@ -51,6 +51,7 @@ struct tlsio__tls {
 	int hello_state;   /* HELLO_WAIT, HELLO_HELD (the caller is choosing), HELLO_PASSED */
 	int hello_inspect; /* stop at HELLO_HELD for the caller */
 	tlsio__hello hello;
+	tlsio__hello_reader hello_rd; /* where the reader stopped in the input so far */
 };
 
 enum { HELLO_WAIT, HELLO_HELD, HELLO_PASSED };
@@ -397,6 +398,7 @@ void tlsio__tls_free(tlsio__tls *t)
 		return;
 	if (t->ssl != NULL)
 		wolfSSL_free(t->ssl);
+	tlsio__hello_reader_free(&t->hello_rd);
 	free(t->in);
 	free(t);
 }
@@ -641,7 +643,7 @@ static int tls_read_hello(tlsio__tls *t)
 		in = t->in != NULL ? t->in + t->in_start : (const uint8_t *)"";
 		len = t->in_end - t->in_start;
 	}
-	rc = tlsio__hello_parse(in, len, &t->hello, &alert);
+	rc = tlsio__hello_parse(&t->hello_rd, in, len, &t->hello, &alert);
 	if (rc == TLSIO__HELLO_MORE)
 		return t->eof ? TLSIO_E_EOF_IN_HANDSHAKE : 0;
 	if (rc == TLSIO__HELLO_BAD) {

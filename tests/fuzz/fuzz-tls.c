@@ -53,8 +53,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	mode = data[0];
-	/* the ClientHello reader on its own, over the whole input */
-	(void)tlsio__hello_parse(data + 1, size - 1, &h, &alert);
+	/* the ClientHello reader on its own, over the whole input; then resumed over a stream that
+	 * grows by 1 to ~2 KiB at a time: its first answer other than MORE (or its last MORE) must
+	 * be the one-shot reader's over the same prefix */
+	(void)tlsio__hello_parse(NULL, data + 1, size - 1, &h, &alert);
+	{
+		tlsio__hello h1, h2;
+		tlsio__hello_reader r = {0};
+		size_t k = 0, grow = 1 + (size_t)(mode >> 3) * 67;
+		int a1, a2 = 0, r1, r2 = TLSIO__HELLO_MORE;
+		while (k < size - 1 && r2 == TLSIO__HELLO_MORE) {
+			k = size - 1 - k < grow ? size - 1 : k + grow;
+			r2 = tlsio__hello_parse(&r, data + 1, k, &h2, &a2);
+		}
+		r1 = tlsio__hello_parse(NULL, data + 1, k, &h1, &a1);
+		if (r1 != r2 || (r1 == TLSIO__HELLO_BAD && a1 != a2) ||
+		    (r1 == TLSIO__HELLO_DONE && memcmp(&h1, &h2, sizeof(h1)) != 0))
+			__builtin_trap();
+		tlsio__hello_reader_free(&r);
+	}
 
 	fz_rng_reset(FZ_TLS_SEED);
 	if (tlsio__tls_new(&t, (mode & 1) ? cli_cfg : srv_cfg, "localhost", sink, &out) != 0)
