@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -52,6 +53,7 @@ struct tlsio_conn {
 	unsigned pending : 1, finalizing : 1, in_input : 1, want_input : 1;
 	unsigned read_paused : 1, close_req : 1, shut_req : 1, notify_sent : 1, wr_shut : 1;
 	unsigned peer_notify : 1, peer_eof : 1, drain_armed : 1, hs_done : 1, bclosed : 1;
+	unsigned timed_out : 1; /* ended by a deadline: see close_fd */
 	tlsio_callbacks cb;
 	void *user;
 	void *bdata;
@@ -558,6 +560,21 @@ void tlsio__conn_closed(tlsio_conn *c)
 	loop->fin_head = c;
 }
 
+/* A connection ended by a deadline whose peer has not acknowledged all that was sent to it:
+ * a plain close() would leave an orphan socket retransmitting into the peer's closed window,
+ * holding the send buffer (megabytes, with autotuning) for minutes (tcp_orphan_retries). Reset
+ * it instead, as nginx's reset_timedout_connection does. A peer that acknowledged everything (an
+ * alert it read, a handshake it stopped answering) still gets an orderly FIN. */
+static void close_fd(tlsio_conn *c)
+{
+	int unacked = 0;
+	if (c->timed_out && ioctl(c->fd, TIOCOUTQ, &unacked) == 0 && unacked > 0) {
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(c->fd);
+}
+
 static void conn_free(tlsio_conn *c)
 {
 	tlsio_loop *loop = c->loop;
@@ -570,7 +587,7 @@ static void conn_free(tlsio_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	if (c->fd >= 0)
-		close(c->fd);
+		close_fd(c);
 	tlsio__ptq_free(&c->ptq);
 	tlsio__ctq_free(&c->ctq);
 	tlsio__tls_free(c->tls);
@@ -674,6 +691,7 @@ static void loop_deadlines(tlsio_loop *loop)
 		tlsio__timers_del(&loop->timers, t);
 		if (d == 0)
 			continue;
+		c->timed_out = 1;
 		if (c->linger_deadline != 0 && now >= c->linger_deadline)
 			conn_terminate(c, c->state == ST_FAILING ? c->status : TLSIO_E_LINGER_TIMEOUT);
 		else if (c->hs_deadline != 0 && now >= c->hs_deadline)

@@ -277,6 +277,9 @@ typedef struct tlsio_conn_opts {
 	uint32_t linger_ms;         /**< deadline for flushing data/alerts on close; default 5000 */
 	uint32_t handshake_timeout_ms; /**< 0 = none */
 	uint32_t idle_timeout_ms;   /**< 0 = none */
+	/* A connection ended by one of these three deadlines is reset (RST), not closed with a FIN,
+	 * if its peer has not acknowledged all bytes sent to it: a peer that stopped reading must
+	 * not leave the kernel holding its send buffer in an orphan socket. */
 	const char *server_name;    /**< client: SNI and the name verified in the certificate */
 } tlsio_conn_opts;
 

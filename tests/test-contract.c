@@ -324,6 +324,56 @@ START_TEST(test_backpressure)
 END_TEST
 
 /* ---------------------------------------------------------------------------------------- */
+/* C8 a peer that stops reading */
+
+static void note_closed(tu_peer *p)
+{
+	tu_signal(p->side->pair, 1);
+}
+
+/* Client: read again once the server has ended the connection. */
+static void read_after_server_closed_tick(tu_side *s)
+{
+	tu_peer *p = &s->peers[0];
+	if (s->npeers == 0 || p->conn == NULL || p->mark || p->handshakes == 0 ||
+	    !tu_signaled(s->pair, 1))
+		return;
+	p->mark = 1;
+	tlsio_read_start(p->conn);
+}
+
+/* The server's idle timeout ends a connection whose peer stopped reading with megabytes still
+ * unacknowledged in the kernel: the socket is reset, so the client sees ECONNRESET, where a
+ * FIN would have left an orphan socket on the server retransmitting for minutes while the
+ * client read the rest of the send buffer and then EOF. */
+START_TEST(test_timeout_resets_non_reader)
+{
+	uint64_t seed = tu_seed(0xC8B0001);
+	tu_pair *p = pair_new(SMALL_WATCHDOG_MS);
+	const tu_peer *c = CLI(p), *s = SRV(p);
+	BEGIN();
+	plan_stream(&p->server.plan, &p->client.plan, seed, 16 * TU_MIB, 64 * TU_KIB, 256 * TU_KIB,
+	            TU_TX_COPY);
+	p->server.opts.idle_timeout_ms = 300;
+	p->server.plan.on_close = note_closed;
+	p->client.opts.rcvbuf = 4096;
+	p->client.plan.rx_stop_on_handshake = 1;
+	p->client.tick = read_after_server_closed_tick;
+	pair_run(p);
+	tu_log("[%s] server: %d (%s) after %" PRIu64 " bytes in the kernel; client: %d (%s) after %"
+	       PRIu64 " bytes", g_backend, s->status, tlsio_strerror(s->status),
+	       s->stats.tls_bytes_sent, c->status, tlsio_strerror(c->status), c->rx_len);
+	ck_assert_msg(s->status == TLSIO_E_IDLE_TIMEOUT, "server ended with %d (%s)", s->status,
+	              tlsio_strerror(s->status));
+	ck_assert_msg(c->rx_bad_at == UINT64_MAX, "client: stream corrupt at %" PRIu64, c->rx_bad_at);
+	ck_assert_msg(c->rx_len < 16 * TU_MIB, "client got all %" PRIu64 " bytes", c->rx_len);
+	ck_assert_msg(c->status == -ECONNRESET, "client ended with %d (%s), expected a reset",
+	              c->status, tlsio_strerror(c->status));
+	tu_pair_free(p);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------- */
 /* C6 close */
 
 START_TEST(test_graceful_close_with_queued_data)
@@ -796,6 +846,7 @@ Suite *contract_suite(const char *backend)
 	SMALL(test_half_close);
 	add_case(s, "test_handshake_verify", test_handshake_verify, 90, HS_VARIANTS, NULL);
 	SMALL(test_bad_input);
+	SMALL(test_timeout_resets_non_reader);
 	return s;
 }
 
