@@ -6,9 +6,11 @@
  * for the whole program. With a fixed seed stream (reset per input) every key, random and
  * ciphertext is a function of the input alone: a crash replays, a recorded flight (seeds) stays
  * valid for the fuzzer's own ClientHello, and mutations of it reach past the first record.
- * A frozen clock keeps sessions and ticket keys from expiring during a run of hours, so
- * resumption (the fast handshake of fuzz-record and fuzz-core) works the same at the end as
- * at the start. Nothing of this is in the library. */
+ * A frozen time() keeps sessions and ticket keys from expiring during a run of hours; TLS 1.3
+ * ticket ages are measured in milliseconds by gettimeofday(), which is left alone, so the
+ * resuming targets also give their sessions a day (fuzz-session.h). Resumption (the fast
+ * handshake of fuzz-record and fuzz-core) then works the same at the end of a run as at the
+ * start. Nothing of this is in the library. */
 #ifndef TLSIO_FUZZ_COMMON_H
 #define TLSIO_FUZZ_COMMON_H
 

@@ -70,9 +70,10 @@ static void fz_check_resumed(tlsio__tls *t, const struct fz_variant *v)
 static void fz_sessions_init(void)
 {
 	fz_cli_cfg = fz_cfg(0, 0, 0, NULL, "http/1.1");
-	/* wolfSSL's sessions and tickets expire after 500 s of wall time by default: a run longer
-	 * than that stopped resuming (fz_check_resumed aborted after ~10 minutes of fuzz-core), and
-	 * an input's outcome depended on when it ran. A day outlasts any run. */
+	/* wolfSSL's session timeout (500 s by default) also bounds a TLS 1.3 ticket's age, which
+	 * it measures with gettimeofday(), not the frozen time(): a longer run stopped resuming
+	 * (fz_check_resumed aborted after ~10 minutes of fuzz-core), and an input's outcome
+	 * depended on when it ran. A day outlasts any run. */
 	(void)wolfSSL_CTX_set_timeout(fz_cli_cfg->ctx, FZ_SESSION_LIFETIME);
 	for (size_t i = 0; i < FZ_NVARS; i++) {
 		struct fz_variant *v = &fz_vars[i];
