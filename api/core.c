@@ -957,6 +957,10 @@ static int conn_enqueue(tlsio_conn *c, tlsio_send_req *req, const void *buf, siz
 	}
 	c->pt_queued += len;
 	c->st.app_bytes_queued += len;
+	/* A new send is activity: the data has not even had a chance to leave (the callback that
+	 * queued it may have run longer than the timeout). The timer is lazy: no re-arm needed. */
+	if (c->idle_timeout_ms)
+		c->idle_deadline = tlsio__now_ms() + c->idle_timeout_ms;
 	if (req != NULL) {
 		req->next_ = NULL;
 		req->cb_ = cb;

@@ -276,7 +276,7 @@ typedef struct tlsio_conn_opts {
 	size_t low_water;           /**< on_drain threshold; default 0 (queue empty) */
 	uint32_t linger_ms;         /**< deadline for flushing data/alerts on close; default 5000 */
 	uint32_t handshake_timeout_ms; /**< 0 = none */
-	uint32_t idle_timeout_ms;   /**< 0 = none */
+	uint32_t idle_timeout_ms;   /**< no input, output progress or new send this long; 0 = none */
 	/* A connection ended by one of these three deadlines is reset (RST), not closed with a FIN,
 	 * if its peer has not acknowledged all bytes sent to it: a peer that stopped reading must
 	 * not leave the kernel holding its send buffer in an orphan socket. */

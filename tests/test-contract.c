@@ -373,6 +373,31 @@ START_TEST(test_timeout_resets_non_reader)
 }
 END_TEST
 
+/* Server: a callback slower than the idle timeout, right after queueing the whole stream. */
+static void slow_on_handshake(tu_peer *p)
+{
+	(void)p;
+	tu_sleep_ms(400);
+}
+
+/* The idle timeout measures the connection, not the application: data queued by a callback
+ * that ran longer than the timeout is sent, not cut off by a timeout checked before it could
+ * leave. */
+START_TEST(test_idle_timeout_after_slow_callback)
+{
+	uint64_t seed = tu_seed(0xC8B0002);
+	tu_pair *p = pair_new(SMALL_WATCHDOG_MS);
+	BEGIN();
+	plan_stream(&p->server.plan, &p->client.plan, seed, TU_MIB, 16 * TU_KIB, 64 * TU_KIB,
+	            TU_TX_COPY);
+	p->server.opts.idle_timeout_ms = 200;
+	p->server.plan.on_handshake = slow_on_handshake;
+	pair_run(p);
+	assert_clean_stream(SRV(p), CLI(p));
+	tu_pair_free(p);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------------------------- */
 /* C6 close */
 
@@ -847,6 +872,7 @@ Suite *contract_suite(const char *backend)
 	add_case(s, "test_handshake_verify", test_handshake_verify, 90, HS_VARIANTS, NULL);
 	SMALL(test_bad_input);
 	SMALL(test_timeout_resets_non_reader);
+	SMALL(test_idle_timeout_after_slow_callback);
 	return s;
 }
 
