@@ -6,11 +6,11 @@
  * for the whole program. With a fixed seed stream (reset per input) every key, random and
  * ciphertext is a function of the input alone: a crash replays, a recorded flight (seeds) stays
  * valid for the fuzzer's own ClientHello, and mutations of it reach past the first record.
- * A frozen time() keeps sessions and ticket keys from expiring during a run of hours; TLS 1.3
- * ticket ages are measured in milliseconds by gettimeofday(), which is left alone, so the
- * resuming targets also give their sessions a day (fuzz-session.h). Resumption (the fast
- * handshake of fuzz-record and fuzz-core) then works the same at the end of a run as at the
- * start. Nothing of this is in the library. */
+ * A frozen clock (time(), and gettimeofday(), which wolfSSL measures TLS 1.3 ticket ages with)
+ * keeps sessions and ticket keys from expiring during a run of hours, so resumption (the fast
+ * handshake of fuzz-record and fuzz-core) works the same at the end as at the start: with only
+ * time() frozen, tickets aged past wolfSSL's 500 s session timeout and fuzz-core stopped
+ * resuming after ~10 minutes. Nothing of this is in the library. */
 #ifndef TLSIO_FUZZ_COMMON_H
 #define TLSIO_FUZZ_COMMON_H
 
@@ -112,17 +112,32 @@ int wc_RNG_HealthTest_ex(int reseed, const byte *nonce, word32 nonceSz, const by
 	return ret;
 }
 
+static struct timespec fz_frozen_clock(void)
+{
+	static struct timespec frozen;
+	if (frozen.tv_sec == 0)
+		clock_gettime(CLOCK_REALTIME, &frozen);
+	return frozen;
+}
+
 time_t time(time_t *t)
 {
-	static time_t frozen;
-	if (frozen == 0) {
-		struct timeval tv;
-		gettimeofday(&tv, NULL);
-		frozen = tv.tv_sec;
-	}
+	time_t now = fz_frozen_clock().tv_sec;
 	if (t != NULL)
-		*t = frozen;
-	return frozen;
+		*t = now;
+	return now;
+}
+
+/* wolfSSL's TLS 1.3 ticket ages, in milliseconds (libFuzzer's own clock is clock_gettime). */
+int gettimeofday(struct timeval *restrict tv, void *restrict tz)
+{
+	struct timespec now = fz_frozen_clock();
+	(void)tz;
+	if (tv != NULL) {
+		tv->tv_sec = now.tv_sec;
+		tv->tv_usec = now.tv_nsec / 1000;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
