@@ -398,6 +398,60 @@ START_TEST(hello_reader_resumes)
 }
 END_TEST
 
+/* The client's ClientHello (one record) with its first extension repeated at the end. */
+static struct pipe_buf hello_with_duplicate_extension(const struct pipe_buf *in)
+{
+	struct pipe_buf out = {0};
+	size_t rec_len = (size_t)in->p[3] << 8 | in->p[4], off = 5 + 4 + 2 + 32, ext_start, ext_len,
+	       first_len, n;
+	uint8_t *m;
+	ck_assert_int_eq(in->p[5], 1);
+	off += 1 + in->p[off];                                    /* session id */
+	off += 2 + ((size_t)in->p[off] << 8 | in->p[off + 1]);    /* cipher suites */
+	off += 1 + in->p[off];                                    /* compression methods */
+	ext_len = (size_t)in->p[off] << 8 | in->p[off + 1];
+	ext_start = off + 2;
+	ck_assert_uint_eq(ext_start + ext_len, 5 + rec_len);     /* extensions end the hello */
+	first_len = 4 + ((size_t)in->p[ext_start + 2] << 8 | in->p[ext_start + 3]);
+	pipe_out(&out, in->p, 5 + rec_len);
+	pipe_out(&out, in->p + ext_start, first_len);
+	m = out.p;
+	n = rec_len + first_len;
+	m[3] = (uint8_t)(n >> 8);
+	m[4] = (uint8_t)n;
+	n -= 4;
+	m[6] = (uint8_t)(n >> 16);
+	m[7] = (uint8_t)(n >> 8);
+	m[8] = (uint8_t)n;
+	n = ext_len + first_len;
+	m[off] = (uint8_t)(n >> 8);
+	m[off + 1] = (uint8_t)n;
+	return out;
+}
+
+/* A ClientHello that wolfSSL refuses without an alert of its own (here: an extension twice,
+ * which RFC 8446 4.2 forbids) still gets one, before the close: illegal_parameter, as a
+ * plaintext record since the server has sent nothing yet. */
+START_TEST(hello_refused_by_wolfssl_gets_an_alert)
+{
+	struct pair p;
+	struct pipe_buf dup;
+	pair_init(&p, server_cfg(0, 0, NULL), client_cfg("ca.pem", 0, 0, NULL), "localhost");
+	ck_assert_int_eq(tlsio__tls_handshake(p.c.t), 0);
+	dup = hello_with_duplicate_extension(&p.c.out);
+	p.c.out.len = 0;
+	ck_assert_int_eq(tlsio__tls_feed(p.s.t, dup.p, dup.len), 0);
+	free(dup.p);
+	step(&p.s);
+	printf("duplicate extension: server %s, wolfSSL error %d, alert %s\n", tlsio_strerror(p.s.hs),
+	       tlsio__tls_last_error(p.s.t), tlsio_alert_name(tlsio__tls_alert(p.s.t)));
+	ck_assert_msg(p.s.hs < 0, "server took a ClientHello with a duplicate extension: %d", p.s.hs);
+	ck_assert_int_eq(tlsio__tls_alert(p.s.t), TLSIO_ALERT_ILLEGAL_PARAMETER);
+	expect_alert_record(&p.s, TLSIO_ALERT_ILLEGAL_PARAMETER);
+	pair_free(&p);
+}
+END_TEST
+
 /* A ClientHello in records of 1 to 3 bytes splits the message header, which wolfSSL alone
  * cannot read (PARSE_ERROR, and the peer got no alert): the handshake must complete, whether the
  * input was copied in or lent for the call, with more client bytes behind it. */
@@ -671,6 +725,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, hello_fragmented);
 	tcase_add_test(tc, hello_in_tiny_records);
 	tcase_add_test(tc, hello_reader_resumes);
+	tcase_add_test(tc, hello_refused_by_wolfssl_gets_an_alert);
 	tcase_add_test(tc, hello_inspect_then_go_on);
 	tcase_add_test(tc, hello_refused);
 	tcase_add_test(tc, hello_malformed);

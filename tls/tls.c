@@ -42,6 +42,7 @@ struct tlsio__tls {
 	size_t ext_len;
 	int eof;
 	int out_failed;    /* the output function refused (out of memory) */
+	size_t wire_out;   /* bytes wolfSSL has sent: 0 means no key is in use on our side yet */
 	int last_err;
 	int alert;
 	int first_tx_alert; /* the first fatal alert wolfSSL sent (tls_info_cb) */
@@ -123,6 +124,7 @@ static int tls_send_cb(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 		t->out_failed = 1;
 		return WOLFSSL_CBIO_ERR_GENERAL;
 	}
+	t->wire_out += (size_t)sz;
 	return sz;
 }
 
@@ -504,6 +506,36 @@ static int is_verify_error(int err)
 }
 
 /* Turn a failed wolfSSL call into a status; remembers the alert for on_close. */
+/* The alert RFC 8446 (6.2, 4.1.2, 4.2) names for a ClientHello wolfSSL refused. */
+static int alert_for_hello_error(int err)
+{
+	switch (err) {
+	case VERSION_ERROR:
+		return TLSIO_ALERT_PROTOCOL_VERSION;
+	case BUFFER_ERROR:
+	case BUFFER_E:
+	case PARSE_ERROR:
+	case LENGTH_ERROR:
+	case INCOMPLETE_DATA:
+		return TLSIO_ALERT_DECODE_ERROR;
+	case BAD_BINDER:
+		return TLSIO_ALERT_DECRYPT_ERROR;
+	case DUPLICATE_TLS_EXT_E:
+		return TLSIO_ALERT_ILLEGAL_PARAMETER;
+	case UNKNOWN_RECORD_TYPE:
+	case OUT_OF_ORDER_E:
+	case SANITY_MSG_E:
+		return TLSIO_ALERT_UNEXPECTED_MESSAGE;
+	case MEMORY_E:
+	case MEMORY_ERROR:
+		return TLSIO_ALERT_INTERNAL_ERROR;
+	default:
+		return TLSIO_ALERT_HANDSHAKE_FAILURE;
+	}
+}
+
+static int tls_send_alert(tlsio__tls *t, int desc);
+
 static int tls_fail(tlsio__tls *t, int ret)
 {
 	WOLFSSL_ALERT_HISTORY h;
@@ -526,6 +558,12 @@ static int tls_fail(tlsio__tls *t, int ret)
 		t->alert = t->first_tx_alert != TLSIO_ALERT_NONE ? t->first_tx_alert : h.last_tx.code;
 	if (err == SOCKET_PEER_CLOSED_E || (t->eof && tlsio__tls_input_len(t) == 0 && err == SOCKET_ERROR_E))
 		return TLSIO_E_EOF_IN_HANDSHAKE;
+	/* wolfSSL refused the ClientHello without a word (a duplicate extension, a bad binder, a
+	 * malformed body: found by fuzz-core and fuzz-tls). Nothing was sent yet, so no key is in
+	 * use on our side and a plaintext alert is the right record: say why, do not just close. */
+	if (h.last_tx.level != alert_fatal && t->cfg->is_server && t->wire_out == 0 &&
+	    tls_send_alert(t, alert_for_hello_error(err)) < 0)
+		return -ENOMEM;
 	if (is_verify_error(err))
 		return TLSIO_E_CERT_VERIFY;
 	/* After the handshake the version is settled: a record header with another one is a
