@@ -593,6 +593,29 @@ START_TEST(bad_record_version_after_handshake)
 }
 END_TEST
 
+/* The same inside the handshake, once the server has answered the ClientHello: the version
+ * is settled, so the record is malformed, not "no version in common" (found by fuzz-tls). */
+START_TEST(bad_record_version_after_server_hello)
+{
+	static const uint8_t rec[5 + 20] = {23, 3, 1, 0, 20};
+	for (int v = 0; v < 2; v++) {
+		int ver = v == 0 ? TLSIO_TLS_1_3 : TLSIO_TLS_1_2;
+		struct pair p;
+		pair_init(&p, server_cfg(ver, ver, NULL), client_cfg("ca.pem", ver, ver, NULL), "localhost");
+		step(&p.c);
+		deliver(&p.c, &p.s);
+		step(&p.s);
+		ck_assert_int_eq(p.s.hs, 0);
+		ck_assert_uint_gt(p.s.out.len, 0); /* the server's flight */
+		ck_assert_int_eq(tlsio__tls_feed(p.s.t, rec, sizeof(rec)), 0);
+		step(&p.s);
+		ck_assert_msg(p.s.hs == TLSIO_E_TLS, "%s: %d (%s)", ver == TLSIO_TLS_1_3 ? "1.3" : "1.2",
+		              p.s.hs, tlsio_strerror(p.s.hs));
+		pair_free(&p);
+	}
+}
+END_TEST
+
 /* A ClientHello whose legacy_version is 0x0003: wolfSSL sends protocol_version, then
  * illegal_parameter. The alert reported is the one the client reads, the first (fuzz-core found
  * the second reported). */
@@ -726,6 +749,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, hello_in_tiny_records);
 	tcase_add_test(tc, hello_reader_resumes);
 	tcase_add_test(tc, hello_refused_by_wolfssl_gets_an_alert);
+	tcase_add_test(tc, bad_record_version_after_server_hello);
 	tcase_add_test(tc, hello_inspect_then_go_on);
 	tcase_add_test(tc, hello_refused);
 	tcase_add_test(tc, hello_malformed);

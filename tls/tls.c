@@ -566,9 +566,11 @@ static int tls_fail(tlsio__tls *t, int ret)
 		return -ENOMEM;
 	if (is_verify_error(err))
 		return TLSIO_E_CERT_VERIFY;
-	/* After the handshake the version is settled: a record header with another one is a
-	 * malformed record (found by fuzz-record), not "no version in common". */
-	if (err == VERSION_ERROR && !wolfSSL_is_init_finished(t->ssl))
+	/* Once the version is settled (the handshake done, or a server that has answered the
+	 * ClientHello) a record header with another one is a malformed record (found by
+	 * fuzz-record and fuzz-tls), not "no version in common". */
+	if (err == VERSION_ERROR && !wolfSSL_is_init_finished(t->ssl) &&
+	    !(t->cfg->is_server && t->wire_out > 0))
 		return TLSIO_E_VERSION;
 	return TLSIO_E_TLS;
 }
