@@ -285,16 +285,23 @@ static void note_queue_full(tu_peer *p)
 	}
 }
 
+/* The first connection of @p s, which stopped reading in on_handshake, reads again once flag
+ * @p flag of the pair is set (once). */
+static void read_start_when_signaled(tu_side *s, int flag)
+{
+	tu_peer *p = &s->peers[0];
+	if (s->npeers == 0 || p->conn == NULL || p->mark || p->handshakes == 0 ||
+	    !tu_signaled(s->pair, flag))
+		return;
+	p->mark = 1;
+	tlsio_read_start(p->conn);
+}
+
 /* Server: start reading once the client's first send was refused. The client may fill its
  * queue before the server has seen its Finished: wait for on_handshake (which stops reading). */
 static void read_when_signaled_tick(tu_side *s)
 {
-	tu_peer *p = &s->peers[0];
-	if (s->npeers == 0 || p->conn == NULL || p->mark || p->handshakes == 0 ||
-	    !tu_signaled(s->pair, 0))
-		return;
-	p->mark = 1;
-	tlsio_read_start(p->conn);
+	read_start_when_signaled(s, 0);
 }
 
 START_TEST(test_backpressure)
@@ -334,12 +341,7 @@ static void note_closed(tu_peer *p)
 /* Client: read again once the server has ended the connection. */
 static void read_after_server_closed_tick(tu_side *s)
 {
-	tu_peer *p = &s->peers[0];
-	if (s->npeers == 0 || p->conn == NULL || p->mark || p->handshakes == 0 ||
-	    !tu_signaled(s->pair, 1))
-		return;
-	p->mark = 1;
-	tlsio_read_start(p->conn);
+	read_start_when_signaled(s, 1);
 }
 
 /* The server's idle timeout ends a connection whose peer stopped reading with megabytes still
