@@ -110,6 +110,7 @@ static int check_cfg(tlsio_tls_config *cfg, int is_server);
 static void conn_terminate(tlsio_conn *c, int status);
 static void conn_process_input(tlsio_conn *c);
 static void conn_arm_timer(tlsio_conn *c);
+static void conn_touch_idle(tlsio_conn *c);
 
 /* ---------------------------------------------------------------------------------------- */
 /* small helpers */
@@ -325,10 +326,7 @@ void tlsio__conn_on_sent(tlsio_conn *c, size_t n)
 	tlsio__ctq_consume(&c->ctq, n);
 	c->ct_sent += n;
 	c->st.tls_bytes_sent += n;
-	if (c->idle_timeout_ms) {
-		c->idle_deadline = tlsio__now_ms() + c->idle_timeout_ms;
-		conn_arm_timer(c);
-	}
+	conn_touch_idle(c);
 	/* Refill before the completions: the backend's write loop goes on with what is added. */
 	if (c->state == ST_OPEN && c->ctq.bytes <= ENCRYPT_AHEAD / 2 &&
 	    (c->ptq.bytes > 0 || c->close_req || c->shut_req))
@@ -440,10 +438,7 @@ void tlsio__conn_on_recv(tlsio_conn *c, const uint8_t *data, size_t n)
 	if (c->state == ST_DEAD)
 		return;
 	c->st.tls_bytes_received += n;
-	if (c->idle_timeout_ms) {
-		c->idle_deadline = tlsio__now_ms() + c->idle_timeout_ms;
-		conn_arm_timer(c);
-	}
+	conn_touch_idle(c);
 	if (c->state == ST_FAILING)
 		return; /* lingering close: input is read only to be dropped */
 	/* wolfSSL reads straight from the backend's buffer; only what it leaves (a partial record,
@@ -664,6 +659,15 @@ static void conn_arm_timer(tlsio_conn *c)
 	uint64_t d = conn_deadline(c);
 	if (d != 0 && (c->timer.pos == 0 || d < c->timer.at))
 		(void)tlsio__timers_set(&c->loop->timers, &c->timer, d);
+}
+
+/* Input, output progress or a new send: the idle deadline starts again. */
+static void conn_touch_idle(tlsio_conn *c)
+{
+	if (c->idle_timeout_ms) {
+		c->idle_deadline = tlsio__now_ms() + c->idle_timeout_ms;
+		conn_arm_timer(c);
+	}
 }
 
 #define TIMER_CONN(t) ((tlsio_conn *)((char *)(t) - offsetof(tlsio_conn, timer)))
@@ -958,9 +962,8 @@ static int conn_enqueue(tlsio_conn *c, tlsio_send_req *req, const void *buf, siz
 	c->pt_queued += len;
 	c->st.app_bytes_queued += len;
 	/* A new send is activity: the data has not even had a chance to leave (the callback that
-	 * queued it may have run longer than the timeout). The timer is lazy: no re-arm needed. */
-	if (c->idle_timeout_ms)
-		c->idle_deadline = tlsio__now_ms() + c->idle_timeout_ms;
+	 * queued it may have run longer than the timeout). */
+	conn_touch_idle(c);
 	if (req != NULL) {
 		req->next_ = NULL;
 		req->cb_ = cb;

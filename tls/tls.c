@@ -505,7 +505,6 @@ static int is_verify_error(int err)
 	}
 }
 
-/* Turn a failed wolfSSL call into a status; remembers the alert for on_close. */
 /* The alert RFC 8446 (6.2, 4.1.2, 4.2) names for a ClientHello wolfSSL refused. */
 static int alert_for_hello_error(int err)
 {
@@ -536,6 +535,7 @@ static int alert_for_hello_error(int err)
 
 static int tls_send_alert(tlsio__tls *t, int desc);
 
+/* Turn a failed wolfSSL call into a status; remembers the alert for on_close. */
 static int tls_fail(tlsio__tls *t, int ret)
 {
 	WOLFSSL_ALERT_HISTORY h;
