@@ -53,6 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	mode = data[0];
+	step = 1 + (size_t)(mode >> 3) * 67; /* feed sizes from 1 byte to ~2 KiB */
 	/* the ClientHello reader on its own, over the whole input; then resumed over a stream that
 	 * grows by 1 to ~2 KiB at a time: its first answer other than MORE (or its last MORE) must
 	 * be the one-shot reader's over the same prefix */
@@ -60,10 +61,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		tlsio__hello h1, h2;
 		tlsio__hello_reader r = {0};
-		size_t k = 0, grow = 1 + (size_t)(mode >> 3) * 67;
+		size_t k = 0;
 		int a1, a2 = 0, r1, r2 = TLSIO__HELLO_MORE;
 		while (k < size - 1 && r2 == TLSIO__HELLO_MORE) {
-			k = size - 1 - k < grow ? size - 1 : k + grow;
+			k = size - 1 - k < step ? size - 1 : k + step;
 			r2 = tlsio__hello_parse(&r, data + 1, k, &h2, &a2);
 		}
 		r1 = tlsio__hello_parse(NULL, data + 1, k, &h1, &a1);
@@ -80,7 +81,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)tlsio__tls_handshake(t); /* our ClientHello goes to the sink */
 	if (mode & 2)
 		tlsio__tls_inspect_hello(t);
-	step = 1 + (size_t)(mode >> 3) * 67; /* feed sizes from 1 byte to ~2 KiB */
 	while (off < size && rc >= 0) {
 		size_t n = size - off < step ? size - off : step;
 		if (tlsio__tls_feed(t, data + off, n) != 0)
