@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The connection core: send queues, lazy encryption, completions, backpressure, close and
  * failure paths, deadlines. Backends only move ciphertext (backends/backend.h). */
 #ifdef HAVE_CONFIG_H

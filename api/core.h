@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal declarations shared by api/ files (not by backends: they see backends/backend.h). */
 #ifndef TLSIO_CORE_H
 #define TLSIO_CORE_H

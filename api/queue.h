@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Byte queues of a connection.
  *
  * tlsio__ptq: plaintext waiting for encryption. Copied sends are packed into shared chunks (N small

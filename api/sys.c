@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Syscall wrappers with the seeded fault-injection shim (see sys.h). */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Syscall indirection for the readiness backends (epoll, blocking, libev: backends/sockio.c),
  * with a seeded fault-injection shim that the tests switch on. Off by default; when off each
  * wrapper is one predictable branch. */

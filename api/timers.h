@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Deadlines of a loop's connections: a binary min-heap of timers that the connections embed.
  *
  * The core keeps it lazy: a timer's time may be earlier than its connection's real deadline

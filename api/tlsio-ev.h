@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file tlsio-ev.h
  * @brief libtlsio on a libev loop the application owns and runs.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file tlsio.h
  * @brief libtlsio: TLS connections and an ordered send queue over interchangeable I/O backends.

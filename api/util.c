@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Status strings, alert names, addresses, time. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The core <-> backend interface. Both directions are listed here and nowhere else.
  *
  * Core -> backend: one `const struct tlsio_backend` per backend file.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Blocking backend: plain blocking sockets.
  *
  * Kernel notes:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* epoll backend, edge-triggered.
  *
  * Kernel notes:

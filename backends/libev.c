@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libev backend: connections driven by ev_io watchers, on an ev_loop of our own or on one the
  * application owns and runs (api/tlsio-ev.h).
  *

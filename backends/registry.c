@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The compiled-in backends and choosing one by name. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Socket read/write loops shared by the readiness backends (epoll, blocking, libev): the one
  * place that turns partial writes, EAGAIN and EINTR into "resume from the first unsent byte". */
 #ifndef TLSIO_SOCKIO_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* io_uring backend (liburing).
  *
  * Kernel notes:

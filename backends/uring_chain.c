@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Send-chain bookkeeping of the io_uring backend (see uring_chain.h). */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The send-chain bookkeeping of the io_uring backend, kept pure (no ring, no socket, no core) so
  * that tests can drive it with synthetic completions.
  *

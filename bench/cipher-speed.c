@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cipher-speed: single-core speed of the TLS 1.3 bulk ciphers of the linked wolfSSL, sealing
  * 16 KiB records (the size of a full TLS record), to know the ceiling a TLS server on one core
  * can reach with this build. bench/run.sh compiles it against each wolfSSL it benchmarks.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """idle-conns: open N TLS connections to HOST:PORT, finish each handshake, then hold them all
 idle until stdin closes (or SIGTERM). Prints 'ready N' once all are up, so bench/run.sh can read
 the server's memory with N idle connections. Not a load generator: handshakes go one at a time."""

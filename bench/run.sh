@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # bench/run.sh: the benchmarks of issue 6 in one sitting, written to BENCHMARKS.md.
 #
 # Same workloads, same certificate (tests/certs/server.pem, EC P-256), same bodies, against:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by the example tools. Only the public API of libtlsio is used here. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

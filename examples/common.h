@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by the example tools (tlsio-echo, tlsio-client). Not part of the library:
  * the tools use only the public API in tlsio.h, like any application would. */
 #ifndef TLSX_COMMON_H

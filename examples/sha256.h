@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* SHA-256 (FIPS 180-4) for the example tools and the tests, so that neither needs a crypto
  * library of its own to check streams (the library under test must not check itself). */
 #ifndef TLSX_SHA256_H

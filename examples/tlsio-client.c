@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tlsio-client: sends a deterministic pseudo-random byte stream to an echo server and checks
  * that exactly the same bytes come back (SHA-256 of both directions, plus the offset of the
  * first differing byte), then prints what the connection went through. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tlsio-compare: one echo workload on every available backend, side by side. For each backend
  * an echo server and a client run in this process (one thread and one loop each, over
  * 127.0.0.1); the client sends a deterministic stream and checks what comes back. The table

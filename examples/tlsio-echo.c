@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tlsio-echo: a TLS echo server. Every byte a client sends comes back to it, in order, also when
  * the client sends faster than it reads (backpressure pauses reading instead of dropping data). */
 #ifdef HAVE_CONFIG_H

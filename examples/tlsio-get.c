@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tlsio-get: downloads one path over HTTPS (HTTP/1.1), counts and optionally hashes the body,
  * and prints the throughput. The client side of the bulk benchmark: unlike curl it reads with
  * the library's own large reads, so the server, not the client, is what a run measures. */

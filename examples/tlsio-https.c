@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tlsio-https: a minimal HTTP/1.1 responder over TLS, for load generators (wrk, h2load, curl).
  * Every GET answers with the same body: N bytes of a fixed pattern, or one file held in memory.
  * Bodies go out by reference (tlsio_send_ref) in slices of --chunk bytes, so a 1 GiB response

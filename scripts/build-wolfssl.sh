@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Build wolfSSL from Debian's own source package with the x86-64 assembly (AES-NI, AVX2 GHASH,
 # ChaCha20/Poly1305 and SP-ECC assembly) into a local prefix, for `configure --with-wolfssl=PREFIX`.
 #

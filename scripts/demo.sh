@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Demo: for every usable backend, start tlsio-echo on 127.0.0.1 and push 64 MiB through it with
 # tlsio-client, once with tiny socket buffers (many short writes and EAGAINs: the interesting
 # case for ordering) and once with the kernel's default buffers; then print one table.

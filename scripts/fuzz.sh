@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # libFuzzer runs of the TLS input path, the connection core and the send queues (tests/fuzz/).
 # Needs clang. Targets:
 #   fuzz-tls     first flight: server side (ClientHello reader, then wolfSSL), client side (the

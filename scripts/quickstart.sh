@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # One entry point for a fresh Debian 12 machine (as root, or with sudo available):
 #   scripts/quickstart.sh demo   install what is missing, build, run the echo demo on every backend
 #   scripts/quickstart.sh test   install what is missing, build, run the full test suite (make check),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Fault storm, bench-sized: scripts/storm.sh [RUNS]   (default 10000 runs per backend)
 # Runs tests/test-storm once per compiled-in backend (randomized client/server runs under the
 # seeded fault shim: short writes, EAGAIN, EINTR, ECONNRESET, tiny socket buffers, slow readers)

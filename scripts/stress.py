@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Bad input and load against tlsio-https and tlsio-echo, once per backend.
 
 Scenarios (--scenarios, comma-separated):

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Bad input and load against tlsio-https and tlsio-echo on every usable backend: abusers next to
 # checked well-behaved clients, 1,000 concurrent connections, 100,000 connection churn with fds,
 # RSS and heap checked after a warm-up. The scenarios and checks are in scripts/stress.py

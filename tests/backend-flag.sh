@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The backend choice works the same in every example tool: --backend NAME, $TLSIO_BACKEND
 # (the flag wins), "auto" (the best usable backend), --list-backends, and an unknown name is a
 # usage error (exit 2) that names its source and lists the available backends.

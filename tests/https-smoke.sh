@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tlsio-https on every usable backend: two keep-alive requests on one TLS connection (sent
 # pipelined, answered in order), HEAD, a "Connection: close" request whose response ends with
 # the connection, garbage answered 400 + close, a body larger than the send queue, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Run a command under a seccomp filter that fails io_uring_setup/enter/register with EPERM, the
  * way container runtimes (Docker's default profile since 25.0) and sandboxes forbid io_uring.
  * Used by tests/uring-disabled.sh to check that the uring backend then reports a clear reason

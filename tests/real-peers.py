@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Alerts and closes (C5, C6) against TLS peers this project did not write.
 
 For every backend the examples list: tlsio-echo faces openssl s_client, gnutls-cli, python's ssl

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Alerts and closes against real TLS peers (openssl, gnutls-cli, python3 ssl), on every usable
 # backend. Without the peers installed this is a skip that says which one is missing.
 missing=""

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Fault storm, short version for make check: TLSIO_STORM_RUNS (default 200) randomized runs on
 # every compiled-in backend (tests/test-storm.c says what each run does and checks). The master
 # seed is fixed here so that the suite is reproducible; scripts/storm.sh draws a new one.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* C7 of DESIGN.md: the same scripted scenario gives the same callback transcript on every
  * backend. Check suite "compare": one test per scenario; each runs the scenario on every
  * compiled-in backend (those tlsio_backends() lists, plus "libev-app": the libev backend on an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The contract suite (C1-C4, C6, C8 of DESIGN.md), run once per backend as Check suite
  * "contract/<backend>". Each test runs a server loop and a client loop in two threads over TCP
  * on 127.0.0.1 (port 0), through the public API; the fault test also uses the syscall shim.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The libev backend's two ways of running (api/tlsio-ev.h), as Check suite "libev":
  * - on an ev_loop the application owns: the test itself calls ev_run(), never tlsio_loop_run(),
  *   and a real TLS echo (both ends on that one loop, one thread) must come back with the same

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Listener options and one loop per thread, as Check suites "listen/<backend>":
  * - tlsio_listen_ex() refuses unknown flags and a negative backlog;
  * - TLSIO_LISTEN_REUSEPORT: listeners that all ask for it share an address (port 0: the first

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of the core's data structures: the plaintext and ciphertext queues against a flat
  * model, and the deadline heap (api/timers.c) against a brute-force minimum. */
 #ifdef HAVE_CONFIG_H

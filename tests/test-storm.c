@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fault storm (C1 order, C2 completions): many short randomized client/server runs per backend,
  * in one process, each under the seeded fault shim (short writes, EAGAIN, EINTR, sometimes
  * ECONNRESET; io_uring through its test-only hook in backends/uring.c) with tiny or default

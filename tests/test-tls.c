@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tls/ adapter over an in-memory client/server pair: no sockets, no backend. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

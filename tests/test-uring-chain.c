@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The io_uring send-chain state machine (backends/uring_chain.c), driven by synthetic CQEs:
  * short sends, -ECANCELED tails, -EINTR, -EAGAIN, -EPIPE, out-of-order arrival of unlinked CQEs,
  * and a randomised model of a kernel with correct and with broken link semantics, checking the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Negative controls for the io_uring backend (Check suite "uring/controls").
  *
  * backends/uring.c is compiled a second time into this program with TLSIO_URING_TEST_VARIANTS,

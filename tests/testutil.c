@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared test helpers (see testutil.h). */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by the test programs: SHA-256, a seeded PRNG and pattern streams, certificate
  * paths, failures recorded from any thread, a thread runner with a watchdog, and a client/server
  * "pair" harness that runs one loop per thread over TCP on 127.0.0.1.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # --threads 2 on every usable backend: tlsio-echo and tlsio-https run two loops in two threads,
 # each with its own SO_REUSEPORT listener on one address (port 0: the first thread's port is
 # reused by the second). Enough concurrent connections are made that the kernel's spreading

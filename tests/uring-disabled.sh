@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # io_uring forbidden (seccomp, as in containers): the uring backend must say why, and the uring
 # contract suite must end as a SKIP (exit 77) naming the cause, never as a pass.
 B="${TLSIO_BUILDDIR:-.}"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ClientHello reader (RFC 8446 4.1.2, RFC 5246 7.4.1.2, RFC 6066 3, RFC 7301 3.1). */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A ClientHello reader for the server side, run on the raw input before wolfSSL sees it.
  *
  * It lets the application choose the configuration (certificate) by SNI/ALPN before the

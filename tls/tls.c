@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* wolfSSL adapter. See tls.h for the sans-I/O contract. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

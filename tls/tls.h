@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Sans-I/O TLS adapter over wolfSSL.
  *
  * Ciphertext from the peer goes in with tlsio__tls_feed(); ciphertext to the peer comes out

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Regenerate the test PKI: a CA and a server certificate it signs (localhost, 127.0.0.1, ::1,
 # example.test), and an unrelated CA with its own server certificate (for unknown_ca tests).
 # Valid for 100 years so the suite does not rot.

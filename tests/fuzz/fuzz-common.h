@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared by the libFuzzer targets and the seed generator (one program each, so header-only):
  * a deterministic wolfSSL, the test configurations, byte buffers and an input reader.
  *

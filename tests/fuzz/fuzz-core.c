@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the connection core (api/core.c) over an in-memory backend.
  *
  * The backend here is a test double that honours backends/backend.h: it attaches one connection,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The operation codes of the fuzz targets that read their input as a program, shared with the
  * seed generator (seeds.c). Each code is followed by its arguments, as noted; past the end of
  * the input every argument reads as zero. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: operation sequences on the plaintext and ciphertext queues, checked
  * against a flat model (every byte that comes out must be the next one that went in).
  *

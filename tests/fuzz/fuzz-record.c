@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the TLS input path after a completed handshake, through the tls/ adapter,
  * on the client or the server side, for TLS 1.2 and 1.3 and each kind of record protection
  * (ChaCha20-Poly1305, AES-GCM, AES-CBC with encrypt-then-MAC and with MAC-then-encrypt).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Completed handshakes for the targets that fuzz what comes after one (fuzz-record, fuzz-core).
  * Include after tls/tls.c (they reach the WOLFSSL object under the adapter) and fuzz-common.h.
  *

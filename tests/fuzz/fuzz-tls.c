@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: arbitrary bytes as the peer's records, on the server side (first flight:
  * the ClientHello reader, then wolfSSL) and on the client side (the server's answer to a real
  * ClientHello). Built by scripts/fuzz.sh with clang -fsanitize=fuzzer,address,undefined.

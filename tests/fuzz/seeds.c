@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Writes the seed corpus of a fuzz target. Usage: seeds TARGET DIR
  *
  * fuzz-tls: whole real conversations from an in-memory handshake (TLS 1.2, 1.3, either), one
