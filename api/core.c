@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "abi.h"
 #include "core.h"
 #include "queue.h"
 #include "timers.h"
@@ -99,6 +100,7 @@ struct tlsio_loop {
 	tlsio_conn *pend_head, *pend_tail;
 	tlsio_conn *fin_head;
 	atomic_int stop; /* set from other threads and signal handlers (tlsio_loop_stop) */
+	int running;     /* inside tlsio_loop_run: a nested call is refused */
 	tlsio__pool pt_pool, ct_pool; /* queue chunks shared by the loop's connections */
 	tlsio__timers timers;      /* connections with a deadline (see conn_arm_timer) */
 	size_t nconns;
@@ -360,6 +362,7 @@ static int conn_client_hello(tlsio_conn *c)
 {
 	const struct tlsio__hello *h = tlsio__tls_hello(c->tls);
 	tlsio_client_hello info = {
+		.struct_size = sizeof(info),
 		.server_name = h->server_name[0] != '\0' ? h->server_name : NULL,
 		.alpn = h->alpn_len > 0 ? h->alpn : NULL,
 		.alpn_len = h->alpn_len,
@@ -744,7 +747,7 @@ void tlsio_loop_wake(tlsio_loop *loop) { loop->be->wake(loop); }
 /* A stop is consumed by the run it ends (exchange, not a clear at the start): one made by another
  * thread just before a run begins, or between two runs, still ends the next run instead of being
  * forgotten while its wake has already been used up. */
-int tlsio_loop_run(tlsio_loop *loop, int mode)
+static int loop_run(tlsio_loop *loop, int mode)
 {
 	for (;;) {
 		int timeout, rc;
@@ -765,6 +768,19 @@ int tlsio_loop_run(tlsio_loop *loop, int mode)
 			break;
 	}
 	return 0;
+}
+
+int tlsio_loop_run(tlsio_loop *loop, int mode)
+{
+	int rc;
+	if (mode != TLSIO_RUN_DEFAULT && mode != TLSIO_RUN_ONCE && mode != TLSIO_RUN_NOWAIT)
+		return -EINVAL;
+	if (loop->running)
+		return -EBUSY; /* from inside one of its own callbacks */
+	loop->running = 1;
+	rc = loop_run(loop, mode);
+	loop->running = 0;
+	return rc;
 }
 
 /* What tlsio_loop_run does around each wait, for a backend whose wait the application drives
@@ -801,16 +817,28 @@ void tlsio_loop_free(tlsio_loop *loop)
 /* ---------------------------------------------------------------------------------------- */
 /* connections */
 
-static const tlsio_conn_opts default_opts;
+/* The caller's connection options and their callbacks, in the library's layout (abi.h). */
+struct conn_opts {
+	tlsio_conn_opts o;
+	tlsio_callbacks cb;
+};
 
+static int conn_opts_in(struct conn_opts *co, const tlsio_conn_opts *opts)
+{
+	int rc = tlsio__struct_in(&co->o, sizeof(co->o), opts);
+	if (rc == 0)
+		rc = tlsio__struct_in(&co->cb, sizeof(co->cb), co->o.cb);
+	co->o.cb = &co->cb;
+	return rc;
+}
+
+/* @p o: normalised (conn_opts_in); @p identity: a client's expected server name */
 static int conn_new(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *cfg,
-                    const tlsio_conn_opts *o, tlsio_conn **out)
+                    const tlsio_conn_opts *o, const char *identity, tlsio_conn **out)
 {
 	tlsio_conn *c;
 	int rc;
 	*out = NULL;
-	if (o == NULL)
-		o = &default_opts;
 	/* a timer slot for every connection: arming one later cannot fail */
 	rc = tlsio__timers_reserve(&loop->timers, loop->nconns + 1);
 	if (rc < 0)
@@ -823,8 +851,7 @@ static int conn_new(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *c
 	c->is_server = is_server;
 	c->alert = TLSIO_ALERT_NONE;
 	c->state = ST_HANDSHAKE;
-	if (o->cb != NULL)
-		c->cb = *o->cb;
+	c->cb = *o->cb;
 	c->user = o->user;
 	c->high_water = o->high_water ? o->high_water : DEFAULT_HIGH_WATER;
 	c->low_water = o->low_water;
@@ -835,7 +862,7 @@ static int conn_new(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *c
 	tlsio__ctq_init(&c->ctq);
 	tlsio__ptq_use_pool(&c->ptq, &loop->pt_pool);
 	tlsio__ctq_use_pool(&c->ctq, &loop->ct_pool);
-	rc = tlsio__tls_new(&c->tls, cfg, o->server_name, conn_tls_out, c);
+	rc = tlsio__tls_new(&c->tls, cfg, is_server ? NULL : identity, conn_tls_out, c);
 	if (rc < 0) {
 		free(c);
 		return rc;
@@ -876,6 +903,8 @@ int tlsio_connect(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
                   const tlsio_conn_opts *opts, tlsio_conn **out)
 {
 	struct sockaddr_storage ss;
+	struct conn_opts co;
+	char host[TLSIO__HOST_MAX];
 	unsigned sl;
 	tlsio_conn *c;
 	int fd, rc;
@@ -883,20 +912,27 @@ int tlsio_connect(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
 	*out = NULL;
 	rc = check_cfg(cfg, 0);
 	if (rc == 0)
+		rc = conn_opts_in(&co, opts);
+	if (rc == 0)
 		rc = tlsio__parse_addr(addr, &ss, &sl);
+	if (rc == 0)
+		rc = tlsio__addr_host(addr, host, sizeof(host));
 	if (rc < 0)
 		return rc;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	/* Buffer sizes before connect(): the receive window scale is fixed by the SYN. */
-	set_sockopts(fd, opts != NULL ? opts : &default_opts);
+	set_sockopts(fd, &co.o);
 	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
 		rc = -errno;
 		close(fd);
 		return rc;
 	}
-	rc = conn_new(loop, fd, 0, cfg, opts, &c);
+	/* Whom we meant to reach is whom the certificate must name: the application's name for
+	 * it, or else the address it gave. */
+	rc = conn_new(loop, fd, 0, cfg, &co.o,
+	              co.o.server_name != NULL && co.o.server_name[0] != '\0' ? co.o.server_name : host, &c);
 	if (rc < 0) {
 		close(fd);
 		return rc;
@@ -915,19 +951,23 @@ int tlsio_connect(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
 int tlsio_conn_adopt(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *cfg,
                      const tlsio_conn_opts *opts, tlsio_conn **out)
 {
+	struct conn_opts co;
 	tlsio_conn *c;
 	int rc;
 	*out = NULL;
 	rc = check_cfg(cfg, is_server);
 	if (rc == 0)
-		rc = set_nonblock(fd);
+		rc = conn_opts_in(&co, opts);
 	if (rc == 0)
-		rc = conn_new(loop, fd, is_server, cfg, opts, &c);
+		rc = set_nonblock(fd);
+	/* a socket has no name to verify: a verifying client must be told one (TLSIO_E_NO_IDENTITY) */
+	if (rc == 0)
+		rc = conn_new(loop, fd, is_server, cfg, &co.o, co.o.server_name, &c);
 	if (rc < 0) {
 		close(fd);
 		return rc;
 	}
-	set_sockopts(fd, opts != NULL ? opts : &default_opts);
+	set_sockopts(fd, &co.o);
 	rc = loop->be->conn_attach(c, 0);
 	if (rc < 0) {
 		conn_discard(c);
@@ -1068,12 +1108,13 @@ void tlsio_abort(tlsio_conn *c)
 
 void *tlsio_conn_user(const tlsio_conn *c) { return c->user; }
 void tlsio_conn_set_user(tlsio_conn *c, void *user) { c->user = user; }
-void tlsio_conn_set_callbacks(tlsio_conn *c, const tlsio_callbacks *cb)
+int tlsio_conn_set_callbacks(tlsio_conn *c, const tlsio_callbacks *cb)
 {
-	if (cb != NULL)
-		c->cb = *cb;
-	else
-		memset(&c->cb, 0, sizeof(c->cb));
+	tlsio_callbacks tmp;
+	int rc = tlsio__struct_in(&tmp, sizeof(tmp), cb);
+	if (rc == 0)
+		c->cb = tmp;
+	return rc;
 }
 tlsio_loop *tlsio_conn_loop(const tlsio_conn *c) { return c->loop; }
 int tlsio_conn_fd(const tlsio_conn *c) { return c->fd; }
@@ -1082,10 +1123,31 @@ const char *tlsio_conn_cipher(const tlsio_conn *c) { return c->hs_done ? tlsio__
 const char *tlsio_conn_alpn(const tlsio_conn *c) { return c->hs_done ? tlsio__tls_alpn(c->tls) : NULL; }
 const char *tlsio_conn_server_name(const tlsio_conn *c) { return tlsio__tls_sni(c->tls); }
 
-void tlsio_conn_stats(const tlsio_conn *c, tlsio_stats *out)
+int tlsio_conn_stats(const tlsio_conn *c, tlsio_stats *out)
 {
-	*out = c->st;
-	out->queued_now = conn_queued(c);
+	tlsio_stats st = c->st;
+	st.queued_now = conn_queued(c);
+	return tlsio__struct_out(out, &st, sizeof(st));
+}
+
+int tlsio_conn_cert_error(const tlsio_conn *c, const char **why)
+{
+	return tlsio__tls_cert_error(c->tls, why);
+}
+
+const uint8_t *tlsio_conn_peer_cert(const tlsio_conn *c, size_t *len)
+{
+	return tlsio__tls_peer_cert(c->tls, len);
+}
+
+int tlsio_conn_peer_cert_info(const tlsio_conn *c, tlsio_cert_info **out)
+{
+	size_t len;
+	const uint8_t *der = tlsio__tls_peer_cert(c->tls, &len);
+	*out = NULL;
+	if (der == NULL)
+		return -ENOENT;
+	return tlsio_cert_info_new(der, len, out);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1118,15 +1180,20 @@ int tlsio_listen_ex(tlsio_loop *loop, const char *addr, const tlsio_listen_opts 
                     tlsio_tls_config *cfg, const tlsio_conn_opts *opts, tlsio_accept_cb on_accept,
                     void *accept_user, tlsio_listener **out)
 {
-	static const tlsio_listen_opts default_lopts;
+	tlsio_listen_opts lo_buf, *lo = &lo_buf;
+	struct conn_opts co;
 	struct sockaddr_storage ss;
 	unsigned sl;
 	tlsio_listener *l = NULL;
 	int fd = -1, one = 1, rc;
 
 	*out = NULL;
-	if (lopts == NULL)
-		lopts = &default_lopts;
+	rc = tlsio__struct_in(lo, sizeof(*lo), lopts);
+	if (rc == 0)
+		rc = conn_opts_in(&co, opts);
+	if (rc < 0)
+		return rc;
+	lopts = lo;
 	if ((lopts->flags & ~LISTEN_FLAGS_KNOWN) != 0 || lopts->backlog < 0)
 		return -EINVAL;
 	rc = check_cfg(cfg, 1);
@@ -1148,8 +1215,8 @@ int tlsio_listen_ex(tlsio_loop *loop, const char *addr, const tlsio_listen_opts 
 		goto fail;
 	/* Accepted sockets inherit the receive buffer; set it before listen() like the client does
 	 * before connect(), so the window scale matches. */
-	if (opts != NULL && opts->rcvbuf > 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &opts->rcvbuf, sizeof(opts->rcvbuf));
+	if (co.o.rcvbuf > 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &co.o.rcvbuf, sizeof(co.o.rcvbuf));
 	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
 	    listen(fd, lopts->backlog > 0 ? lopts->backlog : SOMAXCONN) < 0) {
 		rc = -errno;
@@ -1158,11 +1225,8 @@ int tlsio_listen_ex(tlsio_loop *loop, const char *addr, const tlsio_listen_opts 
 	l->loop = loop;
 	l->fd = fd;
 	l->cfg = cfg;
-	if (opts != NULL) {
-		l->opts = *opts;
-		if (opts->cb != NULL)
-			l->cb = *opts->cb;
-	}
+	l->opts = co.o;
+	l->cb = co.cb;
 	l->opts.cb = &l->cb;
 	l->opts.server_name = NULL;
 	l->on_accept = on_accept;
@@ -1185,7 +1249,7 @@ fail:
 void tlsio__listener_on_accept(tlsio_listener *l, int fd)
 {
 	tlsio_conn *c;
-	if (l->closed || set_nonblock(fd) < 0 || conn_new(l->loop, fd, 1, l->cfg, &l->opts, &c) < 0) {
+	if (l->closed || set_nonblock(fd) < 0 || conn_new(l->loop, fd, 1, l->cfg, &l->opts, NULL, &c) < 0) {
 		close(fd);
 		return;
 	}

@@ -24,15 +24,49 @@
  * Threads: a loop and everything attached to it belong to the thread that runs the loop. The only
  * calls that may come from another thread or a signal handler are tlsio_loop_wake() and
  * tlsio_loop_stop() (stop, then wake). Different loops may run in different threads at once, and
- * share a tlsio_tls_config (its reference count is atomic; wolfSSL is initialised once). Backend
- * lookup and probing, tlsio_crypto_info(), tlsio_strerror() and tlsio_alert_name() may be called
- * from any thread. A multi-core server runs one loop per thread, each with its own listener on
- * the same address (TLSIO_LISTEN_REUSEPORT, see tlsio_listen_ex()): the kernel spreads incoming
- * connections over the listeners, and no lock is taken on the data path.
+ * share a tlsio_tls_config (its reference count is atomic; wolfSSL is initialised once).
+ * tlsio_tls_config_new() and tlsio_tls_config_free(), backend lookup and probing,
+ * tlsio_version(), tlsio_crypto_info(), tlsio_strerror(), tlsio_alert_name(),
+ * tlsio_cert_error_name() and the tlsio_cert_info functions may be called from any thread. A
+ * multi-core server runs one loop per thread, each with its own listener on the same address
+ * (TLSIO_LISTEN_REUSEPORT, see tlsio_listen_ex()): the kernel spreads incoming connections over
+ * the listeners, and no lock is taken on the data path.
+ *
+ * Callbacks: every callback runs on the loop's thread, inside tlsio_loop_run() (or inside the
+ * application's ev_run() for a loop made with tlsio_loop_new_ev()). Inside any callback of a
+ * loop (connection callbacks, send completions, the accept callback) every function of this
+ * header may be called for any connection or listener of that loop, with three exceptions:
+ *  - tlsio_loop_run() on the same loop returns -EBUSY (it is not reentrant);
+ *  - tlsio_loop_free() of the same loop must not be called (the loop is in use further up the
+ *    stack); stop the loop, and free it after tlsio_loop_run() returned;
+ *  - inside on_close the connection is ending: sends return TLSIO_E_CLOSED, tlsio_close(),
+ *    tlsio_shutdown() and tlsio_abort() do nothing, and every accessor (stats, peer certificate,
+ *    verification result, user data) still answers. The handle is freed when on_close returns.
+ * A connection is never freed inside a callback of another connection: handles stay valid
+ * until their own on_close returned.
+ *
+ * Security defaults: a client verifies the server's certificate chain and its identity, always,
+ * unless the configuration says TLSIO_VERIFY_NONE. The identity is tlsio_conn_opts.server_name,
+ * or else the host part of the address given to tlsio_connect(): a host name is matched against
+ * the certificate's DNS names (RFC 6125: a wildcard only as the whole left-most label, never on
+ * fewer than two labels), an IP address against its IP addresses (any textual form of the same
+ * address matches; the subject's CN is never used). tlsio_conn_cert_error() says why a
+ * verification failed.
+ *
+ * ABI: the options, callbacks and statistics structures begin with a @c struct_size field.
+ * Initialise each with its TLSIO_*_INIT macro (or set struct_size = sizeof the structure), then
+ * set the fields you need; fields left zero mean the defaults. The library reads only the first
+ * struct_size bytes, so a program built against an older header (a smaller structure) keeps
+ * working with a newer library; a program built against a newer header gets -E2BIG from an
+ * older library only if it set a field that library does not know (a non-zero byte past the end
+ * of the library's structure). struct_size 0 (a structure not initialised with its macro) is
+ * refused with -EINVAL. Structures the library hands out (tlsio_client_hello, tlsio_cert_info)
+ * carry the library's struct_size: check it before reading a field newer than your header.
+ * tlsio_version() says which library is loaded at run time.
  *
  * Errors: functions return 0 (or a count) on success and a negative value on failure: either a
  * negated errno value (-ENOMEM, -ECONNREFUSED, ...) or one of the TLSIO_E_* codes below, which lie
- * outside errno's range. tlsio_strerror() names both.
+ * outside errno's range. tlsio_strerror() names both. The library never prints and never aborts.
  */
 #ifndef TLSIO_H
 #define TLSIO_H
@@ -50,7 +84,21 @@ extern "C" {
 #define TLSIO_EXPORT
 #endif
 
-#define TLSIO_VERSION_STRING "0.1.0"
+/** @name Version */
+/**@{*/
+#define TLSIO_VERSION_MAJOR 0
+#define TLSIO_VERSION_MINOR 2
+#define TLSIO_VERSION_PATCH 0
+/** The header's version as one number: (major << 16) | (minor << 8) | patch. */
+#define TLSIO_VERSION_NUMBER ((TLSIO_VERSION_MAJOR << 16) | (TLSIO_VERSION_MINOR << 8) | TLSIO_VERSION_PATCH)
+#define TLSIO_VERSION_STRING "0.2.0"
+/**
+ * The version of the library loaded at run time, as TLSIO_VERSION_NUMBER encodes it (compare
+ * with the header's to detect a mismatch). Any thread.
+ * @param str optional: gets the version string, e.g. "0.2.0" (static storage).
+ */
+TLSIO_EXPORT unsigned tlsio_version(const char **str);
+/**@}*/
 
 /** @name Error codes (negative, outside errno's range) */
 /**@{*/
@@ -72,11 +120,15 @@ extern "C" {
 #define TLSIO_E_BAD_ADDRESS       (-20015) /**< address not of the form IP:PORT or [IPv6]:PORT */
 #define TLSIO_E_EOF_IN_HANDSHAKE  (-20016) /**< peer closed the socket during the handshake */
 #define TLSIO_E_REFUSED           (-20017) /**< on_client_hello refused the client; alert sent */
+#define TLSIO_E_NO_IDENTITY       (-20018) /**< a verifying client has no name to check the server
+                                                certificate against (tlsio_conn_adopt() without
+                                                server_name) */
 /**@}*/
 
-/** Human-readable text for a status (negated errno or TLSIO_E_*). Never NULL. */
+/** Human-readable text for a status (negated errno or TLSIO_E_*). Never NULL; static storage; any thread. */
 TLSIO_EXPORT const char *tlsio_strerror(int status);
-/** Name of a TLS alert description ("protocol_version", ...), or "unknown". */
+/** Name of a TLS alert description ("protocol_version", ...), "none" for TLSIO_ALERT_NONE, or
+ * "unknown". Never NULL; static storage; any thread. */
 TLSIO_EXPORT const char *tlsio_alert_name(int alert);
 
 /** @name TLS alert codes (RFC 8446 section 6) passed to on_close */
@@ -88,14 +140,27 @@ TLSIO_EXPORT const char *tlsio_alert_name(int alert);
 #define TLSIO_ALERT_RECORD_OVERFLOW    22
 #define TLSIO_ALERT_HANDSHAKE_FAILURE  40
 #define TLSIO_ALERT_BAD_CERTIFICATE    42
+#define TLSIO_ALERT_UNSUPPORTED_CERTIFICATE 43
+#define TLSIO_ALERT_CERTIFICATE_REVOKED 44
 #define TLSIO_ALERT_CERTIFICATE_EXPIRED 45
+#define TLSIO_ALERT_CERTIFICATE_UNKNOWN 46
 #define TLSIO_ALERT_ILLEGAL_PARAMETER  47
 #define TLSIO_ALERT_UNKNOWN_CA         48
+#define TLSIO_ALERT_ACCESS_DENIED      49
 #define TLSIO_ALERT_DECODE_ERROR       50
 #define TLSIO_ALERT_DECRYPT_ERROR      51
 #define TLSIO_ALERT_PROTOCOL_VERSION   70
+#define TLSIO_ALERT_INSUFFICIENT_SECURITY 71
 #define TLSIO_ALERT_INTERNAL_ERROR     80
+#define TLSIO_ALERT_INAPPROPRIATE_FALLBACK 86
+#define TLSIO_ALERT_USER_CANCELED      90
+#define TLSIO_ALERT_NO_RENEGOTIATION  100 /**< TLS 1.2 only (RFC 5246) */
+#define TLSIO_ALERT_MISSING_EXTENSION 109
+#define TLSIO_ALERT_UNSUPPORTED_EXTENSION 110
 #define TLSIO_ALERT_UNRECOGNIZED_NAME 112
+#define TLSIO_ALERT_BAD_CERTIFICATE_STATUS_RESPONSE 113
+#define TLSIO_ALERT_UNKNOWN_PSK_IDENTITY 115
+#define TLSIO_ALERT_CERTIFICATE_REQUIRED 116
 #define TLSIO_ALERT_NO_APPLICATION_PROTOCOL 120
 /**@}*/
 
@@ -111,11 +176,11 @@ typedef struct tlsio_backend tlsio_backend;
 
 /**
  * Backend by name: "blocking", "epoll", "uring", "libev", or "auto" (the best available one).
- * NULL or "" means the default: $TLSIO_BACKEND if set, else "auto".
- * @return the backend, or NULL if the name is unknown or not compiled in.
+ * NULL or "" means the default: $TLSIO_BACKEND if set, else "auto". Any thread.
+ * @return the backend (static), or NULL if the name is unknown or not compiled in.
  */
 TLSIO_EXPORT const tlsio_backend *tlsio_backend_by_name(const char *name);
-/** The backend's name. */
+/** The backend's name (static storage). */
 TLSIO_EXPORT const char *tlsio_backend_name(const tlsio_backend *b);
 /**
  * Fill @p out with up to @p max compiled-in backends, best first.
@@ -136,8 +201,11 @@ TLSIO_EXPORT const char *tlsio_backend_names(void);
 /**@{*/
 
 /**
- * Create a loop on backend @p b (NULL: tlsio_backend_by_name(NULL)).
- * @return 0, TLSIO_E_NO_BACKEND, TLSIO_E_BACKEND_UNAVAILABLE or -errno.
+ * Create a loop on backend @p b (NULL: tlsio_backend_by_name(NULL)). The loop belongs to the
+ * thread that runs it; *@p out is the caller's until tlsio_loop_free().
+ * @return 0; TLSIO_E_NO_BACKEND (no such backend compiled in); TLSIO_E_BACKEND_UNAVAILABLE (it
+ *         cannot run here: tlsio_backend_probe() says why); -ENOMEM; or the -errno of the
+ *         backend's set-up (e.g. -EMFILE).
  */
 TLSIO_EXPORT int tlsio_loop_new(tlsio_loop **out, const tlsio_backend *b);
 /**
@@ -146,7 +214,7 @@ TLSIO_EXPORT int tlsio_loop_new(tlsio_loop **out, const tlsio_backend *b);
  * (wolfSSL's ECC point cache, which wolfSSL would otherwise keep until process exit).
  */
 TLSIO_EXPORT void tlsio_loop_free(tlsio_loop *loop);
-/** The backend the loop runs on. */
+/** The backend the loop runs on. Never fails. */
 TLSIO_EXPORT const tlsio_backend *tlsio_loop_backend(const tlsio_loop *loop);
 /**
  * How the loop's backend runs here, in one line: the I/O paths it chose after probing the
@@ -162,9 +230,11 @@ enum tlsio_run_mode {
 	TLSIO_RUN_NOWAIT = 2   /**< process what is ready without waiting */
 };
 /**
- * Run the loop. Callbacks run inside this call. Not reentrant: do not call it from inside one of
- * the loop's callbacks (buffers the loop reads into are still in use further up the stack).
- * @return 0 when stopped or idle, or a negative status if the backend failed.
+ * Run the loop. Callbacks run inside this call. Not reentrant: called from inside one of the
+ * loop's own callbacks it returns -EBUSY at once (buffers the loop reads into are still in use
+ * further up the stack).
+ * @return 0 when stopped or idle; -EBUSY (called from inside the same loop's run); -EINVAL (bad
+ *         @p mode); or the negative status of a failed backend wait (e.g. -ENOMEM).
  */
 TLSIO_EXPORT int tlsio_loop_run(tlsio_loop *loop, int mode);
 /**
@@ -176,7 +246,7 @@ TLSIO_EXPORT int tlsio_loop_run(tlsio_loop *loop, int mode);
 TLSIO_EXPORT void tlsio_loop_stop(tlsio_loop *loop);
 /** Interrupt a wait in tlsio_loop_run(). The one call that is safe from another thread or a signal handler. */
 TLSIO_EXPORT void tlsio_loop_wake(tlsio_loop *loop);
-/** Monotonic milliseconds as the loop sees them. */
+/** Monotonic milliseconds as the loop sees them (CLOCK_MONOTONIC). Never fails. */
 TLSIO_EXPORT uint64_t tlsio_loop_now(tlsio_loop *loop);
 /**@}*/
 
@@ -194,22 +264,40 @@ enum tlsio_verify {
 	TLSIO_VERIFY_REQUIRED = 2 /**< verify; servers require a client certificate */
 };
 
-/** Options for tlsio_tls_config_new(). Zero-initialise, then set what you need. */
+/**
+ * Options for tlsio_tls_config_new(): start from TLSIO_TLS_OPTS_INIT, set what you need. The
+ * strings are read during the call only. Files must be PEM; each is read whole (at most 16 MiB).
+ */
 typedef struct tlsio_tls_opts {
+	size_t struct_size;     /**< sizeof(tlsio_tls_opts): set by TLSIO_TLS_OPTS_INIT */
 	const char *cert_file;  /**< PEM certificate chain (servers: required) */
 	const char *key_file;   /**< PEM private key (servers: required) */
 	const char *ca_file;    /**< PEM CA bundle; clients without one use the system store */
 	int min_version;        /**< TLSIO_TLS_1_2 (default) or TLSIO_TLS_1_3 */
 	int max_version;        /**< TLSIO_TLS_1_3 (default) or TLSIO_TLS_1_2 */
-	int verify;             /**< enum tlsio_verify */
+	int verify;             /**< enum tlsio_verify; clients always check the server's name too,
+	                             unless TLSIO_VERIFY_NONE */
 	const char *alpn;       /**< comma-separated protocols in preference order, e.g. "h2,http/1.1" */
 	const char *ciphers;    /**< wolfSSL cipher list, NULL for the library's default */
 } tlsio_tls_opts;
+#define TLSIO_TLS_OPTS_INIT {.struct_size = sizeof(tlsio_tls_opts)}
 
-/** Server or client configuration. @return 0, TLSIO_E_TLS_CONFIG or -ENOMEM. @p err_msg (optional) gets a static reason. */
+/**
+ * A server or client configuration, shared by the connections (and loops, and threads) that use
+ * it. Every file is checked here, not at the first handshake: a server's key must match its
+ * certificate. Any thread.
+ * @param opts NULL for the defaults (a client that trusts the system CA store).
+ * @param err_msg optional: on failure, a sentence naming the cause and the file, e.g. "cannot
+ *        read the certificate file 'server.pem': No such file or directory" or "the private key
+ *        in 'other.key' does not match the certificate in 'server.pem'". It stays valid until the
+ *        next tlsio_tls_config_new() on the same thread (thread-local storage).
+ * @return 0; TLSIO_E_TLS_CONFIG (a file cannot be read or used, versions, ciphers, ALPN, or a
+ *         feature this wolfSSL lacks: see @p err_msg); -EINVAL (@p opts->struct_size not set);
+ *         -E2BIG (@p opts sets a field this library does not know); -ENOMEM.
+ */
 TLSIO_EXPORT int tlsio_tls_config_new(tlsio_tls_config **out, int is_server,
                                       const tlsio_tls_opts *opts, const char **err_msg);
-/** Drop the caller's reference; connections using it keep theirs. */
+/** Drop the caller's reference; connections using it keep theirs. NULL is ignored. Any thread. */
 TLSIO_EXPORT void tlsio_tls_config_free(tlsio_tls_config *cfg);
 /**
  * The crypto path in use, in one line for a startup message: the wolfSSL version, whether its
@@ -226,16 +314,20 @@ TLSIO_EXPORT const char *tlsio_crypto_info(void);
 /** @name Connections */
 /**@{*/
 
-/** What a client offered, read from its ClientHello before the handshake goes on. */
+/** What a client offered, read from its ClientHello before the handshake goes on. Filled by the
+ * library: struct_size is the library's sizeof(tlsio_client_hello). */
 typedef struct tlsio_client_hello {
+	size_t struct_size;
 	const char *server_name;  /**< SNI host name, or NULL if the client sent none */
 	const uint8_t *alpn;      /**< offered ALPN protocols as on the wire, (len8, name)*, or NULL */
 	size_t alpn_len;
 	int max_version;          /**< highest offered: TLSIO_TLS_1_3, TLSIO_TLS_1_2, 0 (older) */
 } tlsio_client_hello;
 
-/** Application callbacks. Any may be NULL. */
+/** Application callbacks: start from TLSIO_CALLBACKS_INIT; any may be NULL. See "Callbacks" at
+ * the top of this file for what they may call. */
 typedef struct tlsio_callbacks {
+	size_t struct_size; /**< sizeof(tlsio_callbacks): set by TLSIO_CALLBACKS_INIT */
 	/** The handshake finished; sends queued before it go out now. */
 	void (*on_handshake)(tlsio_conn *c, void *user);
 	/** Decrypted application data. @p data is valid during the call only. */
@@ -249,7 +341,9 @@ typedef struct tlsio_callbacks {
 	 */
 	void (*on_peer_close)(tlsio_conn *c, void *user);
 	/**
-	 * The connection ended; the handle is freed when this returns.
+	 * The connection ended; the handle is freed when this returns. Exactly once per connection
+	 * that was handed out (by tlsio_connect(), tlsio_conn_adopt() or the accept callback).
+	 * tlsio_conn_cert_error() tells why a TLSIO_E_CERT_VERIFY happened.
 	 * @param status 0 for a clean end, else a negative status.
 	 * @param alert  the TLS alert sent (TLSIO_E_TLS and friends) or received
 	 *               (TLSIO_E_ALERT_RECEIVED), or TLSIO_ALERT_NONE.
@@ -267,10 +361,13 @@ typedef struct tlsio_callbacks {
 	int (*on_client_hello)(tlsio_conn *c, const tlsio_client_hello *hello, tlsio_tls_config **cfg,
 	                       void *user);
 } tlsio_callbacks;
+#define TLSIO_CALLBACKS_INIT {.struct_size = sizeof(tlsio_callbacks)}
 
-/** Per-connection options. Zero-initialise; zeros mean defaults. */
+/** Per-connection options: start from TLSIO_CONN_OPTS_INIT; zeros mean defaults. Read during the
+ * call that takes them (strings and callbacks are copied). */
 typedef struct tlsio_conn_opts {
-	const tlsio_callbacks *cb;  /**< callbacks (copied) */
+	size_t struct_size;         /**< sizeof(tlsio_conn_opts): set by TLSIO_CONN_OPTS_INIT */
+	const tlsio_callbacks *cb;  /**< callbacks (copied; NULL: none) */
 	void *user;                 /**< passed to every callback */
 	int sndbuf;                 /**< SO_SNDBUF in bytes, 0 = kernel default */
 	int rcvbuf;                 /**< SO_RCVBUF in bytes, 0 = kernel default */
@@ -282,16 +379,23 @@ typedef struct tlsio_conn_opts {
 	/* A connection ended by one of these three deadlines is reset (RST), not closed with a FIN,
 	 * if its peer has not acknowledged all bytes sent to it: a peer that stopped reading must
 	 * not leave the kernel holding its send buffer in an orphan socket. */
-	const char *server_name;    /**< client: SNI and the name verified in the certificate */
+	/** Client: the name the server's certificate must carry, and the SNI sent (names only:
+	 * never an IP literal, RFC 6066). NULL: the host part of tlsio_connect()'s address. */
+	const char *server_name;
 } tlsio_conn_opts;
+#define TLSIO_CONN_OPTS_INIT {.struct_size = sizeof(tlsio_conn_opts)}
 
-/** Called for each accepted connection, before its handshake starts. */
+/** Called for each accepted connection, before its handshake starts. The connection is the
+ * application's from here on: it gets on_close exactly once. */
 typedef void (*tlsio_accept_cb)(tlsio_listener *l, tlsio_conn *c, void *user);
 
 /**
  * Listen on "IP:PORT" (IPv4) or "[IPv6]:PORT"; port 0 picks one (see tlsio_listener_addr()).
- * Accepted connections use @p cfg and @p opts (user data: opts->user). The socket gets
- * SO_REUSEADDR and a backlog of SOMAXCONN; tlsio_listen_ex() sets other options.
+ * Accepted connections use @p cfg (a server configuration; the listener takes a reference) and
+ * @p opts (copied; user data: opts->user). The socket gets SO_REUSEADDR and a backlog of
+ * SOMAXCONN; tlsio_listen_ex() sets other options. *@p out stays valid until
+ * tlsio_listener_close() or tlsio_loop_free().
+ * @return as tlsio_listen_ex().
  */
 TLSIO_EXPORT int tlsio_listen(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
                               const tlsio_conn_opts *opts, tlsio_accept_cb on_accept,
@@ -317,54 +421,76 @@ TLSIO_EXPORT int tlsio_listen(tlsio_loop *loop, const char *addr, tlsio_tls_conf
  */
 #define TLSIO_LISTEN_IPV6ONLY 0x2u
 
-/** Socket options for tlsio_listen_ex(). Zero-initialise; zeros mean tlsio_listen()'s defaults. */
+/** Socket options for tlsio_listen_ex(): start from TLSIO_LISTEN_OPTS_INIT; zeros mean
+ * tlsio_listen()'s defaults. */
 typedef struct tlsio_listen_opts {
+	size_t struct_size; /**< sizeof(tlsio_listen_opts): set by TLSIO_LISTEN_OPTS_INIT */
 	unsigned flags; /**< TLSIO_LISTEN_* */
 	int backlog;    /**< listen() backlog; 0 = SOMAXCONN (the kernel caps any value at
 	                     net.core.somaxconn) */
 } tlsio_listen_opts;
+#define TLSIO_LISTEN_OPTS_INIT {.struct_size = sizeof(tlsio_listen_opts)}
 
 /**
  * tlsio_listen() with socket options: @p lopts (NULL: defaults) sets the listen flags and the
  * backlog; the other arguments are tlsio_listen()'s. SO_REUSEADDR is always set.
- * @return 0, -EINVAL (unknown flag, negative backlog), TLSIO_E_BAD_ADDRESS, TLSIO_E_TLS_CONFIG,
- *         -ENOPROTOOPT (a flag the kernel does not support) or another -errno (e.g. -EADDRINUSE
- *         when a listener without TLSIO_LISTEN_REUSEPORT holds the address).
+ * @return 0; -EINVAL (unknown flag, negative backlog, a struct_size not set); -E2BIG (a field
+ *         this library does not know); TLSIO_E_BAD_ADDRESS; TLSIO_E_TLS_CONFIG (@p cfg NULL or
+ *         a client configuration); -ENOPROTOOPT (a flag the kernel does not support); or the
+ *         -errno of socket(), bind() or listen() (e.g. -EADDRINUSE, also when a listener without
+ *         TLSIO_LISTEN_REUSEPORT holds the address; -EACCES for a privileged port).
  */
 TLSIO_EXPORT int tlsio_listen_ex(tlsio_loop *loop, const char *addr, const tlsio_listen_opts *lopts,
                                  tlsio_tls_config *cfg, const tlsio_conn_opts *opts,
                                  tlsio_accept_cb on_accept, void *accept_user,
                                  tlsio_listener **out);
-/** The bound address as "IP:PORT" into @p buf. @return 0 or -errno. */
+/** The bound address as "IP:PORT" / "[IPv6]:PORT" into @p buf. @return 0, -ENOSPC (@p len too
+ * small) or the -errno of getsockname(). */
 TLSIO_EXPORT int tlsio_listener_addr(const tlsio_listener *l, char *buf, size_t len);
-/** The bound port. */
+/** The bound port, or the -errno of getsockname(). */
 TLSIO_EXPORT int tlsio_listener_port(const tlsio_listener *l);
-/** Stop accepting and free the listener; established connections go on. */
+/** Stop accepting and free the listener (after the current callback returns); established
+ * connections go on. Idempotent until the loop frees it. */
 TLSIO_EXPORT void tlsio_listener_close(tlsio_listener *l);
 
 /**
  * Connect to numeric "IP:PORT" / "[IPv6]:PORT" (resolve names yourself; the loop never blocks on
- * DNS). The handshake starts once connected. Errors after this returns arrive in on_close.
+ * DNS). The handshake starts once connected. Unless @p cfg says TLSIO_VERIFY_NONE, the server's
+ * certificate must name opts->server_name or, without one, the host of @p addr (an IP address
+ * then: matched against the certificate's IP addresses, and no SNI is sent). "localhost" is
+ * taken as 127.0.0.1 and verified as the name "localhost". Errors after this returns arrive in
+ * on_close; *@p out is valid until on_close returned.
+ * @return 0; TLSIO_E_BAD_ADDRESS; TLSIO_E_TLS_CONFIG (@p cfg NULL or a server configuration);
+ *         -EINVAL / -E2BIG (@p opts or its callbacks: struct_size); -ENOMEM; or the -errno of
+ *         socket() or connect() (e.g. -ENETUNREACH; a refused connection arrives in on_close).
  */
 TLSIO_EXPORT int tlsio_connect(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
                                const tlsio_conn_opts *opts, tlsio_conn **out);
 /**
- * Adopt a connected stream socket (ownership passes to the library, also on failure).
+ * Adopt a connected stream socket (ownership passes to the library, also on failure: the fd is
+ * closed then). A verifying client needs opts->server_name: there is no address to take the
+ * identity from.
  * @param is_server 1 to run the server side of the handshake.
+ * @return 0; TLSIO_E_NO_IDENTITY (a verifying client without server_name); TLSIO_E_TLS_CONFIG
+ *         (@p cfg NULL or of the other side); -EINVAL / -E2BIG (struct_size); -ENOMEM; or the
+ *         -errno of fcntl() (e.g. -EBADF).
  */
 TLSIO_EXPORT int tlsio_conn_adopt(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *cfg,
                                   const tlsio_conn_opts *opts, tlsio_conn **out);
 
 /**
- * Queue a copy of @p buf. @return 0, TLSIO_E_QUEUE_FULL (nothing queued), TLSIO_E_CLOSED or -ENOMEM.
- * Sends made before the handshake finishes are held until it does.
+ * Queue a copy of @p buf. Sends made before the handshake finishes are held until it does.
+ * @return 0; TLSIO_E_QUEUE_FULL (the queue is at or above high water: nothing was queued; wait
+ *         for on_drain); TLSIO_E_CLOSED (closing, closed, shut down or failed); -ENOMEM.
  */
 TLSIO_EXPORT int tlsio_send(tlsio_conn *c, const void *buf, size_t len);
 
 typedef struct tlsio_send_req tlsio_send_req;
-/** Completion of a send: status 0 once all its bytes were written to the kernel, else an error. */
+/** Completion of a send: status 0 once all its bytes were written to the kernel, else the
+ * connection's error (TLSIO_E_ABORTED, TLSIO_E_CLOSED, ...). May send again or close. */
 typedef void (*tlsio_send_cb)(tlsio_send_req *req, int status);
-/** A send request the caller embeds (like a libuv write request). Only @c data is the caller's. */
+/** A send request the caller embeds (like a libuv write request). Only @c data is the caller's;
+ * the rest is private, and reserved_ lets it change without changing the structure's size. */
 struct tlsio_send_req {
 	void *data;                     /**< free for the caller */
 	/* private below */
@@ -373,6 +499,7 @@ struct tlsio_send_req {
 	tlsio_conn *conn_;
 	uint64_t end_;
 	int copied_;
+	void *reserved_[4];
 };
 
 /** Flags for tlsio_send_ex(). */
@@ -382,7 +509,8 @@ struct tlsio_send_req {
  * Queue @p buf with a completion. With TLSIO_SEND_REF the buffer must stay valid and unchanged
  * until @p cb runs. The completion fires exactly once, in send order: status 0 when the bytes were
  * written to the kernel, or the connection's error. Never called from inside tlsio_send_ex();
- * a refused send (return value < 0) gets no completion.
+ * a refused send (return value < 0) gets no completion. @p req is the library's until then.
+ * @return as tlsio_send(), and -EINVAL (@p req or @p cb NULL, an unknown flag).
  */
 TLSIO_EXPORT int tlsio_send_ex(tlsio_conn *c, tlsio_send_req *req, const void *buf, size_t len,
                                int flags, tlsio_send_cb cb);
@@ -392,42 +520,117 @@ TLSIO_EXPORT int tlsio_send_ref(tlsio_conn *c, tlsio_send_req *req, const void *
 
 /** Bytes queued and not yet written to the kernel (plaintext not encrypted + ciphertext not sent). */
 TLSIO_EXPORT size_t tlsio_conn_queued(const tlsio_conn *c);
-/** Change the watermarks (0 for high: default). */
+/** Change the watermarks (0 for high: the default, 16 MiB). Never fails. */
 TLSIO_EXPORT void tlsio_conn_set_watermarks(tlsio_conn *c, size_t low, size_t high);
 
-/** Stop delivering on_data (and stop reading the socket), e.g. while the application is busy. */
+/** Stop delivering on_data (and stop reading the socket), e.g. while the application is busy.
+ * Idempotent. The handshake and a closing connection read on regardless. */
 TLSIO_EXPORT void tlsio_read_stop(tlsio_conn *c);
-/** Resume delivering on_data. */
+/** Resume delivering on_data (what arrived meanwhile comes first). Idempotent. */
 TLSIO_EXPORT void tlsio_read_start(tlsio_conn *c);
 
 /**
  * Graceful close: send what is queued, then close_notify, then shut down the write side; wait
- * (up to linger_ms) for the peer's close_notify or EOF; on_close follows. Idempotent.
+ * (up to linger_ms) for the peer's close_notify or EOF; on_close follows. Before the handshake
+ * finished there is nothing to say: on_close follows with TLSIO_E_CLOSED. Idempotent.
  */
 TLSIO_EXPORT void tlsio_close(tlsio_conn *c);
 /**
  * Half-close: send what is queued, then close_notify and shut down the write side; keep reading
  * until the peer closes. Further sends fail with TLSIO_E_CLOSED.
+ * @return 0; TLSIO_E_CLOSED (already failing or closed); -ENOTCONN (handshake not finished).
  */
 TLSIO_EXPORT int tlsio_shutdown(tlsio_conn *c);
-/** Close now (no close_notify); pending completions fail with TLSIO_E_ABORTED; on_close follows. */
+/** Close now (no close_notify); pending completions fail with TLSIO_E_ABORTED; on_close follows
+ * (after the current callback returns). Idempotent. */
 TLSIO_EXPORT void tlsio_abort(tlsio_conn *c);
 
+/** The user pointer (opts->user, or the last tlsio_conn_set_user()). */
 TLSIO_EXPORT void *tlsio_conn_user(const tlsio_conn *c);
 TLSIO_EXPORT void tlsio_conn_set_user(tlsio_conn *c, void *user);
-/** Replace the callbacks (e.g. from the accept callback). */
-TLSIO_EXPORT void tlsio_conn_set_callbacks(tlsio_conn *c, const tlsio_callbacks *cb);
+/** Replace the callbacks (copied; e.g. from the accept callback). NULL: none.
+ * @return 0, -EINVAL (struct_size not set) or -E2BIG (a callback this library does not know);
+ *         on failure the callbacks stay as they were. */
+TLSIO_EXPORT int tlsio_conn_set_callbacks(tlsio_conn *c, const tlsio_callbacks *cb);
 TLSIO_EXPORT tlsio_loop *tlsio_conn_loop(const tlsio_conn *c);
+/** The socket (the library's: do not read, write or close it). */
 TLSIO_EXPORT int tlsio_conn_fd(const tlsio_conn *c);
-/** Negotiated protocol ("TLSv1.3"), cipher suite and ALPN (NULL if none) after the handshake. */
+/** Negotiated protocol ("TLSv1.3"), cipher suite and ALPN after the handshake, else NULL. The
+ * strings stay valid until on_close returned. */
 TLSIO_EXPORT const char *tlsio_conn_tls_version(const tlsio_conn *c);
 TLSIO_EXPORT const char *tlsio_conn_cipher(const tlsio_conn *c);
 TLSIO_EXPORT const char *tlsio_conn_alpn(const tlsio_conn *c);
 /** SNI sent by the client (server side), or NULL. */
 TLSIO_EXPORT const char *tlsio_conn_server_name(const tlsio_conn *c);
 
-/** Per-connection counters. */
+/* ------------------------------------------------------------------------------------------ */
+/** @name The peer's certificate */
+/**@{*/
+
+/** Why the peer's certificate was refused (tlsio_conn_cert_error()). */
+enum tlsio_cert_error {
+	TLSIO_CERT_OK = 0,            /**< verified, or not verified (TLSIO_VERIFY_NONE, no cert asked) */
+	TLSIO_CERT_NAME_MISMATCH = 1, /**< the certificate does not name the expected host */
+	TLSIO_CERT_EXPIRED = 2,       /**< a certificate of the chain is past its notAfter */
+	TLSIO_CERT_NOT_YET_VALID = 3, /**< a certificate of the chain is before its notBefore */
+	TLSIO_CERT_UNKNOWN_CA = 4,    /**< the chain does not lead to a trusted CA */
+	TLSIO_CERT_BAD_SIGNATURE = 5, /**< a signature of the chain does not verify */
+	TLSIO_CERT_SELF_SIGNED = 6,   /**< a self-signed certificate that is not trusted */
+	TLSIO_CERT_CHAIN_TOO_LONG = 7,/**< path length or depth exceeded */
+	TLSIO_CERT_MISSING = 8,       /**< the peer sent no certificate but one was required */
+	TLSIO_CERT_MALFORMED = 9,     /**< the certificate could not be parsed */
+	TLSIO_CERT_OTHER = 10         /**< another failure (the text says which) */
+};
+
+/**
+ * Why the peer's certificate was refused, e.g. from on_close after TLSIO_E_CERT_VERIFY.
+ * @param why optional: a sentence, e.g. "name mismatch: connected to 127.0.0.1, the certificate
+ *        is for DNS:evil.example", or "" for TLSIO_CERT_OK; valid until on_close returned.
+ * @return an enum tlsio_cert_error.
+ */
+TLSIO_EXPORT int tlsio_conn_cert_error(const tlsio_conn *c, const char **why);
+/** Short name of an enum tlsio_cert_error ("name mismatch", "expired", ...). Static; any thread. */
+TLSIO_EXPORT const char *tlsio_cert_error_name(int err);
+
+/**
+ * The peer's own (leaf) certificate as DER, once the handshake got it: a server's always (on
+ * the client), a client's when the server asked for one (TLSIO_VERIFY_REQUIRED). Valid until
+ * on_close returned. @return the DER and its length in *@p len, or NULL (none).
+ */
+TLSIO_EXPORT const uint8_t *tlsio_conn_peer_cert(const tlsio_conn *c, size_t *len);
+
+/** A certificate's identity, as tlsio_cert_info_new() reads it. Filled by the library:
+ * struct_size is the library's sizeof(tlsio_cert_info). */
+typedef struct tlsio_cert_info {
+	size_t struct_size;
+	const char *subject;      /**< distinguished name, RFC 4514 ("CN=client-one,O=Example") */
+	const char *issuer;       /**< the issuer's, likewise */
+	const char *serial;       /**< serial number in upper-case hex, as openssl x509 -serial */
+	/** subjectAltName entries in certificate order: "DNS:name", "IP:addr" (IPv6 in its
+	 * canonical text), "email:addr", "URI:uri" (other kinds are left out) */
+	const char *const *san;
+	size_t san_count;
+	int64_t not_before, not_after; /**< validity, seconds since the Unix epoch (UTC) */
+	uint8_t sha256[32];       /**< SHA-256 of the DER */
+	char fingerprint[96];     /**< the same as "AB:CD:...", as openssl x509 -fingerprint -sha256 */
+} tlsio_cert_info;
+
+/**
+ * Read the identity of a DER certificate (any thread; the input is bounded by @p len and may be
+ * hostile). The result is one allocation: free it with tlsio_cert_info_free().
+ * @return 0; -EINVAL (not a well-formed X.509 certificate); -ENOMEM.
+ */
+TLSIO_EXPORT int tlsio_cert_info_new(const uint8_t *der, size_t len, tlsio_cert_info **out);
+/** Free what tlsio_cert_info_new() or tlsio_conn_peer_cert_info() made. NULL is ignored. */
+TLSIO_EXPORT void tlsio_cert_info_free(tlsio_cert_info *info);
+/** tlsio_cert_info_new() on the peer's certificate. @return 0, -ENOENT (no peer certificate),
+ * -EINVAL, -ENOMEM. */
+TLSIO_EXPORT int tlsio_conn_peer_cert_info(const tlsio_conn *c, tlsio_cert_info **out);
+/**@}*/
+
+/** Per-connection counters: start from TLSIO_STATS_INIT (struct_size), then tlsio_conn_stats(). */
 typedef struct tlsio_stats {
+	size_t struct_size;          /**< sizeof(tlsio_stats): set by TLSIO_STATS_INIT */
 	uint64_t app_bytes_queued;   /**< plaintext accepted by sends */
 	uint64_t app_bytes_sent;     /**< plaintext whose ciphertext reached the kernel (completed sends) */
 	uint64_t app_bytes_received; /**< plaintext delivered to on_data */
@@ -442,8 +645,10 @@ typedef struct tlsio_stats {
 	uint64_t queued_now;         /**< tlsio_conn_queued() at the time of the call */
 	uint64_t queued_peak;        /**< the largest queue seen */
 } tlsio_stats;
-/** Copy the counters (valid also inside on_close). */
-TLSIO_EXPORT void tlsio_conn_stats(const tlsio_conn *c, tlsio_stats *out);
+#define TLSIO_STATS_INIT {.struct_size = sizeof(tlsio_stats)}
+/** Copy the counters (valid also inside on_close): the first out->struct_size bytes are filled,
+ * struct_size itself is kept. @return 0 or -EINVAL (struct_size not set). */
+TLSIO_EXPORT int tlsio_conn_stats(const tlsio_conn *c, tlsio_stats *out);
 /**@}*/
 
 #ifdef __cplusplus

@@ -37,6 +37,8 @@ const char *tlsio_strerror(int status)
 	case TLSIO_E_VERSION: return "no TLS protocol version in common";
 	case TLSIO_E_BAD_ADDRESS: return "bad address (want IP:PORT or [IPv6]:PORT)";
 	case TLSIO_E_EOF_IN_HANDSHAKE: return "peer closed the connection during the handshake";
+	case TLSIO_E_NO_IDENTITY:
+		return "no server name to verify the certificate against (set server_name, or TLSIO_VERIFY_NONE)";
 	default:
 		if (status < 0 && status > -4096)
 			return strerror(-status);
@@ -68,6 +70,7 @@ const char *tlsio_alert_name(int alert)
 	case 80: return "internal_error";
 	case 86: return "inappropriate_fallback";
 	case 90: return "user_canceled";
+	case 100: return "no_renegotiation";
 	case 109: return "missing_extension";
 	case 110: return "unsupported_extension";
 	case 112: return "unrecognized_name";
@@ -77,6 +80,31 @@ const char *tlsio_alert_name(int alert)
 	case 120: return "no_application_protocol";
 	default: return "unknown";
 	}
+}
+
+const char *tlsio_cert_error_name(int err)
+{
+	switch (err) {
+	case TLSIO_CERT_OK: return "ok";
+	case TLSIO_CERT_NAME_MISMATCH: return "name mismatch";
+	case TLSIO_CERT_EXPIRED: return "expired";
+	case TLSIO_CERT_NOT_YET_VALID: return "not yet valid";
+	case TLSIO_CERT_UNKNOWN_CA: return "unknown CA";
+	case TLSIO_CERT_BAD_SIGNATURE: return "bad signature";
+	case TLSIO_CERT_SELF_SIGNED: return "self-signed";
+	case TLSIO_CERT_CHAIN_TOO_LONG: return "chain too long";
+	case TLSIO_CERT_MISSING: return "no certificate";
+	case TLSIO_CERT_MALFORMED: return "malformed certificate";
+	case TLSIO_CERT_OTHER: return "verification failed";
+	default: return "unknown";
+	}
+}
+
+unsigned tlsio_version(const char **str)
+{
+	if (str != NULL)
+		*str = TLSIO_VERSION_STRING;
+	return TLSIO_VERSION_NUMBER;
 }
 
 uint64_t tlsio__now_ms(void)
@@ -137,6 +165,24 @@ int tlsio__parse_addr(const char *s, struct sockaddr_storage *ss, unsigned *len)
 		a4->sin_port = htons((uint16_t)port);
 		*len = sizeof(*a4);
 	}
+	return 0;
+}
+
+int tlsio__addr_host(const char *s, char *host, size_t len)
+{
+	const char *h = s, *end;
+	if (s == NULL)
+		return TLSIO_E_BAD_ADDRESS;
+	if (s[0] == '[') {
+		h = s + 1;
+		end = strchr(h, ']');
+	} else {
+		end = strrchr(s, ':');
+	}
+	if (end == NULL || (size_t)(end - h) >= len)
+		return TLSIO_E_BAD_ADDRESS;
+	memcpy(host, h, (size_t)(end - h));
+	host[end - h] = '\0';
 	return 0;
 }
 

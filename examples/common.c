@@ -164,7 +164,7 @@ int tlsx_common_opt(struct tlsx_common *o, int opt, const char *arg)
 
 void tlsx_tls_opts(const struct tlsx_common *o, tlsio_tls_opts *t)
 {
-	memset(t, 0, sizeof(*t));
+	*t = (tlsio_tls_opts)TLSIO_TLS_OPTS_INIT;
 	t->cert_file = o->cert;
 	t->key_file = o->key;
 	t->ca_file = o->ca;
@@ -176,7 +176,7 @@ void tlsx_tls_opts(const struct tlsx_common *o, tlsio_tls_opts *t)
 
 void tlsx_conn_opts(const struct tlsx_common *o, tlsio_conn_opts *c)
 {
-	memset(c, 0, sizeof(*c));
+	*c = (tlsio_conn_opts)TLSIO_CONN_OPTS_INIT;
 	c->sndbuf = o->sndbuf;
 	c->rcvbuf = o->rcvbuf;
 }
@@ -502,7 +502,7 @@ int tlsx_server_listen(const char *prog, const char *backend, const char *addr, 
                        void *arg, tlsio_loop **loop, tlsio_listener **listener, char *bound,
                        size_t len)
 {
-	tlsio_listen_opts lo = {.flags = shared ? TLSIO_LISTEN_REUSEPORT : 0};
+	tlsio_listen_opts lo = {.struct_size = sizeof(tlsio_listen_opts), .flags = shared ? TLSIO_LISTEN_REUSEPORT : 0};
 	int rc = tlsio_loop_new(loop, tlsio_backend_by_name(backend));
 	if (rc < 0) {
 		fprintf(stderr, "%s: cannot create a loop on backend '%s': %s\n", prog,

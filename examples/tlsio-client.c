@@ -79,6 +79,7 @@ struct client {
 	int local_error;       /* a send refused with something other than QUEUE_FULL */
 	int done, closed, aborted;
 	int close_status, close_alert;
+	char cert_why[512]; /* why the server certificate was refused */
 	double t_start, t_hs, t_done, t_closed;
 	tlsio_stats stats;
 	char version[32], cipher[96], alpn[64];
@@ -97,9 +98,9 @@ static void usage(FILE *f)
 		"Options:\n"
 		"  --connect ADDR:PORT  server address, numeric IPv4 or [IPv6] (required)\n"
 		"  --server-name NAME   SNI and the name verified in the server certificate\n"
-		"                       (default localhost)\n"
+		"                       (default: the host of --connect, a name or an IP address)\n"
 		"  --ca FILE            PEM CA bundle to verify the server (default: system's)\n"
-		"  --insecure           do not verify the server certificate (tests only)\n"
+		"  --insecure           do not verify the server certificate nor its name\n"
 		"  --cert FILE          client certificate (PEM), for servers that ask for one\n"
 		"  --key FILE           its private key\n"
 		"  --bytes BYTES        how much to send (default 16M; K, M, G suffixes)\n"
@@ -301,15 +302,21 @@ static void on_drain(tlsio_conn *c, void *user)
 static void on_close(tlsio_conn *c, int status, int alert, void *user)
 {
 	struct client *cl = user;
+	cl->stats.struct_size = sizeof(cl->stats);
 	tlsio_conn_stats(c, &cl->stats);
 	cl->closed = 1;
 	cl->close_status = status;
+	if (status == TLSIO_E_CERT_VERIFY) {
+		const char *why = NULL;
+		tlsio_conn_cert_error(c, &why);
+		snprintf(cl->cert_why, sizeof(cl->cert_why), "%s", why);
+	}
 	cl->close_alert = alert;
 	cl->t_closed = tlsx_now();
 	cl->c = NULL;
 }
 
-static const tlsio_callbacks client_callbacks = {
+static const tlsio_callbacks client_callbacks = {.struct_size = sizeof(tlsio_callbacks),
 	.on_handshake = on_handshake,
 	.on_data = on_data,
 	.on_drain = on_drain,
@@ -525,7 +532,6 @@ int main(int argc, char **argv)
 
 	memset(&cl, 0, sizeof(cl));
 	cl.co.prog = PROG;
-	cl.server_name = "localhost";
 	cl.total = DEFAULT_BYTES;
 	cl.chunk = DEFAULT_CHUNK;
 	cl.seed = 1;
@@ -636,10 +642,12 @@ int main(int argc, char **argv)
 
 	if (cl.local_error != 0)
 		fprintf(stderr, PROG ": send failed: %s\n", tlsio_strerror(cl.local_error));
-	if (cl.close_status != 0)
+	if (cl.close_status != 0) {
 		tlsx_print_status(PROG, cl.version[0] ? "connection failed" : "connect/handshake failed",
 		                  cl.close_status, cl.close_alert);
-	else if (!cl.done)
+		if (cl.cert_why[0] != '\0')
+			fprintf(stderr, PROG ": server certificate refused: %s\n", cl.cert_why);
+	} else if (!cl.done)
 		fprintf(stderr, PROG ": the server closed after %" PRIu64 " of %" PRIu64 " bytes came back\n",
 		        cl.received, cl.total);
 	if (cl.mismatch)

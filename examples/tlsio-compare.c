@@ -134,11 +134,12 @@ static void srv_close(tlsio_conn *c, int status, int alert, void *user)
 	r->res->server_status = status;
 	r->res->server_alert = alert;
 	r->res->server_closed = 1;
+	r->res->sst.struct_size = sizeof(r->res->sst);
 	tlsio_conn_stats(c, &r->res->sst);
 	atomic_store(&r->server_done, 1);
 }
 
-static const tlsio_callbacks srv_cb = {
+static const tlsio_callbacks srv_cb = {.struct_size = sizeof(tlsio_callbacks),
 	.on_data = srv_data,
 	.on_peer_close = srv_peer_close,
 	.on_close = srv_close,
@@ -261,12 +262,13 @@ static void cli_close(tlsio_conn *c, int status, int alert, void *user)
 	struct run *r = user;
 	r->res->client_status = status;
 	r->res->client_alert = alert;
+	r->res->cst.struct_size = sizeof(r->res->cst);
 	tlsio_conn_stats(c, &r->res->cst);
 	r->closed = 1;
 	r->c = NULL;
 }
 
-static const tlsio_callbacks cli_cb = {
+static const tlsio_callbacks cli_cb = {.struct_size = sizeof(tlsio_callbacks),
 	.on_handshake = cli_handshake,
 	.on_data = cli_data,
 	.on_close = cli_close,

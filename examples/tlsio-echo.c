@@ -304,7 +304,7 @@ static int on_client_hello(tlsio_conn *c, const tlsio_client_hello *hello, tlsio
 	return 0;
 }
 
-static const tlsio_callbacks echo_callbacks = {
+static const tlsio_callbacks echo_callbacks = {.struct_size = sizeof(tlsio_callbacks),
 	.on_client_hello = on_client_hello,
 	.on_data = on_data,
 	.on_drain = on_drain,

@@ -53,6 +53,7 @@ struct get {
 	char version[32], cipher[64];
 	double t_start, t_hs, t_done;
 	int closed, close_status, close_alert;
+	char cert_why[512]; /* why the server certificate was refused */
 	tlsio_stats stats;
 };
 
@@ -70,9 +71,10 @@ static void usage(FILE *f)
 		"  --connect ADDR:PORT  server address, numeric IPv4 or [IPv6] (required)\n"
 		"  --path PATH          what to GET (default /)\n"
 		"  --server-name NAME   SNI, Host header, and the name verified in the server\n"
-		"                       certificate (default localhost)\n"
+		"                       certificate (default: the host of --connect, a name or an\n"
+		"                       IP address; the Host header is then --connect itself)\n"
 		"  --ca FILE            PEM CA bundle to verify the server (default: system's)\n"
-		"  --insecure           do not verify the server certificate (tests only)\n"
+		"  --insecure           do not verify the server certificate nor its name\n"
 		"  --repeat N           GET it N times on one connection (default 1)\n"
 		"  --expect-bytes N     fail unless every body is exactly N bytes\n"
 		"  --sha256             print the SHA-256 of the body (of the last one with --repeat)\n"
@@ -101,7 +103,8 @@ static void send_request(struct get *g)
 	int last = g->done + 1 >= g->repeat;
 	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: " PROG
 	                 "\r\nAccept: */*\r\n%s\r\n",
-	                 g->path, g->server_name, last ? "Connection: close\r\n" : "");
+	                 g->path, g->server_name != NULL ? g->server_name : g->connect_addr,
+	                 last ? "Connection: close\r\n" : "");
 	int rc;
 	if (n < 0 || (size_t)n >= sizeof(req)) {
 		fail(g, "request too long");
@@ -233,8 +236,14 @@ static void on_data(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
 static void on_close(tlsio_conn *c, int status, int alert, void *user)
 {
 	struct get *g = user;
+	g->stats.struct_size = sizeof(g->stats);
 	tlsio_conn_stats(c, &g->stats);
 	g->close_status = status;
+	if (status == TLSIO_E_CERT_VERIFY) {
+		const char *why = NULL;
+		tlsio_conn_cert_error(c, &why);
+		snprintf(g->cert_why, sizeof(g->cert_why), "%s", why);
+	}
 	g->close_alert = alert;
 	g->closed = 1;
 	/* A body framed by the close: it ends here, cleanly only with close_notify. */
@@ -242,7 +251,7 @@ static void on_close(tlsio_conn *c, int status, int alert, void *user)
 		body_done(g);
 }
 
-static const tlsio_callbacks get_callbacks = {
+static const tlsio_callbacks get_callbacks = {.struct_size = sizeof(tlsio_callbacks),
 	.on_handshake = on_handshake,
 	.on_data = on_data,
 	.on_close = on_close,
@@ -343,7 +352,6 @@ int main(int argc, char **argv)
 	memset(&g, 0, sizeof(g));
 	g.co.prog = PROG;
 	g.path = "/";
-	g.server_name = "localhost";
 	g.repeat = 1;
 	g.timeout_s = 30;
 	g.expect = -1;
@@ -403,10 +411,12 @@ int main(int argc, char **argv)
 	}
 
 	ok = !g.error && g.done == g.repeat && g.close_status == 0;
-	if (g.close_status != 0)
+	if (g.close_status != 0) {
 		tlsx_print_status(PROG, g.version[0] ? "connection failed" : "connect/handshake failed",
 		                  g.close_status, g.close_alert);
-	else if (!g.error && g.done < g.repeat)
+		if (g.cert_why[0] != '\0')
+			fprintf(stderr, PROG ": server certificate refused: %s\n", g.cert_why);
+	} else if (!g.error && g.done < g.repeat)
 		fprintf(stderr, PROG ": the server closed after %" PRIu64 " of %" PRIu64 " responses\n",
 		        g.done, g.repeat);
 	if (g.error)

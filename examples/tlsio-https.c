@@ -581,7 +581,7 @@ static void on_close(tlsio_conn *c, int status, int alert, void *user)
 	free(hc);
 }
 
-static const tlsio_callbacks https_callbacks = {
+static const tlsio_callbacks https_callbacks = {.struct_size = sizeof(tlsio_callbacks),
 	.on_data = on_data,
 	.on_drain = on_drain,
 	.on_peer_close = on_peer_close,

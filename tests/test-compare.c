@@ -319,9 +319,14 @@ static int act_send(struct actor *a, size_t n, enum send_kind kind)
 static void cb_handshake(tlsio_conn *c, void *user)
 {
 	struct actor *a = user;
-	(void)c;
+	tlsio_cert_info *ci = NULL;
 	a->handshakes++;
-	tr_add(a, "handshake");
+	/* whom the handshake showed: the server's certificate, a client's if one was asked for */
+	if (tlsio_conn_peer_cert_info(c, &ci) == 0)
+		tr_add(a, "handshake peer=%s", ci->subject);
+	else
+		tr_add(a, "handshake");
+	tlsio_cert_info_free(ci);
 	if (a->on_handshake != NULL)
 		a->on_handshake(a);
 }
@@ -385,10 +390,17 @@ static void cb_close(tlsio_conn *c, int status, int alert, void *user)
 	         " completions fired", a->role, a->completions, a->reqs);
 	a->status = status;
 	a->alert = alert;
+	a->stats.struct_size = sizeof(a->stats);
 	tlsio_conn_stats(c, &a->stats);
 	a->conn = NULL;
 	tr_add(a, "close status=%s alert=%s", status_name(status),
 	       alert == TLSIO_ALERT_NONE ? "none" : tlsio_alert_name(alert));
+	{
+		const char *why = NULL;
+		int ce = tlsio_conn_cert_error(c, &why);
+		if (ce != TLSIO_CERT_OK)
+			tr_add(a, "certificate refused: %s", why);
+	}
 	/* summaries: what is deterministic about the events whose position is not */
 	if (a->drains == DR_COUNT)
 		tr_add(a, "drains: %u", a->drain_count);
@@ -411,7 +423,7 @@ static void cb_close(tlsio_conn *c, int status, int alert, void *user)
 	}
 }
 
-static const tlsio_callbacks actor_cb = {
+static const tlsio_callbacks actor_cb = {.struct_size = sizeof(tlsio_callbacks),
 	.on_handshake = cb_handshake,
 	.on_data = cb_data,
 	.on_drain = cb_drain,
@@ -419,7 +431,7 @@ static const tlsio_callbacks actor_cb = {
 	.on_close = cb_close,
 };
 
-static const tlsio_callbacks actor_cb_no_peer_close = {
+static const tlsio_callbacks actor_cb_no_peer_close = {.struct_size = sizeof(tlsio_callbacks),
 	.on_handshake = cb_handshake,
 	.on_data = cb_data,
 	.on_drain = cb_drain,
@@ -572,6 +584,8 @@ static void actor_init(struct actor *a, struct run *r, const char *role, int is_
 	a->drains = DR_NONE;
 	tu_sha256_init(&a->rx_sha);
 	tu_sha256_init(&a->tx_sha);
+	a->tls = (tlsio_tls_opts)TLSIO_TLS_OPTS_INIT;
+	a->opts = (tlsio_conn_opts)TLSIO_CONN_OPTS_INIT;
 	if (is_server) {
 		a->tls.cert_file = tu_cert("server.pem");
 		a->tls.key_file = tu_cert("server.key");
@@ -867,6 +881,35 @@ static void check_hs_fail(const struct run *r)
 	TU_CHECK(r->client.alert != TLSIO_ALERT_NONE, "[%s] client: no alert", r->mode->label);
 }
 
+/* 8. the client checks whom it talks to: a same-CA certificate for another name, at the
+ * address 127.0.0.1 (no server_name: the address is the identity); and mutual TLS */
+static void setup_hs_fail_name(struct run *r)
+{
+	r->server.tls.cert_file = tu_cert("evil.pem");
+	r->client.opts.server_name = NULL;
+	r->client.on_handshake = small_handshake; /* never runs */
+}
+
+static void check_name_fail(const struct run *r)
+{
+	check_hs_fail(r);
+	TU_CHECK(r->client.status == TLSIO_E_CERT_VERIFY && r->client.alert == TLSIO_ALERT_BAD_CERTIFICATE,
+	         "[%s] client %s alert %d", r->mode->label, status_name(r->client.status), r->client.alert);
+	TU_CHECK(r->server.status == TLSIO_E_ALERT_RECEIVED &&
+	             r->server.alert == TLSIO_ALERT_BAD_CERTIFICATE,
+	         "[%s] server %s alert %d", r->mode->label, status_name(r->server.status), r->server.alert);
+}
+
+static void setup_mutual_tls(struct run *r)
+{
+	r->server.tls.verify = TLSIO_VERIFY_REQUIRED;
+	r->server.tls.ca_file = tu_cert("ca.pem");
+	r->client.tls.cert_file = tu_cert("client.pem");
+	r->client.tls.key_file = tu_cert("server.key");
+	r->client.opts.server_name = NULL;
+	setup_many_small(r);
+}
+
 static void check_verify_fail(const struct run *r)
 {
 	check_hs_fail(r);
@@ -893,6 +936,10 @@ static const struct scenario scenarios[] = {
 	 check_verify_fail},
 	{"handshake_fail_version", "client TLS 1.2 only, server TLS 1.3 only", setup_hs_fail_version,
 	 check_hs_fail},
+	{"handshake_fail_name", "same-CA certificate for evil.example at 127.0.0.1", setup_hs_fail_name,
+	 check_name_fail},
+	{"mutual_tls", "the server requires a client certificate; many small sends, close",
+	 setup_mutual_tls, expect_clean},
 };
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -522,8 +523,8 @@ static void check_connect_does_not_block(void)
 	char addr[64];
 	tlsio_loop *loop = NULL;
 	tlsio_tls_config *cfg = NULL;
-	tlsio_tls_opts to = {.ca_file = tu_cert("ca.pem")};
-	tlsio_conn_opts o = {.cb = &tu_callbacks, .server_name = "localhost"};
+	tlsio_tls_opts to = {.struct_size = sizeof(tlsio_tls_opts), .ca_file = tu_cert("ca.pem")};
+	tlsio_conn_opts o = {.struct_size = sizeof(tlsio_conn_opts), .cb = &tu_callbacks, .server_name = "localhost"};
 	tlsio_conn *c = NULL;
 	tu_peer peer;
 	uint64_t t0, dt, turn_max = 0, end;
@@ -725,6 +726,176 @@ START_TEST(test_handshake_verify)
 }
 END_TEST
 
+
+/* ---------------------------------------------------------------------------------------- */
+/* Peer identity: the client checks whom it talks to unless told not to (RFC 6125 / 9525) */
+
+struct id_case {
+	const char *name;
+	const char *server_cert;  /* the server's certificate (key: server.key) */
+	const char *server_name;  /* the client's server_name; NULL: the connect address's host */
+	const char *listen_host;  /* NULL: 127.0.0.1 */
+	const char *connect_host; /* NULL: as the listener says */
+	int verify_none;          /* the client says TLSIO_VERIFY_NONE */
+	int mtls;                 /* 1: the server requires a client cert, the client has one;
+	                             2: required, the client has none */
+	int want_cert_err;        /* TLSIO_CERT_OK: the handshake succeeds */
+	int want_alert;           /* the alert the refusing side sends */
+	const char *want_sni;     /* what the server saw ("" none) */
+};
+
+static const struct id_case id_cases[] = {
+	{"same-CA certificate for evil.example at 127.0.0.1", "evil.pem", NULL, NULL, NULL, 0, 0,
+	 TLSIO_CERT_NAME_MISMATCH, TLSIO_ALERT_BAD_CERTIFICATE, ""},
+	{"same-CA certificate for evil.example, server_name localhost", "evil.pem", "localhost", NULL,
+	 NULL, 0, 0, TLSIO_CERT_NAME_MISMATCH, TLSIO_ALERT_BAD_CERTIFICATE, "localhost"},
+	{"IP SAN 127.0.0.1, no SNI for an IP", "ip-only.pem", NULL, NULL, NULL, 0, 0, TLSIO_CERT_OK, 0, ""},
+	{"IP SAN ::1 at [::1]", "ip-only.pem", NULL, "::1", "::1", 0, 0, TLSIO_CERT_OK, 0, ""},
+	{"IP SAN ::1 at [0:0:0:0:0:0:0:1]", "ip-only.pem", NULL, "::1", "0:0:0:0:0:0:0:1", 0, 0,
+	 TLSIO_CERT_OK, 0, ""},
+	{"an IP is never matched against the CN", "cn-only.pem", NULL, NULL, NULL, 0, 0,
+	 TLSIO_CERT_NAME_MISMATCH, TLSIO_ALERT_BAD_CERTIFICATE, ""},
+	{"wildcard *.wild.test for a.wild.test", "wildcard.pem", "a.wild.test", NULL, NULL, 0, 0,
+	 TLSIO_CERT_OK, 0, "a.wild.test"},
+	{"wildcard *.wild.test is one label: a.b.wild.test", "wildcard.pem", "a.b.wild.test", NULL, NULL,
+	 0, 0, TLSIO_CERT_NAME_MISMATCH, TLSIO_ALERT_BAD_CERTIFICATE, "a.b.wild.test"},
+	{"wildcard *.test is too broad: x.test", "wildcard.pem", "x.test", NULL, NULL, 0, 0,
+	 TLSIO_CERT_NAME_MISMATCH, TLSIO_ALERT_BAD_CERTIFICATE, "x.test"},
+	{"expired certificate", "expired.pem", NULL, NULL, NULL, 0, 0, TLSIO_CERT_EXPIRED,
+	 TLSIO_ALERT_CERTIFICATE_EXPIRED, ""},
+	{"not yet valid certificate", "future.pem", NULL, NULL, NULL, 0, 0, TLSIO_CERT_NOT_YET_VALID,
+	 TLSIO_ALERT_CERTIFICATE_EXPIRED, ""},
+	{"TLSIO_VERIFY_NONE still connects to evil.example", "evil.pem", NULL, NULL, NULL, 1, 0,
+	 TLSIO_CERT_OK, 0, ""},
+	{"mutual TLS: the server reads who the client is", "server.pem", NULL, NULL, NULL, 0, 1,
+	 TLSIO_CERT_OK, 0, ""},
+	{"mutual TLS: a client without a certificate is refused", "server.pem", NULL, NULL, NULL, 0, 2,
+	 TLSIO_CERT_MISSING, TLSIO_ALERT_CERTIFICATE_REQUIRED, ""},
+};
+#define ID_CASES ((int)(sizeof(id_cases) / sizeof(id_cases[0])))
+
+static int ipv6_loopback_works(void)
+{
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+	if (fd < 0)
+		return 0;
+	ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+START_TEST(test_peer_identity)
+{
+	const struct id_case *k = &id_cases[_i];
+	uint64_t seed = tu_seed(0x1DE0001);
+	tu_pair *p;
+	const tu_peer *c, *s, *refuser, *other;
+	BEGIN();
+	tu_log("[%s] case: %s", g_backend, k->name);
+	if (k->listen_host != NULL && !ipv6_loopback_works()) {
+		/* a kernel without IPv6 on lo cannot run this case; the IPv4 cases still run */
+		tu_log("[%s] no IPv6 loopback here: case not run", g_backend);
+		return;
+	}
+	p = pair_new(SMALL_WATCHDOG_MS);
+	c = CLI(p);
+	s = SRV(p);
+	plan_stream(&p->client.plan, &p->server.plan, seed, 4 * TU_KIB, TU_KIB, TU_KIB, TU_TX_COPY);
+	p->server.tls.cert_file = tu_cert(k->server_cert);
+	p->client.opts.server_name = k->server_name;
+	p->listen_host = k->listen_host;
+	p->connect_host = k->connect_host;
+	if (k->verify_none)
+		p->client.tls.verify = TLSIO_VERIFY_NONE;
+	if (k->mtls) {
+		p->server.tls.verify = TLSIO_VERIFY_REQUIRED;
+		p->server.tls.ca_file = tu_cert("ca.pem");
+		p->server.tls.max_version = TLSIO_TLS_1_3;
+		p->server.tls.min_version = TLSIO_TLS_1_3;
+	}
+	if (k->mtls == 1) {
+		p->client.tls.cert_file = tu_cert("client.pem");
+		p->client.tls.key_file = tu_cert("server.key");
+	}
+	pair_run(p);
+	tu_log("[%s] client %d (%s) alert %s, cert: %s; server %d (%s) alert %s, cert: %s; sni '%s'",
+	       g_backend, c->status, tlsio_strerror(c->status), tlsio_alert_name(c->alert),
+	       c->cert_why, s->status, tlsio_strerror(s->status), tlsio_alert_name(s->alert),
+	       s->cert_why, s->sni);
+	if (k->want_cert_err == TLSIO_CERT_OK) {
+		assert_clean_stream(c, s);
+		ck_assert_msg(c->handshakes == 1 && s->handshakes == 1, "handshakes %d/%d", c->handshakes,
+		              s->handshakes);
+		ck_assert_int_eq(c->cert_err, TLSIO_CERT_OK);
+		ck_assert_str_eq(c->cert_why, "");
+		ck_assert_str_eq(s->sni, k->want_sni);
+		/* the client sees the server's certificate; a server doing mTLS sees the client's */
+		ck_assert_msg(strncmp(c->peer_subject, "CN=", 3) == 0, "client: peer subject '%s'",
+		              c->peer_subject);
+		if (k->mtls == 1) {
+			ck_assert_str_eq(s->peer_subject, "CN=client-one");
+			ck_assert_str_eq(s->peer_san0, "DNS:client-one.test");
+		} else {
+			ck_assert_str_eq(s->peer_subject, "");
+		}
+		tu_pair_free(p);
+		return;
+	}
+	/* refused: by the client (its view of the server), or by a server doing mTLS */
+	refuser = k->mtls ? s : c;
+	other = k->mtls ? c : s;
+	ck_assert_msg(refuser->handshakes == 0, "the refusing side completed its handshake");
+	ck_assert_msg(refuser->status == TLSIO_E_CERT_VERIFY, "refusing side: status %d (%s)",
+	              refuser->status, tlsio_strerror(refuser->status));
+	ck_assert_msg(refuser->cert_err == k->want_cert_err, "cert error %d (%s): %s, expected %s",
+	              refuser->cert_err, tlsio_cert_error_name(refuser->cert_err), refuser->cert_why,
+	              tlsio_cert_error_name(k->want_cert_err));
+	ck_assert_msg(refuser->alert == k->want_alert, "sent alert %s, expected %s",
+	              tlsio_alert_name(refuser->alert), tlsio_alert_name(k->want_alert));
+	/* C5: the alert reached the other side before the socket closed */
+	ck_assert_msg(other->status == TLSIO_E_ALERT_RECEIVED && other->alert == k->want_alert,
+	              "other side: %d (%s) alert %s", other->status, tlsio_strerror(other->status),
+	              tlsio_alert_name(other->alert));
+	ck_assert_int_eq(c->rx_len + s->rx_len, 0);
+	if (k->want_cert_err == TLSIO_CERT_NAME_MISMATCH)
+		ck_assert_msg(strstr(refuser->cert_why, "name mismatch") != NULL &&
+		                  strstr(refuser->cert_why,
+		                         k->server_name != NULL ? k->server_name : "127.0.0.1") != NULL,
+		              "reason: %s", refuser->cert_why);
+	ck_assert_str_eq(s->sni, k->want_sni);
+	tu_pair_free(p);
+}
+END_TEST
+
+/* A socket has no address to take the identity from: a verifying client needs server_name. */
+START_TEST(test_adopt_needs_identity)
+{
+	tlsio_loop *loop = NULL;
+	tlsio_tls_config *cfg = NULL;
+	tlsio_tls_opts to = TLSIO_TLS_OPTS_INIT;
+	tlsio_conn_opts o = TLSIO_CONN_OPTS_INIT;
+	tlsio_conn *conn = NULL;
+	int sv[2];
+	BEGIN();
+	to.ca_file = tu_cert("ca.pem");
+	ck_assert_int_eq(tlsio_loop_new(&loop, tlsio_backend_by_name(g_backend)), 0);
+	ck_assert_int_eq(tlsio_tls_config_new(&cfg, 0, &to, NULL), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(tlsio_conn_adopt(loop, sv[0], 0, cfg, &o, &conn), TLSIO_E_NO_IDENTITY);
+	ck_assert_ptr_null(conn);
+	ck_assert_msg(fcntl(sv[0], F_GETFD) < 0 && errno == EBADF, "the refused fd was not closed");
+	/* with a name it goes on (and fails later only for lack of a server on the other end) */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv + 0), 0);
+	o.server_name = "localhost";
+	ck_assert_int_eq(tlsio_conn_adopt(loop, sv[0], 0, cfg, &o, &conn), 0);
+	ck_assert_ptr_nonnull(conn);
+	close(sv[1]);
+	tlsio_tls_config_free(cfg);
+	tlsio_loop_free(loop);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------------------------- */
 /* C8 bad input */
 
@@ -873,6 +1044,8 @@ Suite *contract_suite(const char *backend)
 	SMALL(test_truncation);
 	SMALL(test_half_close);
 	add_case(s, "test_handshake_verify", test_handshake_verify, 90, HS_VARIANTS, NULL);
+	add_case(s, "test_peer_identity", test_peer_identity, 90, ID_CASES, NULL);
+	SMALL(test_adopt_needs_identity);
 	SMALL(test_bad_input);
 	SMALL(test_timeout_resets_non_reader);
 	SMALL(test_idle_timeout_after_slow_callback);

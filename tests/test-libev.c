@@ -149,7 +149,7 @@ static void srv_close(tlsio_conn *c, int status, int alert, void *user)
 	}
 }
 
-static const tlsio_callbacks srv_cb = {
+static const tlsio_callbacks srv_cb = {.struct_size = sizeof(tlsio_callbacks),
 	.on_data = srv_data,
 	.on_peer_close = srv_peer_close,
 	.on_close = srv_close,
@@ -234,13 +234,14 @@ static void cli_close(tlsio_conn *c, int status, int alert, void *user)
 	ec->cli_status = status;
 	ec->cli_alert = alert;
 	ec->cli_closed_ms = tu_now_ms();
+	ec->cli_stats.struct_size = sizeof(ec->cli_stats);
 	tlsio_conn_stats(c, &ec->cli_stats);
 	ec->client = NULL;
 	/* the application's own watcher is the application's business: it ends it here */
 	ev_timer_stop(ec->evl, &ec->app_timer);
 }
 
-static const tlsio_callbacks cli_cb = {
+static const tlsio_callbacks cli_cb = {.struct_size = sizeof(tlsio_callbacks),
 	.on_handshake = cli_handshake,
 	.on_data = cli_data,
 	.on_close = cli_close,
@@ -260,9 +261,9 @@ static void app_loop_echo(int nest)
 	struct echo ec;
 	struct watchdog wd;
 	tlsio_tls_config *scfg = NULL, *ccfg = NULL;
-	tlsio_tls_opts so = {.cert_file = tu_cert("server.pem"), .key_file = tu_cert("server.key")};
-	tlsio_tls_opts co = {.ca_file = tu_cert("ca.pem")};
-	tlsio_conn_opts sopts = {.cb = &srv_cb}, copts = {.cb = &cli_cb, .server_name = "localhost"};
+	tlsio_tls_opts so = {.struct_size = sizeof(tlsio_tls_opts), .cert_file = tu_cert("server.pem"), .key_file = tu_cert("server.key")};
+	tlsio_tls_opts co = {.struct_size = sizeof(tlsio_tls_opts), .ca_file = tu_cert("ca.pem")};
+	tlsio_conn_opts sopts = {.struct_size = sizeof(tlsio_conn_opts), .cb = &srv_cb}, copts = {.struct_size = sizeof(tlsio_conn_opts), .cb = &cli_cb, .server_name = "localhost"};
 	uint8_t md_sent[32], md_echoed[32];
 	char addr[64], hs[65], he[65];
 	uint64_t t0;
@@ -385,7 +386,7 @@ static void hs_close(tlsio_conn *c, int status, int alert, void *user)
 	p->closed_ms = tu_now_ms();
 }
 
-static const tlsio_callbacks hs_cb = {.on_close = hs_close};
+static const tlsio_callbacks hs_cb = {.struct_size = sizeof(tlsio_callbacks), .on_close = hs_close};
 
 /* A TCP listener that completes connections (kernel backlog) but never speaks. */
 static int silent_listener(char *addr, size_t len)
@@ -409,9 +410,9 @@ START_TEST(test_app_loop_deadline)
 	struct ev_loop *evl = ev_loop_new(EVFLAG_AUTO);
 	tlsio_loop *loop = NULL;
 	tlsio_tls_config *cfg = NULL;
-	tlsio_tls_opts to = {.ca_file = tu_cert("ca.pem")};
+	tlsio_tls_opts to = {.struct_size = sizeof(tlsio_tls_opts), .ca_file = tu_cert("ca.pem")};
 	struct hs_peer peer = {.status = 1};
-	tlsio_conn_opts o = {.cb = &hs_cb, .user = &peer, .server_name = "localhost",
+	tlsio_conn_opts o = {.struct_size = sizeof(tlsio_conn_opts), .cb = &hs_cb, .user = &peer, .server_name = "localhost",
 	                     .handshake_timeout_ms = 300};
 	tlsio_conn *c = NULL;
 	struct watchdog wd;
@@ -467,7 +468,7 @@ static void *waker_main(void *arg)
 static void check_wake(tlsio_loop *loop, struct ev_loop *app_evl, const char *what)
 {
 	tlsio_tls_config *cfg = NULL;
-	tlsio_tls_opts so = {.cert_file = tu_cert("server.pem"), .key_file = tu_cert("server.key")};
+	tlsio_tls_opts so = {.struct_size = sizeof(tlsio_tls_opts), .cert_file = tu_cert("server.pem"), .key_file = tu_cert("server.key")};
 	tlsio_listener *l = NULL;
 	struct waker w = {.loop = loop, .delay_ms = 200};
 	pthread_t tid;

@@ -38,7 +38,7 @@ static const tlsio_backend *g_be;
 
 static tlsio_tls_config *server_cfg(void)
 {
-	tlsio_tls_opts o = {.cert_file = tu_cert("server.pem"), .key_file = tu_cert("server.key")};
+	tlsio_tls_opts o = {.struct_size = sizeof(tlsio_tls_opts), .cert_file = tu_cert("server.pem"), .key_file = tu_cert("server.key")};
 	tlsio_tls_config *cfg = NULL;
 	ck_assert_int_eq(tlsio_tls_config_new(&cfg, 1, &o, NULL), 0);
 	return cfg;
@@ -58,12 +58,12 @@ START_TEST(test_listen_ex_invalid)
 	tlsio_loop *loop = new_loop();
 	tlsio_tls_config *cfg = server_cfg();
 	tlsio_listener *l = (tlsio_listener *)&l;
-	tlsio_listen_opts lo = {.flags = 0x80};
+	tlsio_listen_opts lo = {.struct_size = sizeof(tlsio_listen_opts), .flags = 0x80};
 	ck_assert_int_eq(tlsio_listen_ex(loop, "127.0.0.1:0", &lo, cfg, NULL, NULL, NULL, &l), -EINVAL);
 	ck_assert_ptr_null(l);
-	lo = (tlsio_listen_opts){.backlog = -1};
+	lo = (tlsio_listen_opts){.struct_size = sizeof(tlsio_listen_opts), .backlog = -1};
 	ck_assert_int_eq(tlsio_listen_ex(loop, "127.0.0.1:0", &lo, cfg, NULL, NULL, NULL, &l), -EINVAL);
-	lo = (tlsio_listen_opts){.backlog = 1};
+	lo = (tlsio_listen_opts){.struct_size = sizeof(tlsio_listen_opts), .backlog = 1};
 	ck_assert_int_eq(tlsio_listen_ex(loop, "127.0.0.1:0", &lo, cfg, NULL, NULL, NULL, &l), 0);
 	tlsio_listener_close(l);
 	ck_assert_int_eq(tlsio_listen_ex(loop, "127.0.0.1:0", NULL, cfg, NULL, NULL, NULL, &l), 0);
@@ -78,7 +78,7 @@ START_TEST(test_reuseport_group)
 {
 	tlsio_loop *loop = new_loop();
 	tlsio_tls_config *cfg = server_cfg();
-	tlsio_listen_opts rp = {.flags = TLSIO_LISTEN_REUSEPORT};
+	tlsio_listen_opts rp = {.struct_size = sizeof(tlsio_listen_opts), .flags = TLSIO_LISTEN_REUSEPORT};
 	tlsio_listener *a, *b, *c;
 	char addr[64];
 
@@ -116,7 +116,7 @@ START_TEST(test_ipv6only)
 {
 	tlsio_loop *loop;
 	tlsio_tls_config *cfg;
-	tlsio_listen_opts v6 = {.flags = TLSIO_LISTEN_IPV6ONLY};
+	tlsio_listen_opts v6 = {.struct_size = sizeof(tlsio_listen_opts), .flags = TLSIO_LISTEN_IPV6ONLY};
 	tlsio_listener *l6, *l4;
 	char addr[64];
 	int fd = socket(AF_INET6, SOCK_STREAM, 0), rc;
@@ -177,13 +177,13 @@ static void srv_on_accept(tlsio_listener *l, tlsio_conn *c, void *user)
 	atomic_fetch_add(&s->accepted, 1);
 }
 
-static const tlsio_callbacks srv_cb = {.on_data = srv_on_data};
+static const tlsio_callbacks srv_cb = {.struct_size = sizeof(tlsio_callbacks), .on_data = srv_on_data};
 
 static void *server_main(void *arg)
 {
 	struct server *s = arg;
-	tlsio_listen_opts rp = {.flags = TLSIO_LISTEN_REUSEPORT};
-	tlsio_conn_opts o = {.cb = &srv_cb};
+	tlsio_listen_opts rp = {.struct_size = sizeof(tlsio_listen_opts), .flags = TLSIO_LISTEN_REUSEPORT};
+	tlsio_conn_opts o = {.struct_size = sizeof(tlsio_conn_opts), .cb = &srv_cb};
 	tlsio_listener *l;
 	int rc = tlsio_loop_new(&s->loop, g_be);
 	if (rc == 0)
@@ -244,14 +244,14 @@ static void cli_on_close(tlsio_conn *c, int status, int alert, void *user)
 	clients_done++;
 }
 
-static const tlsio_callbacks cli_cb = {
+static const tlsio_callbacks cli_cb = {.struct_size = sizeof(tlsio_callbacks),
 	.on_handshake = cli_on_handshake, .on_data = cli_on_data, .on_close = cli_on_close};
 
 START_TEST(test_threads_reuseport_echo)
 {
 	static struct server srv[N_SERVERS];
 	static struct client cl[N_CLIENTS];
-	tlsio_tls_opts co = {.ca_file = tu_cert("ca.pem")};
+	tlsio_tls_opts co = {.struct_size = sizeof(tlsio_tls_opts), .ca_file = tu_cert("ca.pem")};
 	tlsio_tls_config *scfg = server_cfg(), *ccfg = NULL;
 	tlsio_loop *loop;
 	uint64_t deadline;
@@ -272,7 +272,7 @@ START_TEST(test_threads_reuseport_echo)
 	ck_assert_int_eq(tlsio_tls_config_new(&ccfg, 0, &co, NULL), 0);
 	loop = new_loop();
 	for (int i = 0; i < N_CLIENTS; i++) {
-		tlsio_conn_opts o = {.cb = &cli_cb, .user = &cl[i], .server_name = "localhost"};
+		tlsio_conn_opts o = {.struct_size = sizeof(tlsio_conn_opts), .cb = &cli_cb, .user = &cl[i], .server_name = "localhost"};
 		tlsio_conn *c;
 		cl[i].id = i;
 		tu_pattern(1000 + (uint64_t)i, 0, cl[i].want, MSG_LEN);

@@ -460,6 +460,7 @@ static void req_complete(tlsio_send_req *r, int status)
 			/* status 0 means the send's bytes reached the kernel (echoed bytes would also
 			 * count in app_bytes_queued: then the offsets do not line up) */
 			tlsio_stats st;
+			st.struct_size = sizeof(st);
 			tlsio_conn_stats(p->conn, &st);
 			TU_CHECK(st.app_bytes_sent >= q->off + q->len, "%s: completion #%" PRIu64
 			         " ok with %" PRIu64 " bytes written, before its end at %" PRIu64, who,
@@ -639,6 +640,14 @@ static void cb_handshake(tlsio_conn *c, void *user)
 	TU_CHECK(p->handshakes == 1, "%s: on_handshake fired %d times", peer_name(p), p->handshakes);
 	snprintf(p->version, sizeof(p->version), "%s", v != NULL ? v : "");
 	snprintf(p->sni, sizeof(p->sni), "%s", sni != NULL ? sni : "");
+	{
+		tlsio_cert_info *ci = NULL;
+		if (tlsio_conn_peer_cert_info(c, &ci) == 0) {
+			snprintf(p->peer_subject, sizeof(p->peer_subject), "%s", ci->subject);
+			snprintf(p->peer_san0, sizeof(p->peer_san0), "%s", ci->san_count ? ci->san[0] : "");
+		}
+		tlsio_cert_info_free(ci);
+	}
 	if (p->plan.rx_stop_on_handshake)
 		tlsio_read_stop(c);
 	if (p->plan.on_handshake != NULL)
@@ -743,6 +752,17 @@ static void cb_close(tlsio_conn *c, int status, int alert, void *user)
 	         " completions fired", who, p->completions, p->reqs);
 	p->status = status;
 	p->alert = alert;
+	if (p->sni[0] == '\0') {
+		/* a refused handshake never reached on_handshake: what the client asked for */
+		const char *sni = tlsio_conn_server_name(c);
+		snprintf(p->sni, sizeof(p->sni), "%s", sni != NULL ? sni : "");
+	}
+	{
+		const char *why = NULL;
+		p->cert_err = tlsio_conn_cert_error(c, &why);
+		snprintf(p->cert_why, sizeof(p->cert_why), "%s", why != NULL ? why : "(null)");
+	}
+	p->stats.struct_size = sizeof(p->stats);
 	tlsio_conn_stats(c, &p->stats);
 	p->closed = 1;
 	p->conn = NULL;
@@ -754,7 +774,7 @@ static void cb_close(tlsio_conn *c, int status, int alert, void *user)
 		p->plan.on_close(p);
 }
 
-const tlsio_callbacks tu_callbacks = {
+const tlsio_callbacks tu_callbacks = {.struct_size = sizeof(tlsio_callbacks),
 	.on_handshake = cb_handshake,
 	.on_data = cb_data,
 	.on_drain = cb_drain,
@@ -762,7 +782,7 @@ const tlsio_callbacks tu_callbacks = {
 	.on_close = cb_close,
 };
 
-static const tlsio_callbacks tu_callbacks_no_peer_close = {
+static const tlsio_callbacks tu_callbacks_no_peer_close = {.struct_size = sizeof(tlsio_callbacks),
 	.on_handshake = cb_handshake,
 	.on_data = cb_data,
 	.on_drain = cb_drain,
@@ -832,6 +852,10 @@ tu_pair *tu_pair_new(const char *backend)
 	p->timeout_ms = 60000;
 	side_defaults(&p->server, p, "server", 1);
 	side_defaults(&p->client, p, "client", 0);
+	p->server.tls = (tlsio_tls_opts)TLSIO_TLS_OPTS_INIT;
+	p->client.tls = (tlsio_tls_opts)TLSIO_TLS_OPTS_INIT;
+	p->server.opts = (tlsio_conn_opts)TLSIO_CONN_OPTS_INIT;
+	p->client.opts = (tlsio_conn_opts)TLSIO_CONN_OPTS_INIT;
 	p->server.tls.cert_file = tu_cert("server.pem");
 	p->server.tls.key_file = tu_cert("server.key");
 	p->client.tls.ca_file = tu_cert("ca.pem");
@@ -959,12 +983,19 @@ static void server_thread(void *arg)
 	o.user = NULL;
 	rc = side_open(s);
 	if (rc == 0) {
-		rc = tlsio_listen(s->loop, "127.0.0.1:0", s->cfg, &o, on_accept, s, &s->listener);
-		TU_CHECK(rc == 0, "server: tlsio_listen: %s", tlsio_strerror(rc));
+		char la[80];
+		const char *h = pr->listen_host != NULL ? pr->listen_host : "127.0.0.1";
+		snprintf(la, sizeof(la), strchr(h, ':') != NULL ? "[%s]:0" : "%s:0", h);
+		rc = tlsio_listen(s->loop, la, s->cfg, &o, on_accept, s, &s->listener);
+		TU_CHECK(rc == 0, "server: tlsio_listen(%s): %s", la, tlsio_strerror(rc));
 	}
 	if (rc == 0) {
 		rc = tlsio_listener_addr(s->listener, pr->addr, sizeof(pr->addr));
 		TU_CHECK(rc == 0, "server: tlsio_listener_addr: %s", tlsio_strerror(rc));
+		if (rc == 0 && pr->connect_host != NULL)
+			snprintf(pr->addr, sizeof(pr->addr),
+			         strchr(pr->connect_host, ':') != NULL ? "[%s]:%d" : "%s:%d", pr->connect_host,
+			         tlsio_listener_port(s->listener));
 		TU_CHECK(rc != 0 || tlsio_listener_port(s->listener) > 0, "server: listener port %d",
 		         tlsio_listener_port(s->listener));
 	}

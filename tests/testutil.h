@@ -162,6 +162,10 @@ struct tu_peer {
 	int status, alert;
 	tlsio_stats stats;  /**< at on_close */
 	char version[32], sni[128];
+	/* the peer's certificate: who it is (after the handshake), why it was refused (at close) */
+	char peer_subject[128], peer_san0[128];
+	int cert_err;
+	char cert_why[512];
 	/* receiving */
 	tu_sha256 rx_sha;
 	uint64_t rx_len, rx_bad_at; /**< rx_bad_at: first byte off the pattern (UINT64_MAX: none) */
@@ -217,6 +221,10 @@ struct tu_pair {
 	tu_side server, client;
 	unsigned timeout_ms;    /**< watchdog (default 60 s) */
 	char addr[64];          /**< the server's "127.0.0.1:PORT" */
+	const char *listen_host; /**< the server listens on this host, port 0 (default 127.0.0.1;
+	                              IPv6 without brackets) */
+	const char *connect_host; /**< the client connects to this host and the server's port
+	                               (default: the server's address as tlsio_listener_addr says) */
 	atomic_int addr_state;  /**< 0 pending, 1 ready, -1 the server could not start */
 	atomic_int flag[8];     /**< cross-thread signals for the tests */
 	int stuck;              /**< a thread never ended: the pair is leaked */

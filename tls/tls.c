@@ -5,16 +5,23 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/rsa.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -23,6 +30,8 @@
 
 #include "hello.h"
 #include "tls.h"
+#include "x509.h"
+#include "abi.h"
 
 struct tlsio_tls_config {
 	atomic_int refs;
@@ -35,6 +44,11 @@ struct tlsio_tls_config {
 struct tlsio__tls {
 	tlsio_tls_config *cfg;
 	WOLFSSL *ssl;
+	char *peer_name;   /* client: the identity the server's certificate must carry */
+	uint8_t *peer_der; /* the peer's leaf certificate, once seen */
+	size_t peer_der_len;
+	int cert_err;      /* enum tlsio_cert_error of the first verification failure */
+	char *cert_why;    /* its sentence */
 	tlsio__tls_out_fn out;
 	void *out_arg;
 	uint8_t *in;       /* peer ciphertext not yet consumed, owned */
@@ -222,27 +236,413 @@ static WOLFSSL_METHOD *tls_method(int is_server, int min, int max)
 	return is_server ? wolfSSLv23_server_method() : wolfSSLv23_client_method();
 }
 
-int tlsio_tls_config_new(tlsio_tls_config **out, int is_server, const tlsio_tls_opts *opts,
+/* ------------------------------------------------------------------------------------------ */
+/* Peer certificates */
+
+/* wolfSSL's verification error as an enum tlsio_cert_error. Builds with
+ * OPENSSL_COMPATIBLE_DEFAULTS (Debian's) hand the callback X509_V_ERR_* numbers instead of
+ * wolfSSL's codes; the handshake's own error is always wolfSSL's. */
+static int cert_error_of(int err, int x509_numbers)
+{
+	if (x509_numbers) {
+		switch (err) {
+		case 0: return TLSIO_CERT_OK;
+		/* ..._CERT_NOT_YET_VALID, and ..._ERROR_IN_CERT_NOT_BEFORE_FIELD, which 5.5.4 uses */
+		case 9: case 13: return TLSIO_CERT_NOT_YET_VALID;
+		/* ..._CERT_HAS_EXPIRED, and ..._ERROR_IN_CERT_NOT_AFTER_FIELD */
+		case 10: case 14: return TLSIO_CERT_EXPIRED;
+		case 4: case 7: return TLSIO_CERT_BAD_SIGNATURE; /* ..._SIGNATURE(_FAILURE) */
+		case 18: case 19: return TLSIO_CERT_SELF_SIGNED;
+		case 2: case 20: case 21: case 27: return TLSIO_CERT_UNKNOWN_CA;
+		case 22: case 25: return TLSIO_CERT_CHAIN_TOO_LONG;
+		case 62: case 64: return TLSIO_CERT_NAME_MISMATCH; /* HOSTNAME / IP_ADDRESS_MISMATCH */
+		default: break;
+		}
+	}
+	switch (err) {
+	case 0: return TLSIO_CERT_OK;
+	case ASN_AFTER_DATE_E: return TLSIO_CERT_EXPIRED;
+	case ASN_BEFORE_DATE_E: return TLSIO_CERT_NOT_YET_VALID;
+	case ASN_NO_SIGNER_E: return TLSIO_CERT_UNKNOWN_CA;
+	case ASN_SIG_CONFIRM_E:
+	case ASN_SIG_OID_E:
+	case ASN_SIG_KEY_E:
+	case ASN_SIG_HASH_E:
+		return TLSIO_CERT_BAD_SIGNATURE;
+	case ASN_SELF_SIGNED_E: return TLSIO_CERT_SELF_SIGNED;
+	case ASN_PATHLEN_INV_E:
+	case ASN_PATHLEN_SIZE_E:
+	case MAX_CHAIN_ERROR:
+		return TLSIO_CERT_CHAIN_TOO_LONG;
+	case NO_PEER_CERT: return TLSIO_CERT_MISSING;
+	case DOMAIN_NAME_MISMATCH:
+	case IPADDR_MISMATCH:
+		return TLSIO_CERT_NAME_MISMATCH;
+	case ASN_PARSE_E:
+	case ASN_EXPECT_0_E:
+	case ASN_BITSTR_E:
+	case ASN_UNKNOWN_OID_E:
+	case ASN_DATE_SZ_E:
+	case ASN_TIME_E:
+	case ASN_INPUT_E:
+	case BUFFER_E:
+		return TLSIO_CERT_MALFORMED;
+	default:
+		return TLSIO_CERT_OTHER;
+	}
+}
+
+static void fmt_time(char *buf, size_t len, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, len, "%lld", (long long)t);
+}
+
+/* Remember the first verification failure, in words that name the certificate concerned. */
+static void cert_failed(tlsio__tls *t, int err, const char *why)
+{
+	if (t->cert_err != TLSIO_CERT_OK)
+		return;
+	t->cert_err = err;
+	free(t->cert_why);
+	t->cert_why = strdup(why);
+}
+
+static void cert_failed_at(tlsio__tls *t, int err, int depth, const WOLFSSL_BUFFER_INFO *der)
+{
+	char why[512], nb[40], na[40];
+	tlsio_cert_info *ci = NULL;
+	const char *who = depth == 0 ? "the peer's certificate" : "a CA certificate of the chain";
+	if (der != NULL && tlsio_cert_info_new(der->buffer, der->length, &ci) == 0) {
+		fmt_time(nb, sizeof(nb), ci->not_before);
+		fmt_time(na, sizeof(na), ci->not_after);
+		switch (err) {
+		case TLSIO_CERT_EXPIRED:
+			snprintf(why, sizeof(why), "expired: %s (%s) was valid until %s", who, ci->subject, na);
+			break;
+		case TLSIO_CERT_NOT_YET_VALID:
+			snprintf(why, sizeof(why), "not yet valid: %s (%s) is valid from %s", who,
+			         ci->subject, nb);
+			break;
+		case TLSIO_CERT_UNKNOWN_CA:
+			snprintf(why, sizeof(why), "unknown CA: %s (%s) was issued by %s, which is not trusted",
+			         who, ci->subject, ci->issuer);
+			break;
+		default:
+			snprintf(why, sizeof(why), "%s: %s (%s)", tlsio_cert_error_name(err), who, ci->subject);
+			break;
+		}
+		tlsio_cert_info_free(ci);
+	} else {
+		snprintf(why, sizeof(why), "%s: %s", tlsio_cert_error_name(err), who);
+	}
+	cert_failed(t, err, why);
+}
+
+/* wolfSSL asks here about each certificate of the peer's chain, the CA certificates first and
+ * the peer's own last (depth 0), whether it verified or not (WOLFSSL_ALWAYS_VERIFY_CB). The
+ * answer overrides wolfSSL's: a failure stays one, a success at depth 0 still needs the name. */
+static int tls_verify_cb(int ok, WOLFSSL_X509_STORE_CTX *store)
+{
+	tlsio__tls *t = store->userCtx;
+	const WOLFSSL_BUFFER_INFO *der = NULL;
+	int depth = store->error_depth;
+	char why[640];
+
+	if (t == NULL)
+		return ok;
+	if (store->certs != NULL && depth >= 0 && depth < store->totalCerts)
+		der = &store->certs[depth];
+	if (depth == 0 && der != NULL && t->peer_der == NULL) {
+		t->peer_der = malloc(der->length);
+		if (t->peer_der != NULL) {
+			memcpy(t->peer_der, der->buffer, der->length);
+			t->peer_der_len = der->length;
+		}
+	}
+	if (t->cfg->verify == TLSIO_VERIFY_NONE || (t->cfg->is_server && t->cfg->verify == TLSIO_VERIFY_DEFAULT))
+		return 1;
+	if (!ok) {
+#ifdef OPENSSL_COMPATIBLE_DEFAULTS
+		cert_failed_at(t, cert_error_of(store->error, 1), depth, der);
+#else
+		cert_failed_at(t, cert_error_of(store->error, 0), depth, der);
+#endif
+		return 0;
+	}
+	if (depth != 0 || t->peer_name == NULL)
+		return 1;
+	if (der == NULL) {
+		cert_failed(t, TLSIO_CERT_MALFORMED, "the peer's certificate is not available to check its name");
+		return 0;
+	}
+	if (tlsio__x509_match(der->buffer, der->length, t->peer_name, why, sizeof(why)) == 1)
+		return 1;
+	cert_failed(t, strncmp(why, "name mismatch", 13) == 0 ? TLSIO_CERT_NAME_MISMATCH : TLSIO_CERT_MALFORMED,
+	            why);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Configuration files: read by us, so that an error can say which file and why (wolfSSL's own
+ * file loaders answer only "bad file"), then handed to wolfSSL as buffers. */
+
+#define MAX_FILE (16u * 1024 * 1024)
+
+/* The sentence behind the last failed tlsio_tls_config_new() on this thread. */
+static _Thread_local char cfg_why[512];
+
+static int cfg_fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cfg_why, sizeof(cfg_why), fmt, ap);
+	va_end(ap);
+	return TLSIO_E_TLS_CONFIG;
+}
+
+/* wolfSSL's reason for a failed load: its functions answer WOLFSSL_FAILURE or an error code. */
+static const char *wolf_reason(int ret)
+{
+	const char *r = ret < 0 ? wolfSSL_ERR_reason_error_string((unsigned long)ret) : NULL;
+	return r != NULL && r[0] != '\0' ? r : "refused by wolfSSL";
+}
+
+static int read_file(const char *what, const char *path, uint8_t **buf, size_t *len)
+{
+	struct stat st;
+	size_t got = 0;
+	int fd, rc = 0;
+
+	*buf = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cfg_fail("cannot read the %s file '%s': %s", what, path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		rc = cfg_fail("cannot read the %s file '%s': %s", what, path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = cfg_fail("the %s file '%s' is not a regular file", what, path);
+		goto out;
+	}
+	if ((uint64_t)st.st_size > MAX_FILE) {
+		rc = cfg_fail("the %s file '%s' is larger than 16 MiB", what, path);
+		goto out;
+	}
+	*buf = malloc((size_t)st.st_size + 1);
+	if (*buf == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, *buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = cfg_fail("cannot read the %s file '%s': %s", what, path,
+			              n < 0 ? strerror(errno) : "it shrank while being read");
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	(*buf)[got] = '\0';
+	*len = got;
+	if (got == 0)
+		rc = cfg_fail("the %s file '%s' is empty", what, path);
+out:
+	close(fd);
+	if (rc < 0) {
+		free(*buf);
+		*buf = NULL;
+	}
+	return rc;
+}
+
+/* Does the PEM text hold a block whose label ends in @p label ("CERTIFICATE", "PRIVATE KEY")?
+ * Otherwise say what the file is instead. */
+static int pem_check(const char *what, const char *path, const uint8_t *buf, size_t len,
+                     const char *label)
+{
+	const char *p = (const char *)buf, *end = p + len, *first = NULL;
+	size_t ll = strlen(label);
+	while ((p = memmem(p, (size_t)(end - p), "-----BEGIN ", 11)) != NULL) {
+		const char *q = p + 11, *dash = memmem(q, (size_t)(end - q), "-----", 5);
+		if (dash == NULL)
+			break;
+		if (first == NULL)
+			first = q;
+		if ((size_t)(dash - q) >= ll && memcmp(dash - ll, label, ll) == 0) {
+			if (strcmp(label, "PRIVATE KEY") == 0 &&
+			    ((dash - q > 10 && memcmp(q, "ENCRYPTED ", 10) == 0) ||
+			     memmem(dash, (size_t)(end - dash), "Proc-Type: 4,ENCRYPTED", 22) != NULL))
+				return cfg_fail("the %s file '%s' holds an encrypted private key, which "
+				                "libtlsio cannot use (decrypt it first)", what, path);
+			return 0;
+		}
+		p = dash;
+	}
+	if (first == NULL)
+		return cfg_fail("the %s file '%s' is not PEM (no '-----BEGIN' line)", what, path);
+	return cfg_fail("the %s file '%s' holds no %s (its first PEM block is '%.*s')", what, path,
+	                strcmp(label, "PRIVATE KEY") == 0 ? "private key" : "certificate",
+	                (int)(strcspn(first, "-\n") < 40 ? strcspn(first, "-\n") : 40), first);
+}
+
+/* Load a file into wolfSSL; @p keep (optional) gets the file's text (the caller frees it). */
+static int load_file(WOLFSSL_CTX *ctx, const char *what, const char *path, const char *label,
+                     int kind, uint8_t **keep, size_t *keep_len)
+{
+	uint8_t *buf;
+	size_t len = 0;
+	int rc = read_file(what, path, &buf, &len), ret;
+	if (rc < 0)
+		return rc;
+	rc = pem_check(what, path, buf, len, label);
+	if (rc < 0)
+		goto out;
+	if (kind == 0)
+		ret = wolfSSL_CTX_use_certificate_chain_buffer_format(ctx, buf, (long)len, WOLFSSL_FILETYPE_PEM);
+	else if (kind == 1)
+		ret = wolfSSL_CTX_use_PrivateKey_buffer(ctx, buf, (long)len, WOLFSSL_FILETYPE_PEM);
+	else
+		ret = wolfSSL_CTX_load_verify_buffer(ctx, buf, (long)len, WOLFSSL_FILETYPE_PEM);
+	if (ret != WOLFSSL_SUCCESS)
+		rc = cfg_fail("cannot use the %s file '%s': %s", what, path, wolf_reason(ret));
+	if (rc == 0 && keep != NULL) {
+		*keep = buf;
+		*keep_len = len;
+		return 0;
+	}
+out:
+	free(buf);
+	return rc;
+}
+
+/* Does the private key belong to the (first) certificate? 1 yes, 0 no, -1 cannot tell (a key
+ * type not handled here: wolfSSL's own check decides). Ours, because wolfSSL 5.5.4's
+ * wolfSSL_CTX_check_private_key accepts another P-256 key (its ECC check compares nothing it
+ * derived from the private key): the public key is computed from the private one and compared. */
+static int key_matches_cert(const uint8_t *cert_pem, size_t cert_len, const uint8_t *key_pem,
+                            size_t key_len)
+{
+	uint8_t *cder = malloc(cert_len), *kder = malloc(key_len);
+	uint8_t a[1024], b[1024];
+	const uint8_t *spki;
+	size_t spki_len;
+	word32 idx = 0, al = sizeof(a), bl = sizeof(b), el = 8;
+	uint8_t e[8];
+	int cn, kn, rc = -1, off;
+
+	if (cder == NULL || kder == NULL)
+		goto out;
+	cn = wc_CertPemToDer(cert_pem, (int)cert_len, cder, (int)cert_len, CERT_TYPE);
+	kn = wc_KeyPemToDer(key_pem, (int)key_len, kder, (int)key_len, NULL);
+	if (cn <= 0 || kn <= 0 || tlsio__x509_spki(cder, (size_t)cn, &spki, &spki_len) < 0)
+		goto out;
+	/* PKCS#8 wraps the key: the decoders below want what is inside (idx moves to it) */
+	off = wc_GetPkcs8TraditionalOffset(kder, &idx, (word32)kn);
+	if (off < 0)
+		idx = 0;
+#ifdef HAVE_ECC
+	{
+		ecc_key k, pub;
+		word32 i2 = idx, p2 = 0;
+		if (wc_ecc_init(&k) == 0) {
+			if (wc_EccPrivateKeyDecode(kder, &i2, &k, (word32)kn) == 0 &&
+			    wc_ecc_make_pub(&k, NULL) == 0 && wc_ecc_export_x963(&k, a, &al) == 0) {
+				rc = 0;
+				if (wc_ecc_init(&pub) == 0) {
+					if (wc_EccPublicKeyDecode(spki, &p2, &pub, (word32)spki_len) == 0 &&
+					    wc_ecc_export_x963(&pub, b, &bl) == 0 && al == bl && memcmp(a, b, al) == 0)
+						rc = 1;
+					wc_ecc_free(&pub);
+				}
+			}
+			wc_ecc_free(&k);
+		}
+		if (rc >= 0)
+			goto out;
+	}
+#endif
+#ifndef NO_RSA
+	{
+		RsaKey k, pub;
+		word32 i2 = idx, p2 = 0;
+		al = sizeof(a);
+		bl = sizeof(b);
+		if (wc_InitRsaKey(&k, NULL) == 0) {
+			if (wc_RsaPrivateKeyDecode(kder, &i2, &k, (word32)kn) == 0 &&
+			    wc_RsaFlattenPublicKey(&k, e, &el, a, &al) == 0) {
+				rc = 0;
+				if (wc_InitRsaKey(&pub, NULL) == 0) {
+					el = sizeof(e);
+					if (wc_RsaPublicKeyDecode(spki, &p2, &pub, (word32)spki_len) == 0 &&
+					    wc_RsaFlattenPublicKey(&pub, e, &el, b, &bl) == 0 && al == bl &&
+					    memcmp(a, b, al) == 0)
+						rc = 1;
+					wc_FreeRsaKey(&pub);
+				}
+			}
+			wc_FreeRsaKey(&k);
+		}
+	}
+#endif
+out:
+	if (kder != NULL)
+		memset(kder, 0, key_len);
+	free(cder);
+	free(kder);
+	return rc;
+}
+
+int tlsio_tls_config_new(tlsio_tls_config **out, int is_server, const tlsio_tls_opts *user_opts,
                          const char **err_msg)
 {
-	static const tlsio_tls_opts defaults;
-	const char *why = NULL;
+	tlsio_tls_opts optbuf, *opts = &optbuf;
 	tlsio_tls_config *cfg = NULL;
-	int min, max, rc = TLSIO_E_TLS_CONFIG;
+	uint8_t *cert_pem = NULL, *key_pem = NULL;
+	size_t cert_len = 0, key_len = 0;
+	int min, max, rc;
 
 	*out = NULL;
-	if (opts == NULL)
-		opts = &defaults;
-	pthread_once(&tls_once, tls_global_init);
-	if (tls_init_rc != 0) {
-		why = "wolfSSL_Init failed";
+	cfg_why[0] = '\0';
+	rc = tlsio__struct_in(opts, sizeof(*opts), user_opts);
+	if (rc < 0) {
+		cfg_fail(rc == -EINVAL ? "tlsio_tls_opts.struct_size is not set (initialise the options "
+		                         "with TLSIO_TLS_OPTS_INIT)"
+		                       : "tlsio_tls_opts sets a field this version of libtlsio does not know");
 		goto fail;
 	}
+	pthread_once(&tls_once, tls_global_init);
+	if (tls_init_rc != 0) {
+		rc = cfg_fail("wolfSSL_Init failed");
+		goto fail;
+	}
+#ifndef WOLFSSL_ALWAYS_VERIFY_CB
+	/* Without it wolfSSL calls the verify callback only for failures, and nothing would check
+	 * the server's name: refuse rather than connect unchecked. */
+	if (!is_server && opts->verify != TLSIO_VERIFY_NONE) {
+		rc = cfg_fail("this wolfSSL was built without WOLFSSL_ALWAYS_VERIFY_CB, so libtlsio "
+		              "cannot check the server's name: not available in this wolfSSL");
+		goto fail;
+	}
+#endif
 	min = opts->min_version ? opts->min_version : TLSIO_TLS_1_2;
 	max = opts->max_version ? opts->max_version : TLSIO_TLS_1_3;
 	if ((min != TLSIO_TLS_1_2 && min != TLSIO_TLS_1_3) || (max != TLSIO_TLS_1_2 && max != TLSIO_TLS_1_3) ||
 	    min > max) {
-		why = "TLS versions must be 1.2 or 1.3 with min <= max";
+		rc = cfg_fail("TLS versions must be 1.2 or 1.3 with min <= max");
+		goto fail;
+	}
+	if (opts->verify < TLSIO_VERIFY_DEFAULT || opts->verify > TLSIO_VERIFY_REQUIRED) {
+		rc = cfg_fail("verify must be TLSIO_VERIFY_DEFAULT, _NONE or _REQUIRED");
+		goto fail;
+	}
+	if (is_server && (opts->cert_file == NULL || opts->key_file == NULL)) {
+		rc = cfg_fail("a server needs a certificate and a key (cert_file and key_file)");
 		goto fail;
 	}
 	cfg = calloc(1, sizeof(*cfg));
@@ -255,55 +655,73 @@ int tlsio_tls_config_new(tlsio_tls_config **out, int is_server, const tlsio_tls_
 	cfg->verify = opts->verify;
 	cfg->ctx = wolfSSL_CTX_new(tls_method(is_server, min, max));
 	if (cfg->ctx == NULL) {
-		why = "wolfSSL_CTX_new failed";
+		rc = cfg_fail("wolfSSL_CTX_new failed");
 		goto fail;
 	}
 	if (min == TLSIO_TLS_1_2 && max == TLSIO_TLS_1_3 &&
 	    wolfSSL_CTX_SetMinVersion(cfg->ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
-		why = "cannot set the minimum TLS version";
+		rc = cfg_fail("cannot set the minimum TLS version");
 		goto fail;
 	}
 	wolfSSL_CTX_SetIORecv(cfg->ctx, tls_recv_cb);
 	wolfSSL_CTX_SetIOSend(cfg->ctx, tls_send_cb);
 	wolfSSL_CTX_set_info_callback(cfg->ctx, tls_info_cb);
 	if (opts->cert_file != NULL &&
-	    wolfSSL_CTX_use_certificate_chain_file(cfg->ctx, opts->cert_file) != WOLFSSL_SUCCESS) {
-		why = "cannot load the certificate file";
+	    (rc = load_file(cfg->ctx, "certificate", opts->cert_file, "CERTIFICATE", 0, &cert_pem,
+	                    &cert_len)) < 0)
 		goto fail;
-	}
 	if (opts->key_file != NULL &&
-	    wolfSSL_CTX_use_PrivateKey_file(cfg->ctx, opts->key_file, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
-		why = "cannot load the private key file";
+	    (rc = load_file(cfg->ctx, "private key", opts->key_file, "PRIVATE KEY", 1, &key_pem,
+	                    &key_len)) < 0)
+		goto fail;
+	if ((opts->cert_file == NULL) != (opts->key_file == NULL)) {
+		rc = cfg_fail("cert_file and key_file go together ('%s' has no %s)",
+		              opts->cert_file != NULL ? opts->cert_file : opts->key_file,
+		              opts->cert_file != NULL ? "key_file" : "cert_file");
 		goto fail;
 	}
-	if (is_server && (opts->cert_file == NULL || opts->key_file == NULL)) {
-		why = "a server needs a certificate and a key";
-		goto fail;
-	}
-	if (opts->ca_file != NULL) {
-		if (wolfSSL_CTX_load_verify_locations(cfg->ctx, opts->ca_file, NULL) != WOLFSSL_SUCCESS) {
-			why = "cannot load the CA file";
+	/* A key that does not match fails every handshake with a bare decrypt_error; say so now. */
+	if (cert_pem != NULL) {
+		int m = key_matches_cert(cert_pem, cert_len, key_pem, key_len);
+#ifndef NO_CHECK_PRIVATE_KEY
+		if (m < 0)
+			m = wolfSSL_CTX_check_private_key(cfg->ctx) == WOLFSSL_SUCCESS;
+#endif
+		if (m == 0) {
+			rc = cfg_fail("the private key in '%s' does not match the certificate in '%s'",
+			              opts->key_file, opts->cert_file);
 			goto fail;
 		}
+	}
+	if (opts->ca_file != NULL) {
+		rc = load_file(cfg->ctx, "CA", opts->ca_file, "CERTIFICATE", 2, NULL, NULL);
+		if (rc < 0)
+			goto fail;
 	} else if (!is_server && opts->verify != TLSIO_VERIFY_NONE) {
 		/* Without a CA file a verifying client trusts the system store; an empty store is
 		 * not an error here, verification will fail later with a clear status. */
 		(void)wolfSSL_CTX_load_system_CA_certs(cfg->ctx);
+	} else if (is_server && opts->verify == TLSIO_VERIFY_REQUIRED) {
+		rc = cfg_fail("a server that requires client certificates needs a ca_file to check them against");
+		goto fail;
 	}
+	/* The callback runs for every peer certificate: it keeps the leaf (tlsio_conn_peer_cert),
+	 * says why a verification failed, and checks a client's expected identity. */
 	if (opts->verify == TLSIO_VERIFY_NONE || (is_server && opts->verify == TLSIO_VERIFY_DEFAULT))
-		wolfSSL_CTX_set_verify(cfg->ctx, WOLFSSL_VERIFY_NONE, NULL);
+		wolfSSL_CTX_set_verify(cfg->ctx, WOLFSSL_VERIFY_NONE, tls_verify_cb);
 	else if (is_server)
-		wolfSSL_CTX_set_verify(cfg->ctx, WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		wolfSSL_CTX_set_verify(cfg->ctx, WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+		                       tls_verify_cb);
 	else
-		wolfSSL_CTX_set_verify(cfg->ctx, WOLFSSL_VERIFY_PEER, NULL);
+		wolfSSL_CTX_set_verify(cfg->ctx, WOLFSSL_VERIFY_PEER, tls_verify_cb);
 	if (opts->ciphers != NULL && wolfSSL_CTX_set_cipher_list(cfg->ctx, opts->ciphers) != WOLFSSL_SUCCESS) {
-		why = "cipher list not understood";
+		rc = cfg_fail("cipher list '%s' not understood by wolfSSL", opts->ciphers);
 		goto fail;
 	}
 	/* An explicit list is the caller's choice; only the default changes with the crypto path. */
 	if (opts->ciphers == NULL && is_server && tls_prefer_chacha() &&
 	    wolfSSL_CTX_set_cipher_list(cfg->ctx, tls_chacha_first) != WOLFSSL_SUCCESS) {
-		why = "cannot set the ChaCha20-first cipher list";
+		rc = cfg_fail("cannot set the ChaCha20-first cipher list");
 		goto fail;
 	}
 	if (opts->alpn != NULL && opts->alpn[0] != '\0') {
@@ -313,11 +731,21 @@ int tlsio_tls_config_new(tlsio_tls_config **out, int is_server, const tlsio_tls_
 			goto fail;
 		}
 	}
+	free(cert_pem);
+	if (key_pem != NULL)
+		memset(key_pem, 0, key_len);
+	free(key_pem);
 	*out = cfg;
 	return 0;
 fail:
+	free(cert_pem);
+	if (key_pem != NULL)
+		memset(key_pem, 0, key_len);
+	free(key_pem);
+	if (rc == -ENOMEM)
+		snprintf(cfg_why, sizeof(cfg_why), "out of memory");
 	if (err_msg != NULL)
-		*err_msg = why != NULL ? why : "out of memory";
+		*err_msg = cfg_why;
 	if (cfg != NULL) {
 		if (cfg->ctx != NULL)
 			wolfSSL_CTX_free(cfg->ctx);
@@ -327,11 +755,6 @@ fail:
 	return rc;
 }
 
-static int is_ip_literal(const char *s)
-{
-	return strspn(s, "0123456789.") == strlen(s) || strchr(s, ':') != NULL;
-}
-
 static int tls_make_ssl(tlsio__tls *t)
 {
 	t->ssl = wolfSSL_new(t->cfg->ctx);
@@ -339,6 +762,7 @@ static int tls_make_ssl(tlsio__tls *t)
 		return -ENOMEM;
 	wolfSSL_SetIOReadCtx(t->ssl, t);
 	wolfSSL_SetIOWriteCtx(t->ssl, t);
+	wolfSSL_SetCertCbCtx(t->ssl, t);
 	if (t->cfg->alpn != NULL &&
 	    wolfSSL_UseALPN(t->ssl, t->cfg->alpn, (unsigned)strlen(t->cfg->alpn),
 	                    WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS)
@@ -378,15 +802,24 @@ int tlsio__tls_new(tlsio__tls **out, tlsio_tls_config *cfg, const char *server_n
 	if (rc < 0)
 		goto fail;
 	rc = TLSIO_E_TLS_CONFIG;
-	if (!cfg->is_server && server_name != NULL && server_name[0] != '\0') {
+	if (server_name != NULL && server_name[0] != '\0') {
+		size_t n = strlen(server_name);
 		/* RFC 6066: SNI carries host names only, never IP literals. */
-		if (!is_ip_literal(server_name) &&
-		    wolfSSL_UseSNI(t->ssl, WOLFSSL_SNI_HOST_NAME, server_name,
-		                   (unsigned short)strlen(server_name)) != WOLFSSL_SUCCESS)
+		if (n > 255 || (!tlsio__x509_ip_literal(server_name, NULL, NULL) &&
+		                wolfSSL_UseSNI(t->ssl, WOLFSSL_SNI_HOST_NAME, server_name,
+		                               (unsigned short)n) != WOLFSSL_SUCCESS))
 			goto fail;
-		if (cfg->verify != TLSIO_VERIFY_NONE &&
-		    wolfSSL_check_domain_name(t->ssl, server_name) != WOLFSSL_SUCCESS)
-			goto fail;
+		/* the name is checked in tls_verify_cb, by our rules (x509.c), not wolfSSL's */
+		if (cfg->verify != TLSIO_VERIFY_NONE) {
+			t->peer_name = strdup(server_name);
+			if (t->peer_name == NULL) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+		}
+	} else if (cfg->verify != TLSIO_VERIFY_NONE) {
+		rc = TLSIO_E_NO_IDENTITY; /* nothing to check the certificate against */
+		goto fail;
 	}
 	*out = t;
 	return 0;
@@ -403,6 +836,9 @@ void tlsio__tls_free(tlsio__tls *t)
 		wolfSSL_free(t->ssl);
 	tlsio__hello_reader_free(&t->hello_rd);
 	free(t->in);
+	free(t->peer_name);
+	free(t->peer_der);
+	free(t->cert_why);
 	free(t);
 }
 
@@ -500,6 +936,12 @@ static int is_verify_error(int err)
 	case ASN_SELF_SIGNED_E:
 	case ASN_PATHLEN_INV_E:
 	case NO_PEER_CERT:
+	case IPADDR_MISMATCH:
+	case ASN_SIG_OID_E:
+	case ASN_SIG_KEY_E:
+	case ASN_SIG_HASH_E:
+	case ASN_PATHLEN_SIZE_E:
+	case MAX_CHAIN_ERROR:
 		return 1;
 	default:
 		return 0;
@@ -565,8 +1007,16 @@ static int tls_fail(tlsio__tls *t, int ret)
 	if (h.last_tx.level != alert_fatal && t->cfg->is_server && t->wire_out == 0 &&
 	    tls_send_alert(t, alert_for_hello_error(err)) < 0)
 		return -ENOMEM;
-	if (is_verify_error(err))
+	if (is_verify_error(err)) {
+		if (t->cert_err == TLSIO_CERT_OK) {
+			char why[160];
+			int ce = cert_error_of(err, 0);
+			snprintf(why, sizeof(why), "%s: %s", tlsio_cert_error_name(ce),
+			         err == NO_PEER_CERT ? "the peer sent no certificate" : wolf_reason(err));
+			cert_failed(t, ce, why);
+		}
 		return TLSIO_E_CERT_VERIFY;
+	}
 	/* Once the version is settled (the handshake done, or a server that has answered the
 	 * ClientHello) a record header with another one is a malformed record (found by
 	 * fuzz-record and fuzz-tls), not "no version in common". */
@@ -800,4 +1250,18 @@ const char *tlsio__tls_sni(tlsio__tls *t)
 	memcpy(t->sni, data, n);
 	t->sni[n] = '\0';
 	return t->sni;
+}
+
+int tlsio__tls_cert_error(const tlsio__tls *t, const char **why)
+{
+	if (why != NULL)
+		*why = t->cert_why != NULL ? t->cert_why : "";
+	return t->cert_err;
+}
+
+const uint8_t *tlsio__tls_peer_cert(const tlsio__tls *t, size_t *len)
+{
+	if (len != NULL)
+		*len = t->peer_der_len;
+	return t->peer_der;
 }

@@ -23,6 +23,9 @@ typedef int (*tlsio__tls_out_fn)(void *arg, const uint8_t *data, size_t len);
 /** tlsio__tls_read(): the peer sent close_notify. */
 #define TLSIO__TLS_CLOSED (TLSIO_E_BASE + 1) /* distinct from byte counts and statuses */
 
+/** A connection's TLS state. Clients: @p server_name is the identity the server's certificate
+ * must carry (a DNS name, sent as SNI too, or an IP literal, not sent) and is required unless the
+ * configuration says TLSIO_VERIFY_NONE (TLSIO_E_NO_IDENTITY). Servers: NULL. */
 int tlsio__tls_new(tlsio__tls **out, tlsio_tls_config *cfg, const char *server_name,
                    tlsio__tls_out_fn fn, void *arg);
 void tlsio__tls_free(tlsio__tls *t);
@@ -66,6 +69,11 @@ int tlsio__tls_close_notify(tlsio__tls *t);
 int tlsio__tls_alert(const tlsio__tls *t);
 /** wolfSSL's own error code of the last failure, for diagnostics. */
 int tlsio__tls_last_error(const tlsio__tls *t);
+
+/** The first verification failure: an enum tlsio_cert_error, and its sentence ("" if none). */
+int tlsio__tls_cert_error(const tlsio__tls *t, const char **why);
+/** The peer's leaf certificate (DER) as the handshake received it, or NULL. */
+const uint8_t *tlsio__tls_peer_cert(const tlsio__tls *t, size_t *len);
 
 const char *tlsio__tls_version(tlsio__tls *t);
 const char *tlsio__tls_cipher(tlsio__tls *t);

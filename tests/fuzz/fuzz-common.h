@@ -154,7 +154,7 @@ static const char *fz_cert(const char *name)
 /** A test configuration; aborts (a set-up fault, not a finding) if it cannot be made. */
 static tlsio_tls_config *fz_cfg(int is_server, int min, int max, const char *ciphers, const char *alpn)
 {
-	tlsio_tls_opts o = {0};
+	tlsio_tls_opts o = TLSIO_TLS_OPTS_INIT;
 	tlsio_tls_config *cfg = NULL;
 	const char *why = NULL;
 	if (is_server) {

@@ -330,7 +330,7 @@ static void on_sent_cb(tlsio_send_req *r, int status)
 		reenter(S.c);
 }
 
-static const tlsio_callbacks cbs_all = {
+static const tlsio_callbacks cbs_all = {.struct_size = sizeof(tlsio_callbacks),
 	.on_handshake = on_handshake_cb,
 	.on_data = on_data_cb,
 	.on_drain = on_drain_cb,
@@ -716,7 +716,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fz_in in = {data, size};
 	unsigned mode = fz_u8(&in);
 	tlsio_callbacks cb = cbs_all;
-	tlsio_conn_opts opts = {0};
+	tlsio_conn_opts opts = TLSIO_CONN_OPTS_INIT;
 	tlsio_tls_config *vcfg;
 	uint8_t *keep_sent = S.sent, *keep_psent = S.p_sent;
 	struct fz_buf keep_out = S.p_out, keep_last = S.last_rec, keep_wire = S.wire;
