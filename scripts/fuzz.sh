@@ -11,6 +11,7 @@
 #                backpressure, close/shutdown/abort, EOF/errors and tampered peer records in
 #                any order, callbacks that re-enter; checks contract C1, C2, C4, C5, C6
 #   fuzz-queue   plaintext/ciphertext queue operation sequences against a flat model
+#   fuzz-x509    any bytes as a peer certificate: tlsio_cert_info_new() and the identity check
 #
 #   bash scripts/fuzz.sh [--runs N | --time SECONDS] [--build-only] [TARGET...]
 #   bash scripts/fuzz.sh 1000000          (a bare number is --runs)
@@ -30,7 +31,7 @@ out=${FUZZ_DIR:-$src/build-fuzz}
 budget=(-runs=1000000)
 build_only=0
 targets=()
-all=(fuzz-tls fuzz-record fuzz-core fuzz-queue)
+all=(fuzz-tls fuzz-record fuzz-core fuzz-queue fuzz-x509)
 while [ $# -gt 0 ]; do
 	case $1 in
 	--runs) budget=(-runs="$2"); shift 2 ;;
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
 	--build-only) build_only=1; shift ;;
 	-h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	[0-9]*) budget=(-runs="$1"); shift ;;
-	fuzz-tls|fuzz-record|fuzz-core|fuzz-queue) targets+=("$1"); shift ;;
+	fuzz-tls|fuzz-record|fuzz-core|fuzz-queue|fuzz-x509) targets+=("$1"); shift ;;
 	*) echo "fuzz.sh: unknown argument '$1' (--help)" >&2; exit 2 ;;
 	esac
 done
@@ -54,15 +55,16 @@ f=$src/tests/fuzz
 echo "== building in $out"
 # shellcheck disable=SC2086
 clang "${common[@]}" $wolf_cflags -o "$out/seeds" "$f/seeds.c" "$src/tls/tls.c" "$src/tls/hello.c" \
-	"$src/api/util.c" $wolf_libs -lpthread
+	"$src/tls/x509.c" "$src/api/util.c" $wolf_libs -lpthread
 for t in "${targets[@]}"; do
 	case $t in
-	fuzz-tls) srcs=("$f/fuzz-tls.c" "$src/tls/tls.c" "$src/tls/hello.c" "$src/api/util.c") ;;
+	fuzz-tls) srcs=("$f/fuzz-tls.c" "$src/tls/tls.c" "$src/tls/hello.c" "$src/tls/x509.c" "$src/api/util.c") ;;
 	# these two compile tls/tls.c (and api/core.c) into themselves, to reach the state under them
-	fuzz-record) srcs=("$f/fuzz-record.c" "$src/tls/hello.c" "$src/api/util.c") ;;
-	fuzz-core) srcs=("$f/fuzz-core.c" "$src/tls/hello.c" "$src/api/util.c" "$src/api/queue.c" "$src/api/timers.c"
+	fuzz-record) srcs=("$f/fuzz-record.c" "$src/tls/hello.c" "$src/tls/x509.c" "$src/api/util.c") ;;
+	fuzz-core) srcs=("$f/fuzz-core.c" "$src/tls/hello.c" "$src/tls/x509.c" "$src/api/util.c" "$src/api/queue.c" "$src/api/timers.c"
 		"$src/backends/registry.c" "$src/backends/blocking.c" "$src/backends/sockio.c" "$src/api/sys.c") ;;
 	fuzz-queue) srcs=("$f/fuzz-queue.c" "$src/api/queue.c") ;;
+	fuzz-x509) srcs=("$f/fuzz-x509.c" "$src/tls/x509.c" "$src/api/util.c") ;;
 	esac
 	# shellcheck disable=SC2086
 	clang "${common[@]}" "${san[@]}" $wolf_cflags -o "$out/$t" "${srcs[@]}" $wolf_libs -lpthread
@@ -84,6 +86,7 @@ for t in "${targets[@]}"; do
 	case $t in
 	fuzz-tls) max_len=20000 ;;
 	fuzz-queue) max_len=256 ;; # 85 operations
+	fuzz-x509) max_len=4096 ;;
 	*) max_len=1024 ;; # programs of a few hundred operations: longer ones only run slower
 	esac
 	echo "== $t: ${budget[*]}"

@@ -38,6 +38,7 @@ rc=$?
 [ $rc -eq 1 ] || fail "missing certificate: exit $rc, expected 1"
 grep -q "missing.pem': No such file or directory" "$work/err" || fail "missing certificate: $(cat "$work/err")"
 echo "missing certificate: exit 1: $(cat "$work/err")"
+cat "$work/err" >>"$work/stderr.all"
 
 clients=$build/examples/tlsio-client
 backends=$("$clients" --list-backends 2>/dev/null | awk '!/unusable/ { print $1 }')
@@ -60,6 +61,7 @@ for be in $backends; do
 	rc=$?
 	[ $rc -eq 1 ] && grep -q "Address already in use" "$work/err2" ||
 		fail "$be: busy port: exit $rc: $(cat "$work/err2")"
+	cat "$work/err2" >>"$work/stderr.all"
 	window=8M
 	[ "$be" = blocking ] && window=16K # see tlsio-client --help: a blocking client
 	"$clients" --backend "$be" --connect "$addr" --ca "$certs/ca.pem" --bytes 8M --chunk 64K \
@@ -69,6 +71,12 @@ for be in $backends; do
 	kill "$pid"
 	wait "$pid" 2>/dev/null
 	pid=
+	cat "$work/err" >>"$work/stderr.all"
 	echo "$be: 8 MiB echoed intact through a 4 KiB client buffer; busy port: exit 1: $(cat "$work/err2")"
 done
+# a sanitizer build of the library makes the snippet a sanitizer build too: it must be clean
+if grep -qE 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$work/stderr.all"; then
+	head -n 40 "$work/stderr.all"
+	fail "a sanitizer report from the snippet"
+fi
 echo "readme: the snippet builds, serves, and fails clearly"

@@ -123,6 +123,26 @@ static int der_time(struct der *d, int64_t *out)
 
 static const uint8_t oid_san[] = {0x55, 0x1d, 0x11};
 
+#define MAX_RDNS 64
+
+/* Name ::= SEQUENCE OF SET OF SEQUENCE { OID, value }: checked once here, so that whatever
+ * parses is also printable (sb_name walks it without checks). */
+static int name_valid(const struct der *name)
+{
+	struct der d = *name, set, ava, oid, v;
+	unsigned tag;
+	size_t n = 0;
+	while (d.p < d.end) {
+		if (++n > MAX_RDNS || der_expect(&d, 0x31, &set) < 0 || set.p == set.end)
+			return -1;
+		while (set.p < set.end)
+			if (der_expect(&set, 0x30, &ava) < 0 || der_expect(&ava, 0x06, &oid) < 0 ||
+			    oid.p == oid.end || der_tlv(&ava, &tag, &v) < 0 || ava.p != ava.end)
+				return -1;
+	}
+	return 0;
+}
+
 static int x509_parse(const uint8_t *der, size_t len, struct x509 *x)
 {
 	struct der d = {der, der + len}, cert, tbs, v;
@@ -141,7 +161,8 @@ static int x509_parse(const uint8_t *der, size_t len, struct x509 *x)
 		return -1;
 	if (der_time(&v, &x->not_before) < 0 || der_time(&v, &x->not_after) < 0 || v.p != v.end)
 		return -1;
-	if (der_expect(&tbs, 0x30, &x->subject) < 0)
+	if (der_expect(&tbs, 0x30, &x->subject) < 0 || name_valid(&x->subject) < 0 ||
+	    name_valid(&x->issuer) < 0)
 		return -1;
 	x->spki.p = tbs.p;
 	if (der_expect(&tbs, 0x30, &v) < 0)
@@ -318,8 +339,6 @@ static void sb_rdn_value(struct sb *b, unsigned tag, const struct der *tlv, cons
 			sb_putn(b, (const char *)&c, 1);
 	}
 }
-
-#define MAX_RDNS 64
 
 /* Name ::= SEQUENCE OF RDN, written most specific first (RFC 4514 2.1). */
 static int sb_name(struct sb *b, const struct der *name)

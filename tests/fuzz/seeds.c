@@ -8,7 +8,8 @@
  * side answers exactly what fuzz-tls's own side says: the handshake completes, and the
  * application data and close_notify after it are read.
  * fuzz-record, fuzz-core: programs of operations (fuzz-ops.h) for each variant and side.
- * fuzz-queue: operation sequences. */
+ * fuzz-queue: operation sequences.
+ * fuzz-x509: the test PKI's certificates as DER. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "fuzz-common.h"
 #include "fuzz-ops.h"
 #include "tls.h"
+#include <wolfssl/wolfcrypt/asn_public.h>
 
 static const char *dir;
 
@@ -368,10 +370,40 @@ static void seeds_queue(void)
 	}
 }
 
+/* fuzz-x509: the DER of every certificate of the test PKI */
+static void seeds_x509(void)
+{
+	static const char *const names[] = {"ca.pem", "server.pem", "other-ca.pem", "evil.pem", "ip-only.pem",
+	                                    "cn-only.pem", "wildcard.pem", "expired.pem", "future.pem",
+	                                    "client.pem"};
+	const char *certs = getenv("TLSIO_TEST_CERTS");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char path[1024];
+		uint8_t pem[8192], der[8192];
+		size_t n;
+		int len;
+		FILE *f;
+		snprintf(path, sizeof(path), "%s/%s", certs != NULL ? certs : "tests/certs", names[i]);
+		f = fopen(path, "r");
+		if (f == NULL) {
+			perror(path);
+			exit(1);
+		}
+		n = fread(pem, 1, sizeof(pem), f);
+		fclose(f);
+		len = wc_CertPemToDer(pem, (int)n, der, sizeof(der), CERT_TYPE);
+		if (len <= 0) {
+			fprintf(stderr, "seeds: %s: not a certificate (%d)\n", path, len);
+			exit(1);
+		}
+		save(names[i], der, (size_t)len);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: seeds fuzz-tls|fuzz-record|fuzz-core|fuzz-queue DIR\n");
+		fprintf(stderr, "usage: seeds fuzz-tls|fuzz-record|fuzz-core|fuzz-queue|fuzz-x509 DIR\n");
 		return 2;
 	}
 	dir = argv[2];
@@ -383,6 +415,8 @@ int main(int argc, char **argv)
 		seeds_core();
 	else if (strcmp(argv[1], "fuzz-queue") == 0)
 		seeds_queue();
+	else if (strcmp(argv[1], "fuzz-x509") == 0)
+		seeds_x509();
 	else {
 		fprintf(stderr, "seeds: unknown target %s\n", argv[1]);
 		return 2;
