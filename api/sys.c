@@ -14,7 +14,8 @@
 
 static atomic_int fault_on;
 static tlsio_fault_cfg fault_cfg;
-static atomic_uint_fast64_t n_calls, n_short, n_eagain, n_eintr, n_reset;
+static atomic_uint_fast64_t n_calls, n_short, n_eagain, n_eintr, n_reset, n_mid_fail, n_mid_short;
+static atomic_uint_fast64_t n_chain_cancels, n_chain_violations;
 static atomic_uint thread_seq;
 
 /* Per thread: each loop runs in one thread, so its fds' owed edges and its random stream stay
@@ -36,6 +37,10 @@ void tlsio__fault_set(const tlsio_fault_cfg *cfg)
 		atomic_store(&n_eagain, 0);
 		atomic_store(&n_eintr, 0);
 		atomic_store(&n_reset, 0);
+		atomic_store(&n_mid_fail, 0);
+		atomic_store(&n_mid_short, 0);
+		atomic_store(&n_chain_cancels, 0);
+		atomic_store(&n_chain_violations, 0);
 		atomic_store(&thread_seq, 0);
 		atomic_fetch_add(&cfg_epoch, 1);
 	}
@@ -49,6 +54,10 @@ void tlsio__fault_stats(tlsio_fault_stats *out)
 	out->eagain = atomic_load(&n_eagain);
 	out->eintr = atomic_load(&n_eintr);
 	out->reset = atomic_load(&n_reset);
+	out->midchain_failed = atomic_load(&n_mid_fail);
+	out->midchain_short = atomic_load(&n_mid_short);
+	out->chain_cancels = atomic_load(&n_chain_cancels);
+	out->chain_violations = atomic_load(&n_chain_violations);
 }
 
 int tlsio__fault_active(void)
@@ -211,6 +220,36 @@ int tlsio__fault_chain(void)
 	}
 	roll -= fault_cfg.eagain_permille;
 	return roll < fault_cfg.short_permille ? TLSIO__FAULT_SHORT : 0;
+}
+
+int tlsio__fault_midchain(unsigned k, unsigned *pos)
+{
+	uint64_t r;
+	if (k < 2 || fault_cfg.midchain_permille == 0)
+		return 0;
+	r = rng_next();
+	if ((unsigned)(r % 1000) >= fault_cfg.midchain_permille)
+		return 0;
+	*pos = (unsigned)((r >> 10) % (k - 1));
+	switch ((r >> 20) % 3) {
+	case 0:
+		atomic_fetch_add(&n_mid_short, 1);
+		return TLSIO__FAULT_MID_SHORT;
+	case 1:
+		atomic_fetch_add(&n_mid_fail, 1);
+		return -EINTR;
+	default:
+		atomic_fetch_add(&n_mid_fail, 1);
+		return -EAGAIN;
+	}
+}
+
+void tlsio__fault_note_chain(unsigned cancels, unsigned violations)
+{
+	if (cancels)
+		atomic_fetch_add(&n_chain_cancels, cancels);
+	if (violations)
+		atomic_fetch_add(&n_chain_violations, violations);
 }
 
 size_t tlsio__fault_cut(size_t len)

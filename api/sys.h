@@ -18,11 +18,15 @@ typedef struct tlsio_fault_cfg {
 	unsigned eagain_permille; /**< fail with EAGAIN without doing anything */
 	unsigned eintr_permille;  /**< fail with EINTR without doing anything */
 	unsigned reset_permille;  /**< fail with ECONNRESET (the connection is considered dead) */
+	unsigned midchain_permille; /**< io_uring: a chain of linked sends breaks in its middle */
 } tlsio_fault_cfg;
 
 /** Counters of what the shim did (all threads). */
 typedef struct tlsio_fault_stats {
 	uint64_t calls, shortened, eagain, eintr, reset;
+	uint64_t midchain_failed, midchain_short; /**< io_uring chains broken in the middle */
+	uint64_t chain_cancels, chain_violations; /**< what io_uring's chains saw meanwhile: sends
+	                                               the kernel cancelled, bytes sent after a gap */
 } tlsio_fault_stats;
 
 /** Switch the shim on (cfg != NULL) or off (NULL). Call while no loop runs. */
@@ -56,5 +60,14 @@ void tlsio__fault_thread(unsigned id);
 int tlsio__fault_chain(void);
 /** A length in [1, len) for a shortened send, counted as shortened; @p len itself if len <= 1. */
 size_t tlsio__fault_cut(size_t len);
+
+#define TLSIO__FAULT_MID_SHORT 2
+/** For a chain of @p k >= 2 linked sends that tlsio__fault_chain() left alone: 0 (none);
+ * TLSIO__FAULT_MID_SHORT (send *@p pos comes back short and the kernel cancels the rest); or
+ * -EINTR / -EAGAIN (send *@p pos fails and the kernel cancels the rest). *@p pos < k - 1:
+ * the failure is in the middle, with linked sends behind it. */
+int tlsio__fault_midchain(unsigned k, unsigned *pos);
+/** io_uring, while the shim is on: a completion step saw these cancelled sends and violations. */
+void tlsio__fault_note_chain(unsigned cancels, unsigned violations);
 
 #endif

@@ -427,7 +427,50 @@ static int park(struct unode *n, const uint8_t *data, size_t len)
  * - a failed one-SQE chain: an IORING_OP_NOP whose CQE is read as -EINTR, -EAGAIN or
  *   -ECONNRESET, a send that sent nothing.
  * Never a shorter send in the middle of a chain: MSG_WAITALL would be satisfied, the link would
- * go on, and the next send would leave a gap on the wire, the very bug the chains prevent. */
+ * go on, and the next send would leave a gap on the wire, the very bug the chains prevent.
+ * A chain that breaks in its middle is made with a failing NOP instead (IORING_NOP_INJECT_RESULT,
+ * Linux 6.10+): the kernel itself then cancels the linked sends behind it, as it does behind a
+ * send that failed or came back short, and a link flag that does not stop a chain at a failure
+ * (IOSQE_IO_HARDLINK) sends them anyway, leaving a gap the receiver sees:
+ * - failed in the middle: send m becomes a NOP failing with -EINTR or -EAGAIN;
+ * - short in the middle: send m is shortened and send m+1 becomes a NOP failing with -ECANCELED,
+ *   which is what the kernel reports for the sends behind a short one. */
+
+#ifndef IORING_NOP_INJECT_RESULT
+#define IORING_NOP_INJECT_RESULT (1U << 0) /* linux/io_uring.h of Linux 6.10; liburing 2.3 lacks it */
+#endif
+
+/* Can a NOP fail with a chosen result here? Probed once, on a ring of its own. */
+static int nop_inject_works(void)
+{
+	static atomic_int known; /* 0 not probed, 1 yes, -1 no */
+	struct io_uring r;
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	int ok = 0, v = atomic_load(&known);
+	if (v != 0)
+		return v > 0;
+	if (io_uring_queue_init(2, &r, 0) == 0) {
+		sqe = io_uring_get_sqe(&r);
+		io_uring_prep_nop(sqe);
+		sqe->rw_flags = IORING_NOP_INJECT_RESULT;
+		sqe->len = (uint32_t)-EINTR;
+		if (io_uring_submit_and_wait(&r, 1) == 1 && io_uring_peek_cqe(&r, &cqe) == 0)
+			ok = cqe->res == -EINTR;
+		io_uring_queue_exit(&r);
+	}
+	atomic_store(&known, ok ? 1 : -1);
+	return ok;
+}
+
+static void prep_failing_nop(struct io_uring_sqe *sqe, int32_t res)
+{
+	uint8_t flags = sqe->flags; /* the link stays */
+	io_uring_prep_nop(sqe);
+	sqe->flags = flags;
+	sqe->rw_flags = IORING_NOP_INJECT_RESULT;
+	sqe->len = (uint32_t)res;
+}
 
 /* Before planning: a failure goes out as a chain of one. @return the tlsio__fault_chain() decision. */
 static int fault_chain_begin(unsigned *max_sqes)
@@ -438,14 +481,22 @@ static int fault_chain_begin(unsigned *max_sqes)
 	return f;
 }
 
-/* After io_uring_prep_send() of SQE @p i of @p k, before its user data is set. */
-static void fault_prep(struct unode *n, struct io_uring_sqe *sqe, unsigned i, unsigned k, int f)
+/* After io_uring_prep_send() of SQE @p i of @p k and its link flag, before its user data is
+ * set. @p mid, @p pos: the tlsio__fault_midchain() decision. */
+static void fault_prep(struct unode *n, struct io_uring_sqe *sqe, unsigned i, unsigned k, int f,
+                       int mid, unsigned pos)
 {
 	if (f < 0 && k == 1) {
 		io_uring_prep_nop(sqe);
 		n->fault_res = f;
 	} else if (f == TLSIO__FAULT_SHORT && i + 1 == k) {
 		sqe->len = (uint32_t)tlsio__fault_cut(sqe->len);
+	} else if (mid < 0 && i == pos) {
+		prep_failing_nop(sqe, mid);
+	} else if (mid == TLSIO__FAULT_MID_SHORT && i == pos) {
+		sqe->len = (uint32_t)tlsio__fault_cut(sqe->len);
+	} else if (mid == TLSIO__FAULT_MID_SHORT && i == pos + 1) {
+		prep_failing_nop(sqe, -ECANCELED);
 	}
 }
 
@@ -467,8 +518,8 @@ static void submit_chain(struct uloop *e, struct unode *n)
 {
 	struct iovec iov[2 * CHAIN_MAX], seg[CHAIN_MAX];
 	size_t niov = tlsio__conn_out_iov(n->c, 0, iov, 2 * CHAIN_MAX);
-	unsigned space = io_uring_sq_space_left(&e->ring), k;
-	int fault = 0;
+	unsigned space = io_uring_sq_space_left(&e->ring), k, pos = 0;
+	int fault = 0, mid = 0;
 	/* A link does not reach across submissions: the whole chain goes into one. */
 	if (space < CHAIN_MAX) {
 		(void)io_uring_submit(&e->ring);
@@ -481,6 +532,8 @@ static void submit_chain(struct uloop *e, struct unode *n)
 	if (tlsio__fault_active())
 		fault = fault_chain_begin(&space);
 	k = tlsio__uch_plan(&n->ch, iov, niov, space, seg);
+	if (fault == 0 && k >= 2 && tlsio__fault_active() && nop_inject_works())
+		mid = tlsio__fault_midchain(k, &pos);
 	for (unsigned i = 0; i < k; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
 		int last = i + 1 == k;
@@ -488,8 +541,8 @@ static void submit_chain(struct uloop *e, struct unode *n)
 		                   MSG_NOSIGNAL | (!last && e->waitall ? MSG_WAITALL : 0));
 		if (!last)
 			sqe->flags |= (uint8_t)e->link_flag;
-		if (fault != 0)
-			fault_prep(n, sqe, i, k, fault);
+		if (fault != 0 || mid != 0)
+			fault_prep(n, sqe, i, k, fault, mid, pos);
 		io_uring_sqe_set_data(sqe, &n->tok_send[i]);
 	}
 	n->inflight += k;
@@ -680,6 +733,8 @@ static void send_cqe(struct uloop *e, struct unode *n, unsigned idx, int32_t res
 	tlsio_conn *c = n->c;
 	tlsio_stats *st;
 	n->inflight--;
+	if (tlsio__fault_active())
+		tlsio__fault_note_chain(s.cancels, s.violations);
 	if (n->closing) {
 		closing_cqe(e, n);
 		return;

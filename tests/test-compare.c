@@ -946,6 +946,17 @@ static const struct scenario scenarios[] = {
 /* ---------------------------------------------------------------------------------------- */
 /* running and comparing */
 
+static uint64_t run_progress(void *arg, char *buf, size_t len)
+{
+	const struct run *r = arg;
+	snprintf(buf, len, "server received %" PRIu64 ", sent %" PRIu64 "%s; client received %" PRIu64
+	         ", sent %" PRIu64 "%s", r->server.rx_len, r->server.tx_len,
+	         r->server.closed ? " (closed)" : "", r->client.rx_len, r->client.tx_len,
+	         r->client.closed ? " (closed)" : "");
+	return r->server.rx_len + r->server.tx_len + r->client.rx_len + r->client.tx_len +
+	       (uint64_t)(r->server.closed + r->client.closed + r->server.accepted);
+}
+
 static struct run *run_scenario(const struct scenario *sc, const struct mode *m)
 {
 	struct run *r = calloc(1, sizeof(*r));
@@ -961,7 +972,7 @@ static struct run *run_scenario(const struct scenario *sc, const struct mode *m)
 	r->client.tx_seed = SEED_C;
 	r->server.tx_seed = SEED_S;
 	sc->setup(r);
-	rc = tu_run_threads(2, fns, args, RUN_WATCHDOG_MS, run_describe, r);
+	rc = tu_run_threads_ex(2, fns, args, RUN_WATCHDOG_MS, run_describe, r, run_progress);
 	if (rc == -2)
 		return NULL; /* threads still use r: leak it */
 	tu_log("[%s] %s: %" PRIu64 " ms; client writes=%" PRIu64 " short=%" PRIu64 " eagain=%" PRIu64

@@ -4,9 +4,13 @@
 #include "config.h"
 #endif
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -323,11 +327,26 @@ static void *thread_main(void *arg)
 #define TICK_MS 5
 #define GRACE_MS 5000
 
+unsigned tu_progress_ms(void)
+{
+	const char *e = getenv("TLSIO_TEST_PROGRESS_MS");
+	return e != NULL && atoi(e) > 0 ? (unsigned)atoi(e) : 10000u;
+}
+
 int tu_run_threads(size_t n, const tu_thread_fn *fns, void *const *args, unsigned timeout_ms,
                    void (*describe)(void *), void *describe_arg)
 {
+	return tu_run_threads_ex(n, fns, args, timeout_ms, describe, describe_arg, NULL);
+}
+
+int tu_run_threads_ex(size_t n, const tu_thread_fn *fns, void *const *args, unsigned timeout_ms,
+                      void (*describe)(void *), void *describe_arg, tu_progress_fn progress)
+{
 	struct tu_thread *t = calloc(n, sizeof(*t));
 	uint64_t deadline = tu_now_ms() + timeout_ms, grace = 0;
+	uint64_t last_sum = UINT64_MAX, last_move = tu_now_ms();
+	unsigned stall_ms = tu_progress_ms();
+	char counters[1024];
 	int rc = 0;
 	if (t == NULL) {
 		TU_FAIL("out of memory");
@@ -352,6 +371,20 @@ int tu_run_threads(size_t n, const tu_thread_fn *fns, void *const *args, unsigne
 				running++;
 		if (running == 0)
 			break;
+		if (grace == 0 && progress != NULL) {
+			uint64_t sum = progress(describe_arg, counters, sizeof(counters));
+			if (sum != last_sum) {
+				last_sum = sum;
+				last_move = now;
+			} else if (now - last_move >= stall_ms) {
+				TU_FAIL("progress watchdog: no byte moved for %u ms: %s", stall_ms, counters);
+				if (describe != NULL)
+					describe(describe_arg);
+				atomic_store(&aborted, 1);
+				grace = now + GRACE_MS;
+				rc = -1;
+			}
+		}
 		if (grace == 0 && now >= deadline) {
 			TU_FAIL("watchdog: %zu thread(s) still running after %u ms", running, timeout_ms);
 			if (describe != NULL)
@@ -867,6 +900,10 @@ void tu_pair_free(tu_pair *p)
 {
 	if (p == NULL || p->stuck)
 		return;
+	if (p->proxy_started) {
+		pthread_join(p->proxy, NULL);
+		close(p->proxy_lfd);
+	}
 	for (int i = 0; i < TU_MAX_PEERS; i++) {
 		tu_peer_release(&p->server.peers[i]);
 		tu_peer_release(&p->client.peers[i]);
@@ -972,6 +1009,101 @@ static void side_drive(tu_side *s)
 	}
 }
 
+/* ---- a proxy that tampers with the server->client stream (tamper_s2c_at) ---------------- */
+
+static int tcp_connect_addr(const char *addr)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	const char *colon = strrchr(addr, ':');
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || colon == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Copies both ways until both are closed; one bit of server->client at tamper_s2c_at flips. */
+static void *proxy_main(void *arg)
+{
+	tu_pair *pr = arg;
+	struct pollfd pf[2];
+	uint8_t buf[65536];
+	uint64_t s2c = 0;
+	int cfd = -1, sfd = -1, open_dirs = 2, shut[2] = {0, 0};
+	struct pollfd lp = {.fd = pr->proxy_lfd, .events = POLLIN};
+	uint64_t deadline = tu_now_ms() + pr->timeout_ms;
+	while (cfd < 0 && !tu_aborted() && tu_now_ms() < deadline)
+		if (poll(&lp, 1, 50) > 0)
+			cfd = accept4(pr->proxy_lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (cfd >= 0)
+		sfd = tcp_connect_addr(pr->real_addr);
+	TU_CHECK(cfd < 0 || sfd >= 0, "proxy: cannot connect to the server at %s", pr->real_addr);
+	while (cfd >= 0 && sfd >= 0 && open_dirs > 0 && !tu_aborted() && tu_now_ms() < deadline) {
+		pf[0] = (struct pollfd){.fd = cfd, .events = shut[0] ? 0 : POLLIN};
+		pf[1] = (struct pollfd){.fd = sfd, .events = shut[1] ? 0 : POLLIN};
+		if (poll(pf, 2, 50) <= 0)
+			continue;
+		for (int d = 0; d < 2; d++) {
+			int from = d == 0 ? cfd : sfd, to = d == 0 ? sfd : cfd;
+			ssize_t n, off = 0;
+			if (shut[d] || !(pf[d].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			n = recv(from, buf, sizeof(buf), 0);
+			if (n <= 0) {
+				/* EOF or reset: pass it on as a FIN */
+				(void)shutdown(to, SHUT_WR);
+				shut[d] = 1;
+				open_dirs--;
+				continue;
+			}
+			if (d == 1 && pr->tamper_s2c_at >= s2c && pr->tamper_s2c_at < s2c + (uint64_t)n) {
+				buf[pr->tamper_s2c_at - s2c] ^= 0x10;
+				pr->tampered = 1;
+			}
+			if (d == 1)
+				s2c += (uint64_t)n;
+			while (off < n) {
+				ssize_t w = send(to, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
+				if (w <= 0)
+					break;
+				off += w;
+			}
+		}
+	}
+	if (cfd >= 0)
+		close(cfd);
+	if (sfd >= 0)
+		close(sfd);
+	return NULL;
+}
+
+/* Put the proxy between the client and the server at pr->addr; the client gets its address. */
+static int proxy_start(tu_pair *pr)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	snprintf(pr->real_addr, sizeof(pr->real_addr), "%s", pr->addr);
+	pr->proxy_lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (pr->proxy_lfd < 0 || bind(pr->proxy_lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(pr->proxy_lfd, 4) < 0 || getsockname(pr->proxy_lfd, (struct sockaddr *)&sa, &sl) < 0 ||
+	    pthread_create(&pr->proxy, NULL, proxy_main, pr) != 0) {
+		TU_FAIL("proxy: set-up failed: %s", strerror(errno));
+		return -1;
+	}
+	pr->proxy_started = 1;
+	snprintf(pr->addr, sizeof(pr->addr), "127.0.0.1:%u", ntohs(sa.sin_port));
+	return 0;
+}
+
 static void server_thread(void *arg)
 {
 	tu_side *s = arg;
@@ -996,6 +1128,8 @@ static void server_thread(void *arg)
 			snprintf(pr->addr, sizeof(pr->addr),
 			         strchr(pr->connect_host, ':') != NULL ? "[%s]:%d" : "%s:%d", pr->connect_host,
 			         tlsio_listener_port(s->listener));
+		if (rc == 0 && pr->tamper_s2c_at > 0)
+			rc = proxy_start(pr);
 		TU_CHECK(rc != 0 || tlsio_listener_port(s->listener) > 0, "server: listener port %d",
 		         tlsio_listener_port(s->listener));
 	}
@@ -1056,12 +1190,48 @@ static void pair_describe(void *arg)
 	}
 }
 
+/* What a side still owes: why its counters may not be moving. */
+static const char *side_waiting(const tu_side *s)
+{
+	for (int i = 0; i < s->npeers; i++) {
+		const tu_peer *p = &s->peers[i];
+		if (p->closed)
+			continue;
+		if (p->waiting_drain)
+			return "waiting for on_drain";
+		if (p->paused)
+			return "reading paused";
+		if (tx_wanted(p) && !p->tx_done && !p->tx_failed)
+			return "sending";
+		return "open, nothing left to send";
+	}
+	return s->npeers < s->expect ? "waiting for connections" : "all closed";
+}
+
+static uint64_t pair_progress(void *arg, char *buf, size_t len)
+{
+	tu_pair *pr = arg;
+	const tu_side *sides[2] = {&pr->server, &pr->client};
+	uint64_t sum = 0, rx[2] = {0, 0}, tx[2] = {0, 0};
+	for (int k = 0; k < 2; k++) {
+		for (int i = 0; i < sides[k]->npeers; i++) {
+			rx[k] += sides[k]->peers[i].rx_len;
+			tx[k] += sides[k]->peers[i].tx_len;
+		}
+		sum += rx[k] + tx[k] + (uint64_t)sides[k]->nclosed + (uint64_t)sides[k]->npeers;
+	}
+	snprintf(buf, len, "server received %" PRIu64 ", sent %" PRIu64 " (%s); client received %" PRIu64
+	         ", sent %" PRIu64 " (%s)", rx[0], tx[0], side_waiting(&pr->server), rx[1], tx[1],
+	         side_waiting(&pr->client));
+	return sum;
+}
+
 int tu_pair_run(tu_pair *p)
 {
 	const tu_thread_fn fns[2] = {server_thread, client_thread};
 	void *const args[2] = {&p->server, &p->client};
 	uint64_t t0 = tu_now_ms();
-	int rc = tu_run_threads(2, fns, args, p->timeout_ms, pair_describe, p);
+	int rc = tu_run_threads_ex(2, fns, args, p->timeout_ms, pair_describe, p, pair_progress);
 	if (rc == -2) {
 		p->stuck = 1;
 		return rc;

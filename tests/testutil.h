@@ -10,6 +10,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "sha256.h"
@@ -96,6 +97,20 @@ typedef void (*tu_thread_fn)(void *arg);
  */
 int tu_run_threads(size_t n, const tu_thread_fn *fns, void *const *args, unsigned timeout_ms,
                    void (*describe)(void *), void *describe_arg);
+
+/** The byte counters of a run, for the progress watchdog: their sum, and in @p buf which side
+ * has how many and what it is waiting for. */
+typedef uint64_t (*tu_progress_fn)(void *arg, char *buf, size_t len);
+/** Milliseconds without progress after which a run fails (default 10000;
+ * $TLSIO_TEST_PROGRESS_MS overrides). */
+unsigned tu_progress_ms(void);
+/**
+ * tu_run_threads() with a progress watchdog as well: when @p progress's sum has not moved for
+ * tu_progress_ms(), the run fails at once with a message naming the counters (a hang costs
+ * seconds, not the whole watchdog) and ends as after a watchdog expiry.
+ */
+int tu_run_threads_ex(size_t n, const tu_thread_fn *fns, void *const *args, unsigned timeout_ms,
+                      void (*describe)(void *), void *describe_arg, tu_progress_fn progress);
 
 /** Run @p loop (NOWAIT, napping 1 ms between turns) until pred(arg) or @p timeout_ms. @return pred. */
 int tu_loop_run_until(tlsio_loop *loop, int (*pred)(void *), void *arg, unsigned timeout_ms);
@@ -225,6 +240,13 @@ struct tu_pair {
 	                              IPv6 without brackets) */
 	const char *connect_host; /**< the client connects to this host and the server's port
 	                               (default: the server's address as tlsio_listener_addr says) */
+	uint64_t tamper_s2c_at;  /**< > 0: the client connects through a proxy thread that flips
+	                              one bit of the server->client TCP stream at this offset
+	                              (0-based); a tampered TLS record for the client */
+	int tampered;            /**< the proxy flipped it */
+	pthread_t proxy;
+	int proxy_started, proxy_lfd;
+	char real_addr[64];
 	atomic_int addr_state;  /**< 0 pending, 1 ready, -1 the server could not start */
 	atomic_int flag[8];     /**< cross-thread signals for the tests */
 	int stuck;              /**< a thread never ended: the pair is leaked */
