@@ -203,7 +203,7 @@ struct tu_peer {
 	int compl_first_err, compl_seen_fail;
 	/* free for the test */
 	int mark;
-	uint64_t t0, value;
+	uint64_t t0, value, aux;
 };
 
 struct tu_side {
