@@ -22,6 +22,10 @@ static inline int tlsio__struct_in(void *dst, size_t dst_size, const void *src)
 		memcpy(&n, src, sizeof(n));
 		if (n < sizeof(size_t))
 			return -EINVAL;
+		/* a size no header will reach: an uninitialised field, not a newer structure (the
+		 * kernel's openat2 refuses above a page likewise) */
+		if (n > 4096)
+			return -E2BIG;
 		if (n > dst_size) {
 			for (size_t i = dst_size; i < n; i++)
 				if (((const uint8_t *)src)[i] != 0)

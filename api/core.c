@@ -905,6 +905,7 @@ int tlsio_connect(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
 	struct sockaddr_storage ss;
 	struct conn_opts co;
 	char host[TLSIO__HOST_MAX];
+	const char *id = NULL;
 	unsigned sl;
 	tlsio_conn *c;
 	int fd, rc;
@@ -917,6 +918,13 @@ int tlsio_connect(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
 		rc = tlsio__parse_addr(addr, &ss, &sl);
 	if (rc == 0)
 		rc = tlsio__addr_host(addr, host, sizeof(host));
+	/* Whom we meant to reach is whom the certificate must name: the application's name for
+	 * it, or else the address it gave. Checked before a SYN goes out. */
+	if (rc == 0)
+		id = co.o.server_name != NULL && co.o.server_name[0] != '\0' ? co.o.server_name : host;
+	if (rc == 0 && tlsio__tls_config_verifies(cfg) &&
+	    (id[0] == '\0' || strchr(id, '*') != NULL || strlen(id) > 253))
+		rc = TLSIO_E_NO_IDENTITY;
 	if (rc < 0)
 		return rc;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -929,10 +937,7 @@ int tlsio_connect(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
 		close(fd);
 		return rc;
 	}
-	/* Whom we meant to reach is whom the certificate must name: the application's name for
-	 * it, or else the address it gave. */
-	rc = conn_new(loop, fd, 0, cfg, &co.o,
-	              co.o.server_name != NULL && co.o.server_name[0] != '\0' ? co.o.server_name : host, &c);
+	rc = conn_new(loop, fd, 0, cfg, &co.o, id, &c);
 	if (rc < 0) {
 		close(fd);
 		return rc;

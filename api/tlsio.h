@@ -460,9 +460,12 @@ TLSIO_EXPORT void tlsio_listener_close(tlsio_listener *l);
  * then: matched against the certificate's IP addresses, and no SNI is sent). "localhost" is
  * taken as 127.0.0.1 and verified as the name "localhost". Errors after this returns arrive in
  * on_close; *@p out is valid until on_close returned.
- * @return 0; TLSIO_E_BAD_ADDRESS; TLSIO_E_TLS_CONFIG (@p cfg NULL or a server configuration);
- *         -EINVAL / -E2BIG (@p opts or its callbacks: struct_size); -ENOMEM; or the -errno of
- *         socket() or connect() (e.g. -ENETUNREACH; a refused connection arrives in on_close).
+ * @return 0; TLSIO_E_BAD_ADDRESS; TLSIO_E_NO_IDENTITY (a verifying client whose identity is
+ *         empty, a wildcard or longer than a host name: nothing to check a certificate
+ *         against); TLSIO_E_TLS_CONFIG (@p cfg NULL or a server configuration, or a server name
+ *         wolfSSL refuses as SNI); -EINVAL / -E2BIG (@p opts or its callbacks: struct_size);
+ *         -ENOMEM; or the -errno of socket() or connect() (e.g. -ENETUNREACH; a refused
+ *         connection arrives in on_close).
  */
 TLSIO_EXPORT int tlsio_connect(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
                                const tlsio_conn_opts *opts, tlsio_conn **out);

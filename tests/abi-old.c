@@ -163,6 +163,9 @@ int main(void)
 			fail("a newer structure setting an unknown field was not refused with -E2BIG");
 		else
 			printf("newer structure with an unknown field: -E2BIG: %s\n", why);
+		n->struct_size = (size_t)1 << 40; /* an uninitialised field: refused without reading */
+		if (tlsio_tls_config_new(&cfg, 0, n, &why) != -E2BIG)
+			fail("a struct_size of 1 TiB was not refused with -E2BIG");
 		n->struct_size = 0;
 		if (tlsio_tls_config_new(&cfg, 0, n, &why) != -EINVAL)
 			fail("struct_size 0 was not refused with -EINVAL");

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
 
 #include "hello.h"
@@ -861,6 +862,9 @@ START_TEST(identity_rules)
 	ck_assert_int_eq(matches("server.pem", "localhost"), 1);
 	ck_assert_int_eq(matches("server.pem", "EXAMPLE.test."), 1);
 	ck_assert_int_eq(matches("server.pem", "evil.example"), 0);
+	ck_assert_int_eq(matches("server.pem", "LocalHost"), 1);
+	ck_assert_int_eq(matches("server.pem", "example..test"), 0); /* empty label */
+	ck_assert_int_eq(matches("server.pem", ".localhost"), 0);
 	ck_assert_int_eq(matches("evil.pem", "localhost"), 0);
 	ck_assert_int_eq(matches("evil.pem", "evil.example"), 1);
 	/* IP literals against IP SANs, by value: every spelling of ::1 */
@@ -925,6 +929,12 @@ START_TEST(cert_info)
 	ck_assert_str_eq(ci->fingerprint, want_fp);
 	ck_assert_str_eq(ci->serial, want_serial);
 	tlsio_cert_info_free(ci);
+	/* a serial with its top bit set: DER's leading 00 is not part of the number */
+	free(der);
+	der = cert_der("serial-top-bit.pem", &len);
+	ck_assert_int_eq(tlsio_cert_info_new(der, len, &ci), 0);
+	ck_assert_str_eq(ci->serial, "80ABCDEF01");
+	tlsio_cert_info_free(ci);
 	/* the IP SANs in canonical text; dates of the expired one */
 	free(der);
 	der = cert_der("ip-only.pem", &len);
@@ -956,6 +966,80 @@ START_TEST(cert_info)
 		der[i] = save;
 	}
 	free(der);
+}
+END_TEST
+
+
+static tlsio_tls_config *cfg_with(int is_server, int verify, int max_version, int client_cert)
+{
+	tlsio_tls_opts o = TLSIO_TLS_OPTS_INIT;
+	tlsio_tls_config *cfg;
+	const char *why = NULL;
+	o.verify = verify;
+	o.max_version = max_version;
+	o.ca_file = cert("ca.pem");
+	if (is_server || client_cert) {
+		o.cert_file = cert(is_server ? "server.pem" : "client.pem");
+		o.key_file = cert("server.key");
+	}
+	ck_assert_msg(tlsio_tls_config_new(&cfg, is_server, &o, &why) == 0, "%s", why);
+	return cfg;
+}
+
+/* A client's handshake with @p first, then another offering that session to @p second.
+ * @return whether @p second resumed it (0 also when there was no session to offer);
+ * *@p cert: whether @p second then had the client's certificate. */
+static int second_handshake_resumes(tlsio_tls_config *first, tlsio_tls_config *second,
+                                    int max_version, int *cert)
+{
+	struct pair p;
+	WOLFSSL_SESSION *sess;
+	int resumed = 0;
+	tlsio__tls_config_ref(first);
+	pair_init(&p, first, cfg_with(0, TLSIO_VERIFY_DEFAULT, max_version, 1), "localhost");
+	pump(&p.c, &p.s);
+	ck_assert_int_eq(p.c.hs, 1);
+	ck_assert_int_eq(p.s.hs, 1);
+	sess = wolfSSL_get1_session(tlsio__tls_wolfssl(p.c.t));
+	pair_free(&p);
+	tlsio__tls_config_ref(second);
+	pair_init(&p, second, cfg_with(0, TLSIO_VERIFY_DEFAULT, max_version, 1), "localhost");
+	if (sess != NULL)
+		(void)wolfSSL_set_session(tlsio__tls_wolfssl(p.c.t), sess);
+	pump(&p.c, &p.s);
+	ck_assert_int_eq(p.c.hs, 1);
+	ck_assert_int_eq(p.s.hs, 1);
+	resumed = tlsio__tls_resumed(p.s.t);
+	*cert = tlsio__tls_peer_cert(p.s.t, NULL) != NULL;
+	wolfSSL_SESSION_free(sess);
+	pair_free(&p);
+	return resumed;
+}
+
+/* A server that requires client certificates never resumes: a resumed session carries no
+ * certificate, so the client's identity would be gone, and a session made with a
+ * configuration that asks for none would get in without any. The control: a server that asks
+ * for no certificate does resume the same client. TLS 1.2 (session IDs) and 1.3 (tickets). */
+START_TEST(mtls_never_resumes)
+{
+	static const int versions[] = {TLSIO_TLS_1_2, TLSIO_TLS_1_3};
+	for (size_t i = 0; i < 2; i++) {
+		tlsio_tls_config *req = cfg_with(1, TLSIO_VERIFY_REQUIRED, versions[i], 0);
+		tlsio_tls_config *plain = cfg_with(1, TLSIO_VERIFY_DEFAULT, versions[i], 0);
+		int cert = 0;
+		ck_assert_msg(second_handshake_resumes(plain, plain, versions[i], &cert) == 1,
+		              "control: TLS 0x%x without client certificates did not resume", versions[i]);
+		ck_assert_msg(second_handshake_resumes(req, req, versions[i], &cert) == 0,
+		              "TLS 0x%x: a server requiring client certificates resumed", versions[i]);
+		ck_assert_msg(cert, "TLS 0x%x: the second handshake has no client certificate", versions[i]);
+		ck_assert_msg(second_handshake_resumes(plain, req, versions[i], &cert) == 0,
+		              "TLS 0x%x: a session made without a client certificate resumed on a server "
+		              "that requires one", versions[i]);
+		ck_assert_msg(cert, "TLS 0x%x: no client certificate after a session from elsewhere",
+		              versions[i]);
+		tlsio_tls_config_free(req);
+		tlsio_tls_config_free(plain);
+	}
 }
 END_TEST
 
@@ -997,6 +1081,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, identity_rules);
 	tcase_add_test(tc, cert_info);
 	tcase_add_test(tc, config_permission_denied);
+	tcase_add_test(tc, mtls_never_resumes);
 	tcase_add_test(tc, version_mismatch);
 	tcase_add_test(tc, garbage_client_hello);
 	tcase_add_test(tc, hello_fragmented);

@@ -153,6 +153,11 @@ int tlsio__tls_config_is_server(const tlsio_tls_config *cfg)
 	return cfg->is_server;
 }
 
+int tlsio__tls_config_verifies(const tlsio_tls_config *cfg)
+{
+	return !cfg->is_server && cfg->verify != TLSIO_VERIFY_NONE;
+}
+
 void tlsio_tls_config_free(tlsio_tls_config *cfg)
 {
 	if (cfg == NULL || atomic_fetch_sub(&cfg->refs, 1) != 1)
@@ -417,7 +422,8 @@ static int read_file(const char *what, const char *path, uint8_t **buf, size_t *
 	int fd, rc = 0;
 
 	*buf = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO without a writer must not hang us; regular files ignore it */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return cfg_fail("cannot read the %s file '%s': %s", what, path, strerror(errno));
 	if (fstat(fd, &st) < 0) {
@@ -714,6 +720,27 @@ int tlsio_tls_config_new(tlsio_tls_config **out, int is_server, const tlsio_tls_
 		                       tls_verify_cb);
 	else
 		wolfSSL_CTX_set_verify(cfg->ctx, WOLFSSL_VERIFY_PEER, tls_verify_cb);
+	/* A resumed session sends no certificate: a server that requires one would lose the
+	 * client's identity (tlsio_conn_peer_cert), and wolfSSL's TLS 1.2 cache, one table for the
+	 * process, would let a session made under another configuration in without any. So a
+	 * server that requires client certificates does a full handshake every time. */
+	if (is_server && opts->verify == TLSIO_VERIFY_REQUIRED &&
+	    (0
+#ifndef NO_SESSION_CACHE
+	     || wolfSSL_CTX_set_session_cache_mode(cfg->ctx, WOLFSSL_SESS_CACHE_OFF) != WOLFSSL_SUCCESS
+#endif
+#ifdef HAVE_SESSION_TICKET
+	     || wolfSSL_CTX_NoTicketTLSv12(cfg->ctx) != WOLFSSL_SUCCESS
+#ifdef WOLFSSL_TLS13
+	     /* 0 on success, unlike the others; refused by a TLS 1.2-only method, which has none */
+	     || (max == TLSIO_TLS_1_3 && wolfSSL_CTX_no_ticket_TLSv13(cfg->ctx) != 0)
+#endif
+#endif
+	     )) {
+		rc = cfg_fail("cannot turn session resumption off for a server that requires client "
+		              "certificates");
+		goto fail;
+	}
 	if (opts->ciphers != NULL && wolfSSL_CTX_set_cipher_list(cfg->ctx, opts->ciphers) != WOLFSSL_SUCCESS) {
 		rc = cfg_fail("cipher list '%s' not understood by wolfSSL", opts->ciphers);
 		goto fail;
@@ -804,10 +831,12 @@ int tlsio__tls_new(tlsio__tls **out, tlsio_tls_config *cfg, const char *server_n
 	rc = TLSIO_E_TLS_CONFIG;
 	if (server_name != NULL && server_name[0] != '\0') {
 		size_t n = strlen(server_name);
-		/* RFC 6066: SNI carries host names only, never IP literals. */
+		/* RFC 6066: SNI carries host names only, never IP literals, and without the
+		 * trailing dot of an absolute name. */
+		size_t sn = n > 1 && server_name[n - 1] == '.' ? n - 1 : n;
 		if (n > 255 || (!tlsio__x509_ip_literal(server_name, NULL, NULL) &&
 		                wolfSSL_UseSNI(t->ssl, WOLFSSL_SNI_HOST_NAME, server_name,
-		                               (unsigned short)n) != WOLFSSL_SUCCESS))
+		                               (unsigned short)sn) != WOLFSSL_SUCCESS))
 			goto fail;
 		/* the name is checked in tls_verify_cb, by our rules (x509.c), not wolfSSL's */
 		if (cfg->verify != TLSIO_VERIFY_NONE) {
@@ -1264,4 +1293,14 @@ const uint8_t *tlsio__tls_peer_cert(const tlsio__tls *t, size_t *len)
 	if (len != NULL)
 		*len = t->peer_der_len;
 	return t->peer_der;
+}
+
+int tlsio__tls_resumed(const tlsio__tls *t)
+{
+	return t->ssl != NULL && wolfSSL_session_reused(t->ssl) == 1;
+}
+
+void *tlsio__tls_wolfssl(const tlsio__tls *t)
+{
+	return t->ssl;
 }

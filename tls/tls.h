@@ -75,6 +75,11 @@ int tlsio__tls_cert_error(const tlsio__tls *t, const char **why);
 /** The peer's leaf certificate (DER) as the handshake received it, or NULL. */
 const uint8_t *tlsio__tls_peer_cert(const tlsio__tls *t, size_t *len);
 
+/** The handshake resumed a session. */
+int tlsio__tls_resumed(const tlsio__tls *t);
+/** The WOLFSSL object (NULL before a server read the ClientHello): for tests only. */
+void *tlsio__tls_wolfssl(const tlsio__tls *t);
+
 const char *tlsio__tls_version(tlsio__tls *t);
 const char *tlsio__tls_cipher(tlsio__tls *t);
 const char *tlsio__tls_alpn(tlsio__tls *t);
@@ -86,5 +91,7 @@ void tlsio__tls_config_ref(tlsio_tls_config *cfg);
  * wolfSSL does not free at thread exit). Called by tlsio_loop_free on the loop's thread. */
 void tlsio__tls_thread_cleanup(void);
 int tlsio__tls_config_is_server(const tlsio_tls_config *cfg);
+/** A client configuration that verifies the server (not TLSIO_VERIFY_NONE). */
+int tlsio__tls_config_verifies(const tlsio_tls_config *cfg);
 
 #endif

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/hash.h>
@@ -417,6 +416,36 @@ static int sb_san(struct sb *b, unsigned tag, const struct der *v)
 	return 1;
 }
 
+/* An INTEGER as openssl x509 -serial prints it: no leading 00 byte (which DER adds before a
+ * set top bit), and a negative one as '-' and its magnitude. */
+static void sb_serial(struct sb *b, const struct der *v)
+{
+	const uint8_t *p = v->p;
+	size_t n = der_len(v);
+	if (n > 0 && (p[0] & 0x80)) {
+		uint8_t mag[64];
+		unsigned carry = 1;
+		if (n > sizeof(mag)) {
+			sb_puts(b, "?");
+			return;
+		}
+		for (size_t i = n; i-- > 0;) { /* two's complement: invert, add one */
+			unsigned x = (uint8_t)~p[i] + carry;
+			mag[i] = (uint8_t)x;
+			carry = x >> 8;
+		}
+		p = mag;
+		while (n > 1 && p[0] == 0)
+			p++, n--;
+		sb_puts(b, "-");
+		sb_hex(b, p, n, "");
+		return;
+	}
+	while (n > 1 && p[0] == 0)
+		p++, n--;
+	sb_hex(b, p, n, "");
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* tlsio_cert_info */
 
@@ -460,7 +489,7 @@ int tlsio_cert_info_new(const uint8_t *der, size_t len, tlsio_cert_info **out)
 		rc = -EINVAL;
 		goto fail;
 	}
-	sb_hex(&b[2], x.serial.p, der_len(&x.serial), "");
+	sb_serial(&b[2], &x.serial);
 	for (size_t i = 0; i < 3; i++) {
 		ci->strings[i] = sb_take(&b[i]);
 		b[i].buf = NULL;
@@ -531,6 +560,33 @@ int tlsio__x509_ip_literal(const char *host, uint8_t *addr, size_t *alen)
 	return 1;
 }
 
+/* Case-insensitive for ASCII letters only: strncasecmp follows the locale (in tr_TR 'I' and
+ * 'i' differ, and in ISO-8859-9 0xDD equals 'i'), and a host name is ASCII (RFC 5890 A-labels). */
+static int ascii_eq(const char *a, const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t x = (uint8_t)a[i], y = b[i];
+		if (x >= 'A' && x <= 'Z')
+			x = (uint8_t)(x + 32);
+		if (y >= 'A' && y <= 'Z')
+			y = (uint8_t)(y + 32);
+		if (x != y)
+			return 0;
+	}
+	return 1;
+}
+
+/* No empty label: not "a..b", ".a", nor a lone "" (the trailing dot is already gone). */
+static int labels_ok(const uint8_t *p, size_t n)
+{
+	if (n == 0 || p[0] == '.' || p[n - 1] == '.')
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if (p[i] == '.' && p[i - 1] == '.')
+			return 0;
+	return 1;
+}
+
 /* A DNS SAN against a host name already lower-cased and without its trailing dot. The
  * wildcard is honoured only as the whole left-most label, over at least two more labels
  * ("*.example.com", not "*.com" nor "f*.example.com"), and stands for exactly one label. */
@@ -539,7 +595,7 @@ static int dns_match(const uint8_t *p, size_t n, const char *name, size_t name_l
 	const char *dot;
 	if (n > 0 && p[n - 1] == '.')
 		n--;
-	if (n == 0 || memchr(p, '\0', n) != NULL)
+	if (n == 0 || memchr(p, '\0', n) != NULL || !labels_ok(p, n))
 		return 0;
 	if (n > 2 && p[0] == '*' && p[1] == '.') {
 		const uint8_t *rest = p + 1; /* ".example.com" */
@@ -549,11 +605,11 @@ static int dns_match(const uint8_t *p, size_t n, const char *name, size_t name_l
 		dot = strchr(name, '.');
 		if (dot == NULL || dot == name)
 			return 0;
-		return strlen(dot) == rn && strncasecmp(dot, (const char *)rest, rn) == 0;
+		return strlen(dot) == rn && ascii_eq(dot, rest, rn);
 	}
 	if (memchr(p, '*', n) != NULL)
 		return 0;
-	return name_len == n && strncasecmp(name, (const char *)p, n) == 0;
+	return name_len == n && ascii_eq(name, p, n);
 }
 
 static void why_printf(char *why, size_t why_len, const char *fmt, ...)
@@ -584,7 +640,8 @@ int tlsio__x509_match(const uint8_t *der, size_t len, const char *host, char *wh
 	if (!is_ip) {
 		if (hl > 0 && host[hl - 1] == '.')
 			hl--;
-		if (hl == 0 || hl >= sizeof(name) || strchr(host, '*') != NULL) {
+		if (hl == 0 || hl >= sizeof(name) || strchr(host, '*') != NULL ||
+		    !labels_ok((const uint8_t *)host, hl)) {
 			why_printf(why, why_len, "name mismatch: '%s' is not a host name", host);
 			return 0;
 		}

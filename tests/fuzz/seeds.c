@@ -318,6 +318,22 @@ static void seeds_core(void)
 			p8(&p, FC_READ_START);
 			p8(&p, FC_ERROR), p8(&p, 1);
 			psave(&p, "reenter-v%u-s%u", v, side);
+			/* a fatal error with megabytes of by-reference sends queued and reading
+			 * paused: a tampered record taken in while paused (a receive in flight),
+			 * then read on: each completion once, in order, the alert to the peer */
+			p8(&p, m);
+			p8(&p, FC_PUMP);
+			for (int i = 0; i < 8; i++)
+				p8(&p, FC_SEND_REF), psize(&p, 300u << 10);
+			p8(&p, FC_KERNEL), p16(&p, 0x4000);
+			p8(&p, FC_READ_STOP);
+			p8(&p, FC_PEER_WRITE), prsize(&p, 2000), p8(&p, 0);
+			p8(&p, FC_TAMPER), p8(&p, 2), p16(&p, 40), p8(&p, 1);
+			p8(&p, FC_DELIVER), p16(&p, 0x8000 | 0x7fff);
+			p8(&p, FC_KERNEL), p16(&p, 0x4000);
+			p8(&p, FC_READ_START);
+			p8(&p, FC_PUMP);
+			psave(&p, "fatal-paused-queued-v%u-s%u", v, side);
 			/* half-close, key update, the peer goes on writing */
 			p8(&p, m | 8);
 			p8(&p, FC_PUMP);
