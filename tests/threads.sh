@@ -154,9 +154,15 @@ for be in $usable; do
 	if [ $first -eq 1 ]; then
 		# SO_REUSEPORT groups only sockets that all ask for it: a plain listener is refused.
 		"$bin/tlsio-echo" --cert "$certs/server.pem" --key "$certs/server.key" --listen "$addr" \
-			>/dev/null 2>"$tmp/dup.err" &
+			>"$tmp/dup.out" 2>"$tmp/dup.err" &
 		dup=$!
-		sleep 0.3
+		# it must give up on its own: wait for that (a loaded machine starts it slowly), and
+		# if it listens, it prints its address and stays
+		i=0
+		while kill -0 $dup 2>/dev/null && [ $i -lt 100 ] && ! grep -q '^listening on' "$tmp/dup.out"; do
+			sleep 0.1
+			i=$((i + 1))
+		done
 		if kill -0 $dup 2>/dev/null; then
 			kill -9 $dup
 			wait $dup 2>/dev/null
