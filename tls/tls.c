@@ -60,7 +60,10 @@ struct tlsio__tls {
 	size_t wire_out;   /* bytes wolfSSL has sent: 0 means no key is in use on our side yet */
 	int last_err;
 	int alert;
-	int first_tx_alert; /* the first fatal alert wolfSSL sent (tls_info_cb) */
+	int first_tx_alert; /* the first fatal alert wolfSSL sent in plaintext (note_alerts) */
+	uint8_t out_hdr[5]; /* the output's record framing, followed across sends (note_alerts) */
+	uint8_t out_hdr_len, out_body0;
+	uint16_t out_left;  /* bytes of the current record's body still to come */
 	char alpn[256];
 	char sni[256];
 	/* server: the ClientHello is read (hello.c) before wolfSSL exists; see tlsio__tls_handshake */
@@ -118,16 +121,44 @@ static int tls_recv_cb(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 /* wolfSSL may send a second fatal alert after the first (a ClientHello with a bad legacy
  * version gets protocol_version, then illegal_parameter; found by fuzz-core). The peer acts on
  * the first, so that is the one to report, but wolfSSL's alert history keeps only the last.
- * Its info callback sees every alert as it is sent, by description only: all but close_notify,
- * user_canceled and no_renegotiation are fatal. */
-static void tls_info_cb(const WOLFSSL *ssl, int where, int value)
+ * Its info callback would see each one, but only in builds with OPENSSL_EXTRA, which costs
+ * every connection a few KiB; the records wolfSSL writes show them in any build: a plaintext
+ * alert is a record of type 21 whose body is the 2 bytes (level, description). An encrypted
+ * one is longer (or, in TLS 1.3, of type 23) and cannot be read here; for those the history's
+ * last alert stands. */
+static void note_alerts(tlsio__tls *t, const uint8_t *p, size_t n)
 {
-	tlsio__tls *t;
-	if (!(where & SSL_CB_ALERT) || value == 0 || value == 90 || value == 100)
-		return;
-	t = wolfSSL_GetIOWriteCtx((WOLFSSL *)ssl);
-	if (t != NULL && t->first_tx_alert == TLSIO_ALERT_NONE)
-		t->first_tx_alert = value;
+	while (n > 0) {
+		if (t->out_left == 0) {
+			size_t k = sizeof(t->out_hdr) - t->out_hdr_len;
+			if (k > n)
+				k = n;
+			memcpy(t->out_hdr + t->out_hdr_len, p, k);
+			t->out_hdr_len = (uint8_t)(t->out_hdr_len + k);
+			p += k;
+			n -= k;
+			if (t->out_hdr_len < sizeof(t->out_hdr))
+				return;
+			t->out_hdr_len = 0;
+			t->out_left = (uint16_t)(t->out_hdr[3] << 8 | t->out_hdr[4]);
+			continue;
+		}
+		{
+			size_t k = n < t->out_left ? n : t->out_left;
+			size_t at = (size_t)((t->out_hdr[3] << 8 | t->out_hdr[4]) - t->out_left);
+			/* a 2-byte alert record: level at body[0], description at body[1] */
+			if (t->out_hdr[0] == 21 && (t->out_hdr[3] << 8 | t->out_hdr[4]) == 2) {
+				if (at == 0)
+					t->out_body0 = p[0];
+				if (at + k == 2 && t->out_body0 == alert_fatal &&
+				    t->first_tx_alert == TLSIO_ALERT_NONE)
+					t->first_tx_alert = p[k - 1];
+			}
+			t->out_left = (uint16_t)(t->out_left - k);
+			p += k;
+			n -= k;
+		}
+	}
 }
 
 /* Always accepts: the caller's queue has no limit at this layer (backpressure lives in api/). */
@@ -139,6 +170,7 @@ static int tls_send_cb(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 		t->out_failed = 1;
 		return WOLFSSL_CBIO_ERR_GENERAL;
 	}
+	note_alerts(t, (const uint8_t *)buf, (size_t)sz);
 	t->wire_out += (size_t)sz;
 	return sz;
 }
@@ -671,7 +703,6 @@ int tlsio_tls_config_new(tlsio_tls_config **out, int is_server, const tlsio_tls_
 	}
 	wolfSSL_CTX_SetIORecv(cfg->ctx, tls_recv_cb);
 	wolfSSL_CTX_SetIOSend(cfg->ctx, tls_send_cb);
-	wolfSSL_CTX_set_info_callback(cfg->ctx, tls_info_cb);
 	if (opts->cert_file != NULL &&
 	    (rc = load_file(cfg->ctx, "certificate", opts->cert_file, "CERTIFICATE", 0, &cert_pem,
 	                    &cert_len)) < 0)
