@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -965,10 +966,38 @@ START_TEST(test_idle_is_idle)
 END_TEST
 
 static uint64_t thread_cpu_us(void);
+static void resume_after(tu_side *s, unsigned ms);
 
-/* Server: a second of not reading after the handshake; then note what the library took in and
- * the CPU it spent meanwhile, let the client note what it pushed out (flags 2 and 3), and read
- * again. The blocking client cannot answer while it blocks in a send: it is not waited for. */
+static uint64_t thread_cpu_us(void);
+static void resume_after(tu_side *s, unsigned ms);
+
+/* Where the server's pause starts: what it had taken in, and its CPU, at that moment. */
+static void note_pause(tu_peer *p)
+{
+	tlsio_stats st = TLSIO_STATS_INIT;
+	tlsio_conn_stats(p->conn, &st);
+	p->t0 = tu_now_ms();
+	p->aux = thread_cpu_us();
+	p->aux2 = st.tls_bytes_received;
+}
+
+/* Variant 1: the pause comes in the middle of the stream, from on_data, with nothing of ours
+ * in flight but the receive (the pause at the handshake follows the handshake's last send). */
+static void pause_midstream(tu_peer *p, const uint8_t *data, size_t len)
+{
+	(void)data;
+	(void)len;
+	if (p->t0 != 0 || p->rx_len < TU_MIB)
+		return;
+	tlsio_read_stop(p->conn);
+	p->paused = 1; /* the harness fails any on_data from here on */
+	p->resume_at = UINT64_MAX; /* and does not resume it: the tick does */
+	note_pause(p);
+}
+
+/* Server: a second of not reading; then note what the library took in meanwhile and the CPU it
+ * spent, let the client note what it pushed out (flags 2 and 3), and read again. The blocking
+ * client cannot answer while it blocks in a send: it is not waited for. */
 static void sample_then_read_tick(tu_side *s)
 {
 	tu_peer *p = &s->peers[0];
@@ -976,15 +1005,15 @@ static void sample_then_read_tick(tu_side *s)
 	if (s->npeers == 0 || p->conn == NULL || p->mark || p->handshakes == 0)
 		return;
 	if (p->t0 == 0) {
-		p->t0 = tu_now_ms();
-		p->aux = thread_cpu_us(); /* CPU at the pause */
+		if (p->plan.rx_stop_on_handshake)
+			note_pause(p);
 		return;
 	}
 	if (tu_now_ms() < p->t0 + 1000)
 		return;
 	if (!tu_signaled(s->pair, 2)) {
 		tlsio_conn_stats(p->conn, &st);
-		p->value = st.tls_bytes_received - st.app_bytes_received;
+		p->value = st.tls_bytes_received - p->aux2;
 		p->aux = thread_cpu_us() - p->aux; /* CPU while paused */
 		tu_signal(s->pair, 2);
 	}
@@ -1010,7 +1039,8 @@ static void note_pushed_tick(tu_side *s)
 
 /* A paused reader keeps at most a bounded amount of what the peer pushes, and spends no CPU on
  * it: the rest waits in the kernel, and TCP's window stops the peer. (A backend that went on
- * reading into memory of its own would let the client push all 64 MiB.) */
+ * reading into memory of its own would let the client push all 64 MiB.) Paused at the
+ * handshake (variant 0) and in the middle of the stream (variant 1). */
 START_TEST(test_paused_reader_bounded)
 {
 	uint64_t seed = tu_seed(0xC4B0001);
@@ -1019,23 +1049,123 @@ START_TEST(test_paused_reader_bounded)
 	BEGIN();
 	plan_stream(&p->client.plan, &p->server.plan, seed, 64 * TU_MIB, 256 * TU_KIB, TU_MIB,
 	            TU_TX_COPY);
-	p->server.plan.rx_stop_on_handshake = 1;
+	if (_i == 0)
+		p->server.plan.rx_stop_on_handshake = 1;
+	else
+		p->server.plan.on_data = pause_midstream;
 	p->server.tick = sample_then_read_tick;
 	p->server.opts.rcvbuf = 64 * 1024;
 	p->client.opts.sndbuf = 64 * 1024;
 	p->client.tick = note_pushed_tick;
 	pair_run(p);
-	tu_log("[%s] paused for 1 s with 64 MiB pushed: %" PRIu64 " bytes taken in, %" PRIu64
-	       " us of CPU; the client got %" PRIu64 " bytes out", g_backend, s->value, s->aux,
-	       c->value);
+	tu_log("[%s] paused (%s) for 1 s with 64 MiB pushed: %" PRIu64 " bytes taken in, %" PRIu64
+	       " us of CPU; the client got %" PRIu64 " bytes out", g_backend,
+	       _i == 0 ? "at the handshake" : "mid-stream", s->value, s->aux, c->value);
 	assert_clean_stream(c, s);
 	ck_assert_msg(s->mark, "the server never resumed reading");
 	ck_assert_msg(s->value <= 2 * TU_MIB, "a paused reader took in %" PRIu64 " bytes (bound 2 MiB)",
 	              s->value);
-	ck_assert_msg(s->aux < 200000, "a paused reader spent %" PRIu64 " us of CPU in 1 s", s->aux);
+	ck_assert_msg(s->aux < 100000, "a paused reader spent %" PRIu64 " us of CPU in 1 s", s->aux);
 	if (strcmp(g_backend, "blocking") != 0)
-		ck_assert_msg(c->value <= 4 * TU_MIB, "the client pushed %" PRIu64 " bytes out to a paused "
-		              "reader with 64 KiB socket buffers: something reads them", c->value);
+		ck_assert_msg(c->value <= (_i == 0 ? 4 : 6) * TU_MIB, "the client pushed %" PRIu64
+		              " bytes out to a paused reader with 64 KiB socket buffers: something reads "
+		              "them", c->value);
+	tu_pair_free(p);
+}
+END_TEST
+
+/* Server: at the handshake, a receive buffer far over the read budget (root may force one),
+ * and no reading yet. */
+static void big_rcvbuf_paused(tu_peer *p)
+{
+	int sz = 16 * 1024 * 1024;
+	tlsio_read_stop(p->conn);
+	p->value = setsockopt(tlsio_conn_fd(p->conn), SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) == 0;
+}
+
+/* Server: read once the kernel holds several MiB (or after 3 s), all of it at once. */
+static void read_when_full_tick(tu_side *s)
+{
+	tu_peer *p = &s->peers[0];
+	int inq = 0;
+	if (s->npeers == 0 || p->conn == NULL || p->mark || p->handshakes == 0)
+		return;
+	if (p->t0 == 0)
+		p->t0 = tu_now_ms();
+	(void)ioctl(tlsio_conn_fd(p->conn), FIONREAD, &inq);
+	if ((uint64_t)inq < 5 * TU_MIB && tu_now_ms() < p->t0 + 3000)
+		return;
+	p->aux = (uint64_t)inq;
+	p->mark = 1;
+	tlsio_read_start(p->conn);
+}
+
+/* The read budget (a fast peer must not hold the loop) cuts a read short: what is left in the
+ * kernel must still be read, without a new edge. The client sends 6 MiB and then waits in
+ * silence, so a connection left behind by the budget would wait for ever. */
+START_TEST(test_read_budget_resumes)
+{
+	uint64_t seed = tu_seed(0xC1A0006);
+	tu_pair *p = pair_new(SMALL_WATCHDOG_MS);
+	const tu_peer *c = CLI(p), *s = SRV(p);
+	BEGIN();
+	plan_stream(&p->client.plan, &p->server.plan, seed, 6 * TU_MIB, 256 * TU_KIB, TU_MIB,
+	            TU_TX_COPY);
+	p->client.plan.tx_then = TU_THEN_NOTHING;
+	p->server.plan.rx_close_at = 6 * TU_MIB;
+	p->server.plan.on_handshake = big_rcvbuf_paused;
+	p->server.tick = read_when_full_tick;
+	pair_run(p);
+	tu_log("[%s] %" PRIu64 " bytes waited in the kernel when reading began (16 MiB buffer %s)",
+	       g_backend, s->aux, s->value ? "forced" : "refused: not root");
+	ck_assert_msg(s->rx_len == 6 * TU_MIB, "the server read %" PRIu64 " of 6 MiB", s->rx_len);
+	ck_assert_msg(s->rx_bad_at == UINT64_MAX, "server: stream corrupt at %" PRIu64, s->rx_bad_at);
+	if (s->value)
+		ck_assert_msg(s->aux > 2 * TU_MIB, "only %" PRIu64 " bytes waited: the test did not reach "
+		              "past the read budget", s->aux);
+	(void)c;
+	tu_pair_free(p);
+}
+END_TEST
+
+/* EOF behind the last data, both in the kernel before the reader looks (it was paused): the
+ * reader must find the EOF too (no edge will come for it) and report truncation. */
+static void cut_after_sent_tick(tu_side *s)
+{
+	tu_peer *p = &s->peers[0];
+	tlsio_stats st = TLSIO_STATS_INIT;
+	if (s->npeers == 0 || p->conn == NULL || p->mark || !p->tx_done)
+		return;
+	tlsio_conn_stats(p->conn, &st);
+	if (st.app_bytes_sent < p->tx_len)
+		return;
+	p->mark = 1;
+	TU_CHECK(shutdown(tlsio_conn_fd(p->conn), SHUT_WR) == 0, "shutdown: %s", strerror(errno));
+	tu_signal(s->pair, 0);
+}
+
+static void resume_when_cut_tick(tu_side *s)
+{
+	if (tu_signaled(s->pair, 0))
+		resume_after(s, 200);
+}
+
+START_TEST(test_truncation_while_paused)
+{
+	uint64_t seed = tu_seed(0xC6A0003);
+	tu_pair *p = pair_new(SMALL_WATCHDOG_MS);
+	const tu_peer *s = SRV(p);
+	BEGIN();
+	plan_stream(&p->client.plan, &p->server.plan, seed, 64 * TU_KIB, 16 * TU_KIB, 16 * TU_KIB,
+	            TU_TX_COPY);
+	p->client.plan.tx_then = TU_THEN_NOTHING;
+	p->client.tick = cut_after_sent_tick;
+	p->server.plan.rx_stop_on_handshake = 1;
+	p->server.tick = resume_when_cut_tick;
+	pair_run(p);
+	ck_assert_int_eq(s->rx_len, 64 * TU_KIB);
+	ck_assert_msg(s->status == TLSIO_E_TRUNCATED, "server: data and EOF found together gave %d (%s), "
+	              "expected TLSIO_E_TRUNCATED", s->status, tlsio_strerror(s->status));
 	tu_pair_free(p);
 }
 END_TEST
@@ -1051,6 +1181,9 @@ START_TEST(test_idle_restarted_by_output)
 	plan_stream(&p->server.plan, &p->client.plan, seed, 4 * TU_MIB, 64 * TU_KIB, 256 * TU_KIB,
 	            TU_TX_COPY);
 	p->server.opts.idle_timeout_ms = 250;
+	/* and a handshake deadline, over once the handshake is */
+	p->server.opts.handshake_timeout_ms = 250;
+	p->client.opts.handshake_timeout_ms = 250;
 	/* the stream must be in our queue, not all in the kernel's: a peer reading what the
 	 * kernel already holds is no progress of ours (as with nginx's send_timeout) */
 	p->server.opts.sndbuf = 16384;
@@ -1533,7 +1666,9 @@ Suite *contract_suite(const char *backend)
 	SMALL(test_timeout_resets_non_reader);
 	SMALL(test_watermark_boundaries);
 	SMALL(test_idle_is_idle);
-	BULK(test_paused_reader_bounded);
+	add_case(s, "test_paused_reader_bounded", test_paused_reader_bounded, 240, 2, NULL);
+	SMALL(test_read_budget_resumes);
+	SMALL(test_truncation_while_paused);
 	SMALL(test_idle_restarted_by_output);
 	SMALL(test_close_paused_with_input);
 	SMALL(test_tampered_record_with_queued_sends);

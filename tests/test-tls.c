@@ -863,6 +863,8 @@ START_TEST(identity_rules)
 	ck_assert_int_eq(matches("server.pem", "EXAMPLE.test."), 1);
 	ck_assert_int_eq(matches("server.pem", "evil.example"), 0);
 	ck_assert_int_eq(matches("server.pem", "LocalHost"), 1);
+	ck_assert_int_eq(matches("upper.pem", "upper.example.test"), 1); /* the SAN is Upper.EXAMPLE.Test */
+	ck_assert_int_eq(matches("upper.pem", "UPPER.example.TEST"), 1);
 	ck_assert_int_eq(matches("server.pem", "example..test"), 0); /* empty label */
 	ck_assert_int_eq(matches("server.pem", ".localhost"), 0);
 	ck_assert_int_eq(matches("evil.pem", "localhost"), 0);

@@ -203,7 +203,7 @@ struct tu_peer {
 	int compl_first_err, compl_seen_fail;
 	/* free for the test */
 	int mark;
-	uint64_t t0, value, aux;
+	uint64_t t0, value, aux, aux2;
 };
 
 struct tu_side {

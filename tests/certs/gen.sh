@@ -8,7 +8,8 @@
 # cn-only.pem (CN=127.0.0.1, DNS:cn-only.test only), wildcard.pem (*.wild.test, f*.part.test,
 # *.test), expired.pem (2000-2001) and future.pem (2090-2100) with the names of server.pem, and
 # client.pem (CN=client-one, DNS:client-one.test, email:client-one@example.test, clientAuth),
-# serial-top-bit.pem (serial 0x80ABCDEF01: DER writes it with a leading 00 byte).
+# serial-top-bit.pem (serial 0x80ABCDEF01: DER writes it with a leading 00 byte), upper.pem
+# (DNS:Upper.EXAMPLE.Test: names match case-insensitively on both sides).
 # Usage: gen.sh           regenerate everything (new CAs and keys: every certificate changes)
 #        gen.sh identity  regenerate only the peer-identity certificates, keeping the existing
 #                         ca.pem, ca.key and server.key (and every other file) as they are
@@ -53,6 +54,7 @@ wildcard wildcard DNS:*.wild.test,DNS:f*.part.test,DNS:*.test serverAuth,clientA
 expired localhost DNS:localhost,IP:127.0.0.1,IP:::1 serverAuth,clientAuth -startdate 20000101000000Z -enddate 20010101000000Z
 future localhost DNS:localhost,IP:127.0.0.1,IP:::1 serverAuth,clientAuth -startdate 20900101000000Z -enddate 21000101000000Z
 client client-one DNS:client-one.test,email:client-one@example.test clientAuth -days $days
+upper upper DNS:Upper.EXAMPLE.Test serverAuth,clientAuth -days $days
 LIST
   # a serial number whose top bit is set: DER puts a 00 byte before it, openssl -serial does not
   openssl req -new -key server.key -subj "/CN=serial-top-bit" -out "$tmp/serial.csr"
@@ -60,7 +62,7 @@ LIST
     > "$tmp/serial.ext"
   openssl x509 -req -in "$tmp/serial.csr" -CA ca.pem -CAkey ca.key -set_serial 0x80ABCDEF01 \
     -days $days -extfile "$tmp/serial.ext" -out "$tmp/serial-top-bit.pem"
-  for name in evil ip-only cn-only wildcard expired future client serial-top-bit; do
+  for name in evil ip-only cn-only wildcard expired future client upper serial-top-bit; do
     mv -f "$tmp/$name.pem" "$name.pem"
   done
   rm -rf "$tmp"

@@ -391,7 +391,7 @@ static void seeds_x509(void)
 {
 	static const char *const names[] = {"ca.pem", "server.pem", "other-ca.pem", "evil.pem", "ip-only.pem",
 	                                    "cn-only.pem", "wildcard.pem", "expired.pem", "future.pem",
-	                                    "client.pem"};
+	                                    "client.pem", "upper.pem", "serial-top-bit.pem"};
 	const char *certs = getenv("TLSIO_TEST_CERTS");
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char path[1024];
