@@ -1519,22 +1519,6 @@ struct raw_peer {
 	int first_byte;
 };
 
-static int raw_connect(const char *addr)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	const char *colon = strrchr(addr, ':');
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || colon == NULL)
-		return -1;
-	sa.sin_port = htons((uint16_t)atoi(colon + 1));
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* Client: before the good connection, a raw socket sends 1 KiB that is not TLS. */
 static void garbage_setup(tu_side *s)
 {
@@ -1544,7 +1528,7 @@ static void garbage_setup(tu_side *s)
 	tu_rng_seed(&rng, 0xBAD);
 	tu_rng_fill(&rng, junk, sizeof(junk));
 	memcpy(junk, "GARBAGE!", 8); /* 'G' is no TLS content type */
-	r->fd = raw_connect(s->pair->addr);
+	r->fd = tu_tcp_connect(s->pair->addr);
 	TU_CHECK(r->fd >= 0, "raw connect to %s failed", s->pair->addr);
 	if (r->fd < 0)
 		return;

@@ -1011,7 +1011,7 @@ static void side_drive(tu_side *s)
 
 /* ---- a proxy that tampers with the server->client stream (tamper_s2c_at) ---------------- */
 
-static int tcp_connect_addr(const char *addr)
+int tu_tcp_connect(const char *addr)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	const char *colon = strrchr(addr, ':');
@@ -1044,7 +1044,7 @@ static void *proxy_main(void *arg)
 		if (poll(&lp, 1, 50) > 0)
 			cfd = accept4(pr->proxy_lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (cfd >= 0)
-		sfd = tcp_connect_addr(pr->real_addr);
+		sfd = tu_tcp_connect(pr->real_addr);
 	TU_CHECK(cfd < 0 || sfd >= 0, "proxy: cannot connect to the server at %s", pr->real_addr);
 	while (cfd >= 0 && sfd >= 0 && open_dirs > 0 && !tu_aborted() && tu_now_ms() < deadline) {
 		pf[0] = (struct pollfd){.fd = cfd, .events = shut[0] ? 0 : POLLIN};

@@ -253,6 +253,9 @@ struct tu_pair {
 	int quiet;              /**< no summary log after the run (many short runs); watchdog still logs */
 };
 
+/** A blocking TCP connection to "127.0.0.1:PORT" (the port of @p addr). @return the fd or -1. */
+int tu_tcp_connect(const char *addr);
+
 /** A pair on @p backend with defaults: server cert/key, client CA + server_name "localhost". */
 tu_pair *tu_pair_new(const char *backend);
 /** Run server and client threads until both sides are done or the watchdog fires. @return as tu_run_threads. */
