@@ -1045,6 +1045,11 @@ static void *proxy_main(void *arg)
 			cfd = accept4(pr->proxy_lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (cfd >= 0)
 		sfd = tu_tcp_connect(pr->real_addr);
+	if (sfd >= 0) {
+		/* small buffers: the proxy must not soak up megabytes of what the client queued */
+		int sz = 64 * 1024;
+		(void)setsockopt(sfd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	}
 	TU_CHECK(cfd < 0 || sfd >= 0, "proxy: cannot connect to the server at %s", pr->real_addr);
 	while (cfd >= 0 && sfd >= 0 && open_dirs > 0 && !tu_aborted() && tu_now_ms() < deadline) {
 		pf[0] = (struct pollfd){.fd = cfd, .events = shut[0] ? 0 : POLLIN};
@@ -1093,6 +1098,10 @@ static int proxy_start(tu_pair *pr)
 	snprintf(pr->real_addr, sizeof(pr->real_addr), "%s", pr->addr);
 	pr->proxy_lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (pr->proxy_lfd >= 0) {
+		int sz = 64 * 1024; /* inherited by the accepted socket, before the SYN is answered */
+		(void)setsockopt(pr->proxy_lfd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	}
 	if (pr->proxy_lfd < 0 || bind(pr->proxy_lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    listen(pr->proxy_lfd, 4) < 0 || getsockname(pr->proxy_lfd, (struct sockaddr *)&sa, &sl) < 0 ||
 	    pthread_create(&pr->proxy, NULL, proxy_main, pr) != 0) {
