@@ -73,7 +73,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null
 fast_prefix=${WOLFSSL_FAST:-$top/_deps/wolfssl}
 if [ "$FAST" = yes ] && [ ! -f "$fast_prefix/include/wolfssl/options.h" ]; then
 	log "building the AES-NI wolfSSL (scripts/build-wolfssl.sh)"
-	"$top/scripts/build-wolfssl.sh" "$fast_prefix" >&2 || die "build-wolfssl.sh failed"
+	"$top/scripts/build-wolfssl.sh" --profile debian "$fast_prefix" >&2 || die "build-wolfssl.sh failed"
 fi
 builds="debian"
 [ "$FAST" != no ] && [ -f "$fast_prefix/include/wolfssl/options.h" ] && builds="debian fast"

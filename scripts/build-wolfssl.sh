@@ -1,24 +1,158 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Build wolfSSL from Debian's own source package with the x86-64 assembly (AES-NI, AVX2 GHASH,
-# ChaCha20/Poly1305 and SP-ECC assembly) into a local prefix, for `configure --with-wolfssl=PREFIX`.
+# Build wolfSSL from Debian's own source package (apt-get source: Debian's version and patches)
+# into a local prefix, for `configure --with-wolfssl=PREFIX`.
 #
-# Why: Debian's libwolfssl is configured without --enable-intelasm, so AES-GCM runs in portable C
-# (about 160 MB/s here); the same source with the assembly does several GB/s. We keep Debian's
-# version and patches (apt-get source) and Debian's configure options, and add only the speed ones.
-#
-# Usage: scripts/build-wolfssl.sh [PREFIX]      (default: ./_deps/wolfssl, relative to the tree)
-# Needs root for apt-get (deb-src entry, dpkg-dev, autotools), or those already present.
+# Usage: scripts/build-wolfssl.sh [--profile tuned|debian] [--show] [PREFIX]
+#   --profile tuned   (default) only what libtlsio and its tests use, plus the x86-64 assembly;
+#                     a static PIC archive (PREFIX/lib/libwolfssl.a) to link into libtlsio.so
+#                     with its symbols hidden. Default PREFIX: ./_deps/wolfssl-tuned
+#   --profile debian  Debian's configure options (--enable-distro ...) plus the assembly, as a
+#                     shared library. Default PREFIX: ./_deps/wolfssl
+#   --show            print the configure line of the profile and exit
+# A rerun with the same configure line (PREFIX/BUILD-FLAGS) and the library in place does
+# nothing. JOBS=n sets make's parallelism (default 2). Needs root (or sudo) for apt-get: a
+# deb-src entry, dpkg-dev, autotools and a compiler, unless those are already there.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-prefix=${1:-$top/_deps/wolfssl}
-case $prefix in /*) ;; *) prefix=$(pwd)/$prefix ;; esac
-work=$top/_deps/src
-jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+profile=tuned
+prefix=
+show=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	-h | --help)
+		sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	--profile)
+		[ $# -ge 2 ] || { echo "build-wolfssl: --profile needs a name (tuned or debian)" >&2; exit 2; }
+		profile=$2
+		shift 2
+		;;
+	--profile=*) profile=${1#--profile=}; shift ;;
+	--show) show=1; shift ;;
+	-*) echo "build-wolfssl: unknown option $1 (see --help)" >&2; exit 2 ;;
+	*) prefix=$1; shift ;;
+	esac
+done
 
-if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
-	sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+# x86-64 assembly, in both profiles. --enable-intelasm: AES-NI, AVX1/AVX2 for AES-GCM's GHASH
+# (PCLMULQDQ), SHA-2, ChaCha20, Poly1305 and X25519; --enable-sp --enable-sp-asm: P-256/384
+# (ECDHE, ECDSA) and RSA 2048-4096 in the SP assembly. wolfSSL checks CPUID at run time and falls
+# back to C on a CPU without the instructions.
+fast_opts="--enable-aesni --enable-intelasm --enable-sp --enable-sp-asm"
+
+case $profile in
+tuned)
+	# Each option with the libtlsio feature that needs it. Defaults libtlsio relies on are
+	# named too (tls13, ecc, rsa, ...), so the list reads as the library's requirements and a
+	# change of wolfSSL's defaults cannot take one away.
+	opts=$(sed 's/#.*//' <<'EOF'
+--enable-static --disable-shared --with-pic  # one archive, linked into libtlsio.so, symbols hidden
+--disable-examples --disable-crypttests --disable-benchmark  # the library only
+--enable-tls13 --enable-tlsv12 --disable-oldtls  # TLS 1.2 and 1.3, nothing older (no TLS 1.0/1.1, MD5+SHA-1 PRF)
+--enable-session-ticket  # resumption by ticket, TLS 1.2 (RFC 5077) and 1.3 (PSK), client and server
+--enable-sni  # SNI: client sends the name, server reads it (tlsio_conn_sni, choosing a config)
+--enable-alpn  # ALPN, client and server (opts.alpn, tlsio_conn_alpn)
+--enable-maxfragment  # the record_overflow alert for an oversized record (contract C5): wolfSSL sends it only with HAVE_MAX_FRAGMENT
+--enable-supportedcurves  # supported_groups/key_share: ECDHE needs it
+--enable-extended-master  # RFC 7627 for TLS 1.2 (peers and resumption rely on it)
+--enable-secure-renegotiation-info  # RFC 5746 renegotiation_info on TLS 1.2 servers: OpenSSL 3 clients refuse a server without it (renegotiation itself stays off)
+--enable-ecc  # ECDHE P-256, ECDSA certificates and EC keys (P-384/P-521 too: CA chains use P-384)
+--enable-curve25519  # X25519, the key share clients offer first
+--enable-rsa --enable-rsapss  # RSA certificates and keys; RSA-PSS signatures, which TLS 1.3 requires with RSA
+--disable-dh  # no DHE: ECDHE only (no FFDHE groups offered, no DHE-RSA suites)
+--enable-aesgcm=word  # AES-128/256-GCM suites; GHASH without a table (see "Measured" below)
+--enable-chacha --enable-poly1305  # ChaCha20-Poly1305 suites (the default when AES is not accelerated)
+--disable-aescbc  # no CBC suites: only AEADs are offered (and no encrypted PEM keys, which libtlsio refuses)
+--enable-sha --enable-sha512 --enable-sha384  # SHA-1 (TLS 1.2 signature algorithms, certificate key ids), SHA-384 (AES-256-GCM suites, P-384 chains)
+--disable-sha224 --disable-sha3 --disable-md5  # not used by TLS 1.2/1.3 nor by the certificates libtlsio loads
+--enable-hkdf  # TLS 1.3 key schedule
+--enable-pkcs8 --enable-coding --disable-base64encode  # PEM to DER (wc_CertPemToDer, wc_KeyPemToDer), PKCS#8 and traditional keys (wc_GetPkcs8TraditionalOffset); no DER to PEM
+--enable-sys-ca-certs  # wolfSSL_CTX_load_system_CA_certs (a verifying client without ca_file)
+--enable-errorstrings  # wolfSSL_ERR_reason_error_string in configuration errors
+EOF
+)
+	# Measured here (5.5.4, x86-64 with AES-NI/AVX2, heap counted with wolfSSL_SetAllocators;
+	# "idle" = what wolfSSL_free releases from a TLS 1.3 server connection after the handshake
+	# and one message each way; "pair" = heap peak of a full handshake, client and server;
+	# ECDSA P-256 certificate; speed: CPU time, one core, 16 KiB records):
+	#                            wolfSSL_new  idle    pair    AES-128-GCM  handshakes/s (pair)
+	#   Debian's libwolfssl      56018        60076   (a)     178 MB/s     722
+	#   --profile debian         56034        60092   152 KB  5.4 GB/s     ~2700
+	#   tuned, GCM_TABLE         7098         11256   39 KB(b) 5.2 GB/s
+	#   tuned, GCM_TABLE_4BIT    7098         4088    28 KB(b) 5.2 GB/s    (no AES-NI: 169 MB/s)
+	#   tuned, word (chosen)     7098         3064    20 KB   5.1 GB/s     3400 (no AES-NI: 89 MB/s)
+	# (a) 1.8 MB, mostly FP_ECC tables made on first use; (b) before ALT_ECC_SIZE.
+	# sizeof(WOLFSSL): 1232 here, 10864 in Debian's build (WOLFSSL_SESSION 448 vs 37512 bytes).
+	# With AES-NI the GHASH is PCLMULQDQ/AVX and never reads the table, which costs 2x512 B
+	# (4-bit) or 2x4 KiB (8-bit) in every connection's two Aes objects. Only a CPU without
+	# AES-NI uses it, and there libtlsio's servers prefer ChaCha20-Poly1305 (portable C 457 MB/s).
+	# The idle 3064 B: struct WOLFSSL 1232, two Aes 2x336, WOLFSSL_SESSION 448, DRBG 168, and
+	# the extensions wolfSSL keeps until wolfSSL_free (SNI, ALPN, groups, key share) ~550.
+	# Tried and left out: MAX_CHAIN_DEPTH=4 (default 9) and WOLFSSL_SMALL_CERT_VERIFY change
+	# neither idle nor peak; WOLFSSL_SP_SMALL: same memory, -12% handshakes (1.2 MB less code);
+	# SMALL_SESSION_CACHE: nothing per connection (the TLS 1.2 cache is a static 15 KB table of
+	# 33 sessions); WOLFSSL_STATIC_MEMORY replaces malloc by fixed pools (no SetAllocators);
+	# NO_SESSION_CACHE_REF only changes a client's wolfSSL_get_session (libtlsio uses get1).
+	# ALT_ECC_SIZE (below) took the pair peak from 28 KB to 20 KB at the same speed.
+	# Not configure options; they land in options.h, so libtlsio sees them too:
+	#   WOLFSSL_ALWAYS_VERIFY_CB  the verify callback runs on success too: libtlsio checks the
+	#                             server's name there (tls_verify_cb) and keeps the peer's leaf
+	#   WOLFSSL_ALWAYS_KEEP_SNI   a server keeps the client's SNI without a wolfSSL_UseSNI of its
+	#                             own (tlsio_conn_sni reads it with wolfSSL_SNI_GetRequest)
+	#   HAVE_SECRET_CALLBACK      TLS 1.3 secret callback, wolfSSL_get_client_random and
+	#                             wolfSSL_SESSION_get_master_key: key logging (SSLKEYLOGFILE)
+	#   ALT_ECC_SIZE              ecc_key 4200 -> 1608 bytes: less heap per handshake and less
+	#                             stack in libtlsio's key check, at the same speed (above)
+	defs="-DWOLFSSL_ALWAYS_VERIFY_CB -DWOLFSSL_ALWAYS_KEEP_SNI -DHAVE_SECRET_CALLBACK -DALT_ECC_SIZE"
+	lib=libwolfssl.a
+	;;
+debian)
+	# Debian's options (debian/rules) as today, plus the assembly: the shared library that
+	# libwolfssl-dev would give, only faster. (--enable-distro builds libwolfssl.a as well, and
+	# ignores --disable-static; -lwolfssl takes the .so.)
+	opts="--enable-distro --enable-pkcs11 --disable-examples"
+	defs=
+	lib=libwolfssl.so
+	;;
+*)
+	echo "build-wolfssl: unknown profile '$profile' (tuned or debian)" >&2
+	exit 2
+	;;
+esac
+opts=$(echo $opts $fast_opts)
+
+[ -n "$prefix" ] || case $profile in tuned) prefix=$top/_deps/wolfssl-tuned ;; *) prefix=$top/_deps/wolfssl ;; esac
+case $prefix in /*) ;; *) prefix=$(pwd)/$prefix ;; esac
+cflags="-O2 -g"
+line="configure --prefix=$prefix $opts${defs:+ CPPFLAGS='$defs'} CFLAGS='$cflags'"
+if [ "$show" = 1 ]; then
+	echo "$line"
+	exit 0
+fi
+
+jobs=${JOBS:-2}
+work=$top/_deps/src
+build=$top/_deps/build/wolfssl-$profile
+
+summary() {
+	ver=$(sed -n 's/^#define LIBWOLFSSL_VERSION_STRING "\(.*\)"/\1/p' "$prefix/include/wolfssl/version.h")
+	echo
+	echo "build-wolfssl: $1"
+	echo "  profile: $profile"
+	echo "  wolfSSL: $ver${debver:+ (Debian source $debver)}"
+	echo "  options: $(cat "$prefix/BUILD-FLAGS")"
+	echo "  prefix:  $prefix (lib/$lib, include/wolfssl with options.h, BUILD-FLAGS)"
+	echo "  use it:  mkdir build-fast && cd build-fast && ../configure --with-wolfssl=$prefix && make -j2"
+}
+
+srcdir=$(ls -d "$work"/wolfssl-*/ 2>/dev/null | head -n1 || true)
+debver=$(dpkg-parsechangelog -l "${srcdir}debian/changelog" -S Version 2>/dev/null || true)
+if [ -f "$prefix/BUILD-FLAGS" ] && [ "$(cat "$prefix/BUILD-FLAGS")" = "$line" ] &&
+	[ -f "$prefix/lib/$lib" ] && [ -s "$prefix/include/wolfssl/options.h" ]; then
+	summary "up to date (same configure line in $prefix/BUILD-FLAGS), nothing rebuilt"
 	exit 0
 fi
 
@@ -27,6 +161,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # apt-get source needs a deb-src entry; Debian 12's debian.sources has only "Types: deb".
 # A separate file mirrors its URIs/Suites/Signed-By, so the system's own file stays untouched.
 src_list=/etc/apt/sources.list.d/tlsio-deb-src.sources
+updated=0
 if ! grep -rqs '^Types:.*deb-src\|^deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
 	echo "build-wolfssl: adding deb-src entries in $src_list"
 	if [ -f /etc/apt/sources.list.d/debian.sources ]; then
@@ -35,37 +170,63 @@ if ! grep -rqs '^Types:.*deb-src\|^deb-src' /etc/apt/sources.list /etc/apt/sourc
 		grep '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' | as_root tee /etc/apt/sources.list.d/tlsio-deb-src.list >/dev/null
 	fi
 	as_root apt-get update -q
+	updated=1
 fi
 need=
 command -v dpkg-source >/dev/null || need="$need dpkg-dev"
-command -v autoreconf >/dev/null || need="$need autoconf automake libtool"
+command -v autoreconf >/dev/null || need="$need autoconf"
+command -v automake >/dev/null || need="$need automake"
+command -v libtoolize >/dev/null || need="$need libtool"
 command -v make >/dev/null || need="$need make"
-[ -z "$need" ] || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need
+command -v cc >/dev/null || need="$need gcc libc6-dev"
+if [ -n "$need" ]; then
+	[ "$updated" = 1 ] || as_root apt-get update -q
+	updated=1
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need
+fi
 
 mkdir -p "$work"
 cd "$work"
 srcdir=$(ls -d wolfssl-*/ 2>/dev/null | head -n1 || true)
 if [ -z "$srcdir" ]; then
-	apt-get source -q wolfssl
+	# a deb-src entry without its index yet (added by hand, never updated): update once
+	apt-get source -q wolfssl || { [ "$updated" = 1 ] || as_root apt-get update -q; apt-get source -q wolfssl; }
 	srcdir=$(ls -d wolfssl-*/ | head -n1)
 fi
-cd "$srcdir"
-[ -x configure ] || ./autogen.sh
+srcdir=$work/${srcdir%/}
+debver=$(dpkg-parsechangelog -l "$srcdir/debian/changelog" -S Version)
+if [ ! -x "$srcdir/configure" ]; then
+	echo "build-wolfssl: autogen.sh (Debian's source package has no configure)"
+	(cd "$srcdir" && ./autogen.sh >"$work/autogen.log" 2>&1) || { cat "$work/autogen.log" >&2; exit 1; }
+fi
+# An in-tree build (this script's older versions) blocks out-of-tree ones.
+[ ! -f "$srcdir/config.status" ] || make -C "$srcdir" distclean >/dev/null
 
-# Debian's options (debian/rules) first, then the assembly. --enable-intelasm turns on AES-NI,
-# AVX1/2 for AES-GCM's GHASH and ChaCha20-Poly1305; --enable-sp-asm speeds up the P-256
-# handshake (ECDHE + ECDSA) that nginx gets from OpenSSL's assembly.
-debian_opts="--enable-distro --enable-pkcs11 --disable-examples"
-fast_opts="--enable-aesni --enable-intelasm --enable-sp --enable-sp-asm"
-echo "build-wolfssl: configure $debian_opts $fast_opts --prefix=$prefix"
-./configure -q --prefix="$prefix" $debian_opts $fast_opts --disable-static CFLAGS="-O2 -g"
+# A fresh build directory per build: make does not notice changed flags, so objects of another
+# configure line must not be reused.
+rm -rf "$build"
+mkdir -p "$build"
+cd "$build"
+echo "build-wolfssl: $line"
+start=$(date +%s)
+if [ -n "$defs" ]; then
+	"$srcdir/configure" -q --prefix="$prefix" $opts CPPFLAGS="$defs" CFLAGS="$cflags" >/dev/null
+else
+	"$srcdir/configure" -q --prefix="$prefix" $opts CFLAGS="$cflags" >/dev/null
+fi
 make -j"$jobs" >/dev/null
+# What an earlier build of another profile left in PREFIX (a .so next to the .a would win).
+rm -rf "$prefix/include/wolfssl" "$prefix/include/cyassl" "$prefix/lib/pkgconfig/wolfssl.pc" \
+	"$prefix/bin/wolfssl-config" "$prefix/BUILD-FLAGS"
+rm -f "$prefix"/lib/libwolfssl.*
 make install >/dev/null
-# Upstream's "make install" leaves out the generated options.h (Debian's libwolfssl-dev.install
-# copies it by hand); without it a program would compile against other settings than the library.
+# No libtool archive: with libwolfssl.la in the -L directory, libtool drops a static-only
+# -lwolfssl from the link of a shared library (libtlsio.so came out with wolfSSL undefined);
+# without it the linker takes libwolfssl.a as any -l. Debian removes .la files too.
+rm -f "$prefix/lib/libwolfssl.la"
+# Upstream installs the generated options.h, but not with --enable-distro (Debian's
+# libwolfssl-dev.install copies it by hand); without it a program would compile against other
+# settings than the library's.
 cp wolfssl/options.h "$prefix/include/wolfssl/options.h"
-ver=$(sed -n 's/^#define LIBWOLFSSL_VERSION_STRING "\(.*\)"/\1/p' "$prefix/include/wolfssl/version.h")
-printf '%s\n' "$debian_opts $fast_opts" > "$prefix/BUILD-FLAGS"
-echo
-echo "wolfSSL $ver with $fast_opts installed in $prefix"
-echo "Use it:  mkdir build-fast && cd build-fast && ../configure --with-wolfssl=$prefix && make -j$jobs"
+printf '%s\n' "$line" >"$prefix/BUILD-FLAGS"
+summary "built in $(($(date +%s) - start)) s"
