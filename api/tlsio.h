@@ -87,11 +87,11 @@ extern "C" {
 /** @name Version */
 /**@{*/
 #define TLSIO_VERSION_MAJOR 0
-#define TLSIO_VERSION_MINOR 2
+#define TLSIO_VERSION_MINOR 3
 #define TLSIO_VERSION_PATCH 0
 /** The header's version as one number: (major << 16) | (minor << 8) | patch. */
 #define TLSIO_VERSION_NUMBER ((TLSIO_VERSION_MAJOR << 16) | (TLSIO_VERSION_MINOR << 8) | TLSIO_VERSION_PATCH)
-#define TLSIO_VERSION_STRING "0.2.0"
+#define TLSIO_VERSION_STRING "0.3.0"
 /**
  * The version of the library loaded at run time, as TLSIO_VERSION_NUMBER encodes it (compare
  * with the header's to detect a mismatch). Any thread.
@@ -300,14 +300,35 @@ TLSIO_EXPORT int tlsio_tls_config_new(tlsio_tls_config **out, int is_server,
 /** Drop the caller's reference; connections using it keep theirs. NULL is ignored. Any thread. */
 TLSIO_EXPORT void tlsio_tls_config_free(tlsio_tls_config *cfg);
 /**
- * The crypto path in use, in one line for a startup message: the wolfSSL version, whether its
- * AES-GCM is accelerated (AES-NI compiled in and present on this CPU), and which bulk cipher
+ * The crypto path in use, in one line for a startup message: the wolfSSL version and which
+ * build of it ("tuned build, linked into libtlsio": scripts/build-wolfssl.sh's profile, the
+ * default; "system build, shared library": the system's libwolfssl), whether its AES-GCM is
+ * accelerated (AES-NI compiled in and present on this CPU), and which bulk cipher
  * server configurations prefer. Without AES acceleration, a server configuration with no
  * explicit @c ciphers lists ChaCha20-Poly1305 first (AES-GCM suites stay available) and the
  * server's order decides, because portable AES-GCM is several times slower than ChaCha20.
  * Static storage.
  */
 TLSIO_EXPORT const char *tlsio_crypto_info(void);
+/**
+ * Count the heap the TLS library (wolfSSL) holds, apart from the rest of the process: for memory
+ * profiles (tlsio-https --count-tls-heap, bench/memory.sh). Installs counting allocators in the
+ * wolfSSL that libtlsio links; the cost is an atomic add per wolfSSL allocation, so it is off
+ * unless asked for. Call it once at startup, before any other libtlsio call that creates a TLS
+ * configuration or connection: the counting must see every block wolfSSL allocates.
+ * Any thread; not from a callback (a configuration exists by then).
+ * @return 0 (counting is on; a second call is a no-op); -EBUSY if wolfSSL was initialised
+ *         already (a TLS configuration was created), counting stays off; -ENOTSUP if the linked
+ *         wolfSSL takes no allocators (built with static memory pools).
+ */
+TLSIO_EXPORT int tlsio_crypto_heap_count(void);
+/**
+ * Bytes of heap wolfSSL holds now (the usable size of each live block), since
+ * tlsio_crypto_heap_count(). Any thread, any time, lock-free; the value is a snapshot that other
+ * threads' handshakes change as it is read.
+ * @return bytes (>= 0), or -ENOENT if counting is not on.
+ */
+TLSIO_EXPORT int64_t tlsio_crypto_heap_in_use(void);
 /**@}*/
 
 /* ------------------------------------------------------------------------------------------ */

@@ -1068,6 +1068,22 @@ START_TEST(verify_reason_kept)
 }
 END_TEST
 
+/* tlsio_crypto_heap_count() after wolfSSL is initialised: refused, counting stays off (the
+ * counting itself is checked through tlsio-https --count-tls-heap in https-smoke.sh, a process
+ * that asks before any configuration). tlsio_crypto_info() names the wolfSSL build. */
+START_TEST(crypto_heap_after_init)
+{
+	tlsio_tls_config *cfg = server_cfg(0, 0, NULL);
+	const char *info = tlsio_crypto_info();
+	ck_assert_int_eq(tlsio_crypto_heap_count(), -EBUSY);
+	ck_assert_int_eq(tlsio_crypto_heap_in_use(), -ENOENT);
+	ck_assert_int_eq(tlsio_crypto_heap_count(), -EBUSY);
+	ck_assert_msg(strstr(info, TLSIO_WOLFSSL_BUILD) != NULL && strstr(info, "wolfSSL 5.") == info,
+	              "crypto info: %s", info);
+	tlsio_tls_config_free(cfg);
+}
+END_TEST
+
 static Suite *tls_suite(void)
 {
 	Suite *s = suite_create("tls");
@@ -1084,6 +1100,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, cert_info);
 	tcase_add_test(tc, config_permission_denied);
 	tcase_add_test(tc, mtls_never_resumes);
+	tcase_add_test(tc, crypto_heap_after_init);
 	tcase_add_test(tc, version_mismatch);
 	tcase_add_test(tc, garbage_client_hello);
 	tcase_add_test(tc, hello_fragmented);

@@ -5,6 +5,7 @@
 #endif
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -78,8 +79,68 @@ enum { HELLO_WAIT, HELLO_HELD, HELLO_PASSED };
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 static int tls_init_rc;
 
+/* tlsio_crypto_heap_count(): wolfSSL's allocations through counting wrappers. They must be in
+ * place before wolfSSL allocates anything, or the frees of uncounted blocks would drive the
+ * count below what is held: the lock orders "allocators installed" before "wolfSSL_Init". */
+static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
+static int tls_started;                /* under heap_lock */
+static atomic_int heap_counting;
+static atomic_llong heap_in_use;
+
+static void *heap_malloc(size_t n)
+{
+	void *p = malloc(n);
+	if (p != NULL)
+		atomic_fetch_add_explicit(&heap_in_use, (long long)malloc_usable_size(p), memory_order_relaxed);
+	return p;
+}
+
+static void heap_free(void *p)
+{
+	if (p != NULL)
+		atomic_fetch_sub_explicit(&heap_in_use, (long long)malloc_usable_size(p), memory_order_relaxed);
+	free(p);
+}
+
+static void *heap_realloc(void *p, size_t n)
+{
+	size_t old = p != NULL ? malloc_usable_size(p) : 0;
+	void *q = realloc(p, n);
+	if (q != NULL || n == 0)
+		atomic_fetch_add_explicit(&heap_in_use,
+		                          (long long)(q != NULL ? malloc_usable_size(q) : 0) - (long long)old,
+		                          memory_order_relaxed);
+	return q;
+}
+
+int tlsio_crypto_heap_count(void)
+{
+	int rc = 0;
+	pthread_mutex_lock(&heap_lock);
+	if (atomic_load(&heap_counting))
+		rc = 0;
+	else if (tls_started)
+		rc = -EBUSY;
+	else if (wolfSSL_SetAllocators(heap_malloc, heap_free, heap_realloc) != 0)
+		rc = -ENOTSUP; /* a wolfSSL built without its allocator hooks (static memory) */
+	else
+		atomic_store(&heap_counting, 1);
+	pthread_mutex_unlock(&heap_lock);
+	return rc;
+}
+
+int64_t tlsio_crypto_heap_in_use(void)
+{
+	if (!atomic_load_explicit(&heap_counting, memory_order_acquire))
+		return -ENOENT;
+	return atomic_load_explicit(&heap_in_use, memory_order_relaxed);
+}
+
 static void tls_global_init(void)
 {
+	pthread_mutex_lock(&heap_lock);
+	tls_started = 1;
+	pthread_mutex_unlock(&heap_lock);
 	tls_init_rc = wolfSSL_Init() == WOLFSSL_SUCCESS ? 0 : TLSIO_E_TLS_CONFIG;
 }
 
@@ -248,13 +309,14 @@ static int tls_prefer_chacha(void)
 }
 
 static pthread_once_t crypto_info_once = PTHREAD_ONCE_INIT;
-static char crypto_info[192];
+static char crypto_info[256];
 
 static void crypto_info_init(void)
 {
 	int aes = tls_aes_accelerated();
-	snprintf(crypto_info, sizeof(crypto_info), "wolfSSL %s, AES-GCM %s; servers prefer %s",
-	         wolfSSL_lib_version(), aes ? "accelerated (AES-NI)" : "in portable C (no AES-NI)",
+	snprintf(crypto_info, sizeof(crypto_info), "wolfSSL %s (%s), AES-GCM %s; servers prefer %s",
+	         wolfSSL_lib_version(), TLSIO_WOLFSSL_BUILD,
+	         aes ? "accelerated (AES-NI)" : "in portable C (no AES-NI)",
 	         tls_prefer_chacha() ? "ChaCha20-Poly1305 (AES-GCM still offered)" : "AES-GCM");
 }
 
