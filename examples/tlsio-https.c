@@ -20,43 +20,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/memory.h>
 
 #include "common.h"
 
 #define PROG "tlsio-https"
-
-/* --count-tls-heap: wolfSSL's allocations go through these, so that GET /stats can tell
- * wolfSSL's heap from the library's and ours (the benchmark's memory breakdown). Installed
- * before wolfSSL allocates anything; a counter update per call, so it is off by default. */
-static atomic_llong tls_heap;
-
-static void *tls_malloc(size_t n)
-{
-	void *p = malloc(n);
-	if (p != NULL)
-		atomic_fetch_add_explicit(&tls_heap, (long long)malloc_usable_size(p), memory_order_relaxed);
-	return p;
-}
-
-static void tls_free(void *p)
-{
-	if (p != NULL)
-		atomic_fetch_sub_explicit(&tls_heap, (long long)malloc_usable_size(p), memory_order_relaxed);
-	free(p);
-}
-
-static void *tls_realloc(void *p, size_t n)
-{
-	size_t old = p != NULL ? malloc_usable_size(p) : 0;
-	void *q = realloc(p, n);
-	if (q != NULL || n == 0)
-		atomic_fetch_add_explicit(&tls_heap,
-		                          (long long)(q != NULL ? malloc_usable_size(q) : 0) - (long long)old,
-		                          memory_order_relaxed);
-	return q;
-}
 
 enum {
 	OPT_LISTEN = TLSX_OPT_TOOL,
@@ -66,6 +33,7 @@ enum {
 	OPT_HIGH_WATER,
 	OPT_CIPHERS,
 	OPT_MAX_HEADER,
+	OPT_MAX_BODY,
 	OPT_IDLE_TIMEOUT,
 	OPT_THREADS,
 	OPT_HS_TIMEOUT,
@@ -78,7 +46,8 @@ struct https_conn;
  * reads every thread's: hence atomics, updated with a relaxed load and store (plain moves, no
  * locked instruction on the request path). */
 struct https_counters {
-	atomic_uint_fast64_t accepted, open, closed, failed, requests, bad_requests, body_bytes;
+	atomic_uint_fast64_t accepted, open, closed, failed, requests, bad_requests, body_bytes,
+		request_body_bytes;
 };
 #define CNT(f) atomic_load_explicit(&(f), memory_order_relaxed)
 #define CNT_ADD(f, n) atomic_store_explicit(&(f), CNT(f) + (uint_fast64_t)(n), memory_order_relaxed)
@@ -94,6 +63,7 @@ struct https_server {
 	size_t chunk;         /* bytes per tlsio_send_ref */
 	size_t high_water, low_water;
 	size_t max_header;    /* request head limit (request line + headers) */
+	uint64_t max_body;    /* request body limit (Content-Length) */
 	const char *ciphers;
 	uint64_t idle_timeout_ms;
 	uint64_t hs_timeout_ms;
@@ -133,6 +103,11 @@ struct https_conn {
 	size_t in_len, in_cap;
 	uint64_t stream_off;  /* body bytes of the current response already queued */
 	uint64_t stream_left; /* body bytes of the current response still to queue */
+	uint64_t body_skip;   /* request body bytes still to read and discard */
+	int respond_pending;  /* a response waits for the end of its request's body */
+	int respond_head_only;
+	int stats_pending;    /* the request being answered is GET /stats */
+	int peer_eof;         /* the client closed its side */
 	int close_after;      /* Connection: close (or HTTP/1.0): close once the response is queued */
 	int paused;           /* tlsio_read_stop() in effect */
 	int closing;          /* tlsio_close() called */
@@ -152,6 +127,8 @@ static void usage(FILE *f)
 		"200 with the same body; keep-alive by default, 'Connection: close' honoured (so\n"
 		"h2load can measure full handshakes), pipelined requests answered in order; other\n"
 		"methods get 405, malformed requests 400, a request head over --max-header 431,\n"
+		"a request body over --max-body 413. A POST's body (Content-Length) is read and\n"
+		"discarded, then it is answered as a GET (so a client can move bytes both ways);\n"
 		"each followed by a close. GET /stats answers the server's counters and heap use\n"
 		"(text; with --threads the sums over all threads, then 'threads N' and per-thread\n"
 		"'threadK_accepted' and 'threadK_requests' lines). Prints 'listening on ADDR:PORT'\n"
@@ -170,6 +147,7 @@ static void usage(FILE *f)
 		"  --high-water BYTES   per-connection send queue limit (default 4M); streaming\n"
 		"                       resumes at a quarter of it\n"
 		"  --max-header BYTES   request head limit (default 16K)\n"
+		"  --max-body BYTES     request body limit (Content-Length; default 64M)\n"
 		"  --ciphers LIST       wolfSSL cipher list (default: the library's, see below)\n"
 		"  --idle-timeout MS    close connections silent for MS (default 0: never)\n"
 		"  --handshake-timeout MS  end a handshake not done in MS (default 0: none)\n"
@@ -333,7 +311,8 @@ static void send_error(struct https_conn *hc, int code, const char *reason)
  * "about now"), and the heap, which all threads share. */
 static void send_stats(struct https_conn *hc, int head_only)
 {
-	uint64_t open = 0, accepted = 0, requests = 0, bad = 0, body_bytes = 0;
+	uint64_t open = 0, accepted = 0, requests = 0, bad = 0, body_bytes = 0, req_body = 0;
+	int64_t tls_heap = tlsio_crypto_heap_in_use();
 	size_t cap = 512 + (size_t)n_workers * 96, n;
 	char *body = malloc(cap);
 	struct mallinfo2 mi = mallinfo2();
@@ -348,13 +327,16 @@ static void send_stats(struct https_conn *hc, int head_only)
 		requests += CNT(c->requests);
 		bad += CNT(c->bad_requests);
 		body_bytes += CNT(c->body_bytes);
+		req_body += CNT(c->request_body_bytes);
 	}
 	n = (size_t)snprintf(body, cap,
 	                     "connections_open %" PRIu64 "\naccepted %" PRIu64 "\nrequests %" PRIu64
-	                     "\nbad_requests %" PRIu64 "\nbody_bytes %" PRIu64 "\nheap_in_use %zu\n"
-	                     "heap_mmapped %zu\ntls_heap_in_use %lld\nconn_state_bytes %zu\nthreads %d\n",
-	                     open, accepted, requests, bad, body_bytes, mi.uordblks, mi.hblkhd,
-	                     atomic_load(&tls_heap), (size_t)open * sizeof(struct https_conn), n_workers);
+	                     "\nbad_requests %" PRIu64 "\nbody_bytes %" PRIu64
+	                     "\nrequest_body_bytes %" PRIu64 "\nheap_in_use %zu\n"
+	                     "heap_mmapped %zu\ntls_heap_in_use %" PRId64 "\nconn_state_bytes %zu\nthreads %d\n",
+	                     open, accepted, requests, bad, body_bytes, req_body, mi.uordblks, mi.hblkhd,
+	                     tls_heap < 0 ? (int64_t)-1 : tls_heap, /* -1: no --count-tls-heap */
+	                     (size_t)open * sizeof(struct https_conn), n_workers);
 	for (int i = 0; i < n_workers && n < cap; i++)
 		n += (size_t)snprintf(body + n, cap - n,
 		                      "thread%d_accepted %" PRIu64 "\nthread%d_requests %" PRIu64 "\n", i,
@@ -386,13 +368,16 @@ static int value_has(const char *v, size_t len, const char *token)
 	return 0;
 }
 
+static int respond(struct https_conn *hc, int head_only);
+
 /* Answer one complete request head of @p len bytes (ending in CRLFCRLF). @return 0 to go on
  * with the next pipelined request, -1 to stop (error sent, or closing). */
 static int handle_request(struct https_conn *hc, char *req, size_t len)
 {
 	struct https_server *srv = hc->srv;
 	char *eol = memchr(req, '\n', len), *sp1, *sp2, *line;
-	int head_only, http10, keep_alive = 0, conn_close_hdr = 0;
+	int head_only, is_post, http10, keep_alive = 0, conn_close_hdr = 0, have_length = 0;
+	uint64_t body_len = 0;
 	size_t rl;
 	if (eol == NULL)
 		goto bad;
@@ -407,8 +392,8 @@ static int handle_request(struct https_conn *hc, char *req, size_t len)
 	    (sp2[8] != '0' && sp2[8] != '1'))
 		goto bad;
 	http10 = sp2[8] == '0';
-	/* Headers: only framing and Connection matter. A request body would be bytes we do not
-	 * skip, and a pipelined peer's next request would be read out of them: refuse it. */
+	/* Headers: only framing and Connection matter. A body is framed by Content-Length only
+	 * (chunked is refused), so the next pipelined request starts where it ends. */
 	for (line = eol + 1; line < req + len;) {
 		char *next = memchr(line, '\n', (size_t)(req + len - line));
 		size_t ll = (size_t)(next - line);
@@ -427,27 +412,57 @@ static int handle_request(struct https_conn *hc, char *req, size_t len)
 			goto bad;
 		} else if (header_is(line, ll, "Content-Length")) {
 			const char *v = line + 15, *e = line + ll;
+			uint64_t n = 0;
 			while (v < e && (*v == ' ' || *v == '\t'))
 				v++;
-			if (v == e)
-				goto bad;
-			while (v < e && *v == '0')
-				v++;
+			if (v == e || have_length)
+				goto bad; /* empty, or a second one (RFC 9112 6.3: a framing we must refuse) */
+			for (; v < e && *v >= '0' && *v <= '9'; v++) {
+				if (n > (UINT64_MAX - 9) / 10)
+					goto bad;
+				n = n * 10 + (uint64_t)(*v - '0');
+			}
 			while (v < e && (*v == ' ' || *v == '\t'))
 				v++;
 			if (v != e)
-				goto bad; /* a body we would have to skip */
+				goto bad;
+			have_length = 1;
+			body_len = n;
 		}
 		line = next + 1;
 	}
 	hc->close_after = conn_close_hdr || (http10 && !keep_alive);
 	head_only = (size_t)(sp1 - req) == 4 && memcmp(req, "HEAD", 4) == 0;
-	if (!head_only && !((size_t)(sp1 - req) == 3 && memcmp(req, "GET", 3) == 0)) {
+	is_post = (size_t)(sp1 - req) == 4 && memcmp(req, "POST", 4) == 0;
+	if (!head_only && !is_post && !((size_t)(sp1 - req) == 3 && memcmp(req, "GET", 3) == 0)) {
 		send_error(hc, 405, "Method Not Allowed");
 		return -1;
 	}
+	if (body_len > srv->max_body) {
+		send_error(hc, 413, "Content Too Large");
+		return -1;
+	}
 	CNT_ADD(srv->n.requests, 1);
-	if (sp2 - sp1 - 1 == 6 && memcmp(sp1 + 1, "/stats", 6) == 0) {
+	hc->stats_pending = sp2 - sp1 - 1 == 6 && memcmp(sp1 + 1, "/stats", 6) == 0;
+	if (body_len > 0) {
+		/* answered once the body is read (serve() discards it) */
+		hc->body_skip = body_len;
+		hc->respond_pending = 1;
+		hc->respond_head_only = head_only;
+		return 0;
+	}
+	return respond(hc, head_only);
+bad:
+	send_error(hc, 400, "Bad Request");
+	return -1;
+}
+
+/* The answer to a request whose body (if any) has been read. @return 0, or -1 if aborted. */
+static int respond(struct https_conn *hc, int head_only)
+{
+	struct https_server *srv = hc->srv;
+	if (hc->stats_pending) {
+		hc->stats_pending = 0;
 		send_stats(hc, head_only);
 	} else {
 		if (send_head(hc, 200, "OK", srv->body_size, hc->close_after) < 0)
@@ -456,9 +471,6 @@ static int handle_request(struct https_conn *hc, char *req, size_t len)
 		hc->stream_left = head_only ? 0 : srv->body_size;
 	}
 	return 0;
-bad:
-	send_error(hc, 400, "Bad Request");
-	return -1;
 }
 
 /* Answer pipelined requests in order while the previous response is fully queued. */
@@ -476,6 +488,23 @@ static void serve(struct https_conn *hc)
 			rc = stream_body(hc);
 			if (rc <= 0)
 				break; /* 0: on_drain goes on; -1: aborted */
+		}
+		if (hc->body_skip > 0) {
+			size_t take = hc->in_len - used < hc->body_skip ? hc->in_len - used : (size_t)hc->body_skip;
+			used += take;
+			hc->body_skip -= take;
+			CNT_ADD(srv->n.request_body_bytes, take);
+			if (hc->body_skip > 0) {
+				if (hc->peer_eof)
+					conn_close(hc); /* the body will not come: nothing to answer */
+				break;
+			}
+		}
+		if (hc->respond_pending) {
+			hc->respond_pending = 0;
+			if (respond(hc, hc->respond_head_only) < 0)
+				return;
+			continue;
 		}
 		if (hc->close_after) {
 			conn_close(hc);
@@ -501,6 +530,12 @@ static void serve(struct https_conn *hc)
 		memmove(hc->in, hc->in + used, hc->in_len - used);
 		hc->in_len -= used;
 	}
+	if (hc->in_len == 0 && hc->in != NULL) {
+		/* nothing waits: an idle connection holds no request buffer */
+		free(hc->in);
+		hc->in = NULL;
+		hc->in_cap = 0;
+	}
 	/* Stop reading while a response waits for the queue or the buffer is full: bytes we
 	 * cannot hold must stay in the kernel (and push back on the client). */
 	if (!hc->closing) {
@@ -521,10 +556,21 @@ static void on_data(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
 	(void)c;
 	if (hc == NULL || hc->closing)
 		return;
-	/* Allocated on the first request, so idle connections cost nothing here. The buffer stays
-	 * near max_header: serve() stops reading once that much waits, and refuses a longer head;
-	 * only the records already decrypted when reading stopped can push it past. */
-	if (hc->in_len + len > hc->in_cap) {
+	if (hc->in_len == 0 && hc->body_skip > 0) {
+		/* a request body that nothing else waits behind: discard it without copying */
+		size_t take = len < hc->body_skip ? len : (size_t)hc->body_skip;
+		hc->body_skip -= take;
+		CNT_ADD(hc->srv->n.request_body_bytes, take);
+		data += take;
+		len -= take;
+		if (hc->body_skip > 0)
+			return;
+	}
+	/* Allocated per request and freed once nothing waits, so idle connections cost nothing
+	 * here. The buffer stays near max_header: serve() stops reading once that much waits, and
+	 * refuses a longer head; only the records already decrypted when reading stopped can push
+	 * it past. */
+	if (len > 0 && hc->in_len + len > hc->in_cap) {
 		size_t cap = hc->in_len + len > hc->srv->max_header ? hc->in_len + len : hc->srv->max_header;
 		char *p = realloc(hc->in, cap);
 		if (p == NULL) {
@@ -534,8 +580,10 @@ static void on_data(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
 		hc->in = p;
 		hc->in_cap = cap;
 	}
-	memcpy(hc->in + hc->in_len, data, len);
-	hc->in_len += len;
+	if (len > 0) {
+		memcpy(hc->in + hc->in_len, data, len);
+		hc->in_len += len;
+	}
 	serve(hc);
 }
 
@@ -555,6 +603,7 @@ static void on_peer_close(tlsio_conn *c, void *user)
 		return;
 	/* The client is done asking; finish what it asked for, then close. */
 	hc->close_after = 1;
+	hc->peer_eof = 1;
 	serve(hc);
 }
 
@@ -706,6 +755,7 @@ static int parse_args(struct https_server *srv, int argc, char **argv)
 		{"high-water", required_argument, NULL, OPT_HIGH_WATER},
 		{"ciphers", required_argument, NULL, OPT_CIPHERS},
 		{"max-header", required_argument, NULL, OPT_MAX_HEADER},
+		{"max-body", required_argument, NULL, OPT_MAX_BODY},
 		{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
 		{"handshake-timeout", required_argument, NULL, OPT_HS_TIMEOUT},
 		{"count-tls-heap", no_argument, NULL, OPT_COUNT_TLS_HEAP},
@@ -729,6 +779,10 @@ static int parse_args(struct https_server *srv, int argc, char **argv)
 			break;
 		case OPT_BODY_SIZE:
 			if (parse_size_opt("body-size", optarg, &srv->body_size) < 0)
+				return TLSX_EXIT_USAGE;
+			break;
+		case OPT_MAX_BODY:
+			if (parse_size_opt("max-body", optarg, &srv->max_body) < 0)
 				return TLSX_EXIT_USAGE;
 			break;
 		case OPT_FILE:
@@ -762,8 +816,9 @@ static int parse_args(struct https_server *srv, int argc, char **argv)
 			}
 			break;
 		case OPT_COUNT_TLS_HEAP:
-			if (wolfSSL_SetAllocators(tls_malloc, tls_free, tls_realloc) != 0) {
-				fprintf(stderr, PROG ": cannot install wolfSSL allocators\n");
+			/* before the TLS configuration is made: wolfSSL's every block must be counted */
+			if ((rc = tlsio_crypto_heap_count()) < 0) {
+				fprintf(stderr, PROG ": --count-tls-heap: %s\n", tlsio_strerror(rc));
 				return TLSX_EXIT_FAIL;
 			}
 			break;
@@ -877,6 +932,7 @@ int main(int argc, char **argv)
 	srv.chunk = 1024 * 1024;
 	srv.high_water = 4u * 1024 * 1024;
 	srv.max_header = 16 * 1024;
+	srv.max_body = 64u << 20;
 	srv.threads = 1;
 	rc = parse_args(&srv, argc, argv);
 	if (rc != 0)

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # tlsio-https on every usable backend: two keep-alive requests on one TLS connection (sent
 # pipelined, answered in order), HEAD, a "Connection: close" request whose response ends with
-# the connection, garbage answered 400 + close, a body larger than the send queue, and the
+# the connection, a POST whose body is discarded (and one over --max-body: 413; one cut short:
+# closed), GET /stats with --count-tls-heap, garbage answered 400 + close, a body larger than the send queue, and the
 # crypto path: the startup line names it and the negotiated cipher matches what it says.
 # tlsio-get (the bulk benchmark's client) downloads the paced body twice on one keep-alive
 # connection on the same backend, and its SHA-256 must match the body's.
@@ -86,6 +87,44 @@ check(f.read() == b"", "data after the Connection: close response")
 cipher = s.cipher()[0]
 s.close()
 
+# POST: the body (Content-Length, sent in pieces, the next request pipelined right behind it)
+# is read and discarded, then answered as a GET; the counters say how much was read and that
+# wolfSSL's heap is counted (--count-tls-heap)
+s = conn()
+f = s.makefile("rb")
+post = bytes(range(256)) * 1200  # 300 KiB, some of it looking like "\r\n\r\n" heads
+s.sendall(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(post))
+for i in range(0, len(post), 70000):
+    s.sendall(post[i:i + 70000])
+s.sendall(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\nGET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
+st, h, body = read_response(f)
+check(st == "HTTP/1.1 200 OK" and len(body) == 100, "POST answered %r with %d bytes" % (st, len(body)))
+st, h, body = read_response(f)
+check(st == "HTTP/1.1 200 OK" and len(body) == 100, "GET after a POST: %r, %d bytes" % (st, len(body)))
+st, h, body = read_response(f)
+stats = dict(l.split(" ", 1) for l in body.decode().splitlines())
+check(int(stats["request_body_bytes"]) == len(post), "request_body_bytes %r" % stats["request_body_bytes"])
+check(int(stats["tls_heap_in_use"]) > 0, "tls_heap_in_use %r with --count-tls-heap" % stats["tls_heap_in_use"])
+s.close()
+# a body over --max-body: 413, then the server closes
+s = conn()
+f = s.makefile("rb")
+s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1048577\r\n\r\n")
+st, h, body = read_response(f)
+check(st is not None and st.startswith("HTTP/1.1 413"), "over --max-body answered %r" % (st,))
+check(f.read() == b"", "data after the 413")
+s.close()
+# a cut body: the client ends its side (close_notify) before the end of the body; the server
+# closes without answering (unwrap() returns once the server's close_notify came; an answer
+# before it, or no close, fails it)
+s = conn()
+s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + b"x" * 100)
+try:
+    raw = s.unwrap()
+except (ssl.SSLError, OSError) as e:
+    check(False, "a POST cut short: %r (an answer, or no close)" % (e,))
+check(raw.recv(1) == b"", "TCP bytes after the server's close_notify")
+raw.close()
 # garbage: 400, then the server closes
 s = conn()
 f = s.makefile("rb")
@@ -165,7 +204,7 @@ print(h.hexdigest())" "$size" 262144)
 }
 for be in $usable; do
 	before=$failures
-	run_case "$be" 100
+	run_case "$be" 100 --max-body 1M --count-tls-heap
 	run_case "$be" 9000000 --high-water 1M --chunk 256K
 	[ $failures -ne $before ] ||
 		echo "ok: $be: keep-alive, pipelining, HEAD, Connection: close, 400, paced 9 MB body, tlsio-get, $cipher"
