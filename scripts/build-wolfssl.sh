@@ -1,14 +1,20 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Build wolfSSL from Debian's own source package (apt-get source: Debian's version and patches)
-# into a local prefix, for `configure --with-wolfssl=PREFIX`.
+# into a local prefix. The tuned profile's default prefix is what `configure` links by default
+# (--with-wolfssl=tuned); any other prefix is `configure --with-wolfssl=PREFIX`.
 #
-# Usage: scripts/build-wolfssl.sh [--profile tuned|debian] [--show] [PREFIX]
+# Usage: scripts/build-wolfssl.sh [--profile tuned|debian] [--shared] [--show] [PREFIX]
 #   --profile tuned   (default) only what libtlsio and its tests use, plus the x86-64 assembly;
 #                     a static PIC archive (PREFIX/lib/libwolfssl.a) to link into libtlsio.so
 #                     with its symbols hidden. Default PREFIX: ./_deps/wolfssl-tuned
 #   --profile debian  Debian's configure options (--enable-distro ...) plus the assembly, as a
 #                     shared library. Default PREFIX: ./_deps/wolfssl
+#   --shared          the tuned profile's options as a shared library (PREFIX/lib/libwolfssl.so,
+#                     profile "tuned-shared"), for scripts/fuzz.sh --wolfssl tuned: the fuzz
+#                     harness overrides wolfSSL's seed and clock (wc_GenerateSeed, time()), which
+#                     only works through the PLT of a shared wolfSSL; the static archive gives
+#                     multiple definitions. Default PREFIX: ./_deps/wolfssl-tuned-shared
 #   --show            print the configure line of the profile and exit
 # A rerun with the same configure line (PREFIX/BUILD-FLAGS) and the library in place does
 # nothing. JOBS=n sets make's parallelism (default 2). Needs root (or sudo) for apt-get: a
@@ -19,10 +25,11 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 profile=tuned
 prefix=
 show=0
+shared=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	-h | --help)
-		sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	--profile)
@@ -31,6 +38,7 @@ while [ $# -gt 0 ]; do
 		shift 2
 		;;
 	--profile=*) profile=${1#--profile=}; shift ;;
+	--shared) shared=1; shift ;;
 	--show) show=1; shift ;;
 	-*) echo "build-wolfssl: unknown option $1 (see --help)" >&2; exit 2 ;;
 	*) prefix=$1; shift ;;
@@ -106,7 +114,13 @@ EOF
 	#                             wolfSSL_SESSION_get_master_key: key logging (SSLKEYLOGFILE)
 	#   ALT_ECC_SIZE              ecc_key 4200 -> 1608 bytes: less heap per handshake and less
 	#                             stack in libtlsio's key check, at the same speed (above)
-	defs="-DWOLFSSL_ALWAYS_VERIFY_CB -DWOLFSSL_ALWAYS_KEEP_SNI -DHAVE_SECRET_CALLBACK -DALT_ECC_SIZE"
+	#   WOLFSSL_EXTRA_ALERTS      the alerts of ~44 fatal record and handshake errors (a record too
+	#                             short for its cipher, an empty encrypted record, a forged alert
+	#                             of the wrong length, an unparseable certificate), which 5.5.4
+	#                             sends only with it; it comes with OPENSSL_EXTRA, which this
+	#                             profile leaves out: without it those errors close silently
+	#                             (contract C5; found by scripts/fuzz.sh --wolfssl tuned)
+	defs="-DWOLFSSL_ALWAYS_VERIFY_CB -DWOLFSSL_ALWAYS_KEEP_SNI -DHAVE_SECRET_CALLBACK -DALT_ECC_SIZE -DWOLFSSL_EXTRA_ALERTS"
 	lib=libwolfssl.a
 	;;
 debian)
@@ -123,8 +137,27 @@ debian)
 	;;
 esac
 opts=$(echo $opts $fast_opts)
+# name: the profile as PROFILE, the summary and the build directory say it
+name=$profile
+if [ "$shared" = 1 ]; then
+	if [ "$profile" != tuned ]; then
+		echo "build-wolfssl: --shared is for --profile tuned (--profile $profile is a shared library already)" >&2
+		exit 2
+	fi
+	# the same options, only the library kind changes (still PIC)
+	case $opts in
+	*"--enable-static --disable-shared --with-pic"*) ;;
+	*)
+		echo "build-wolfssl: --shared: the tuned options lost '--enable-static --disable-shared --with-pic', which it replaces" >&2
+		exit 2
+		;;
+	esac
+	opts=$(echo "$opts" | sed 's/--enable-static --disable-shared --with-pic/--enable-shared --disable-static --with-pic/')
+	lib=libwolfssl.so
+	name=$profile-shared
+fi
 
-[ -n "$prefix" ] || case $profile in tuned) prefix=$top/_deps/wolfssl-tuned ;; *) prefix=$top/_deps/wolfssl ;; esac
+[ -n "$prefix" ] || case $profile in tuned) prefix=$top/_deps/wolfssl-$name ;; *) prefix=$top/_deps/wolfssl ;; esac
 case $prefix in /*) ;; *) prefix=$(pwd)/$prefix ;; esac
 cflags="-O2 -g"
 line="configure --prefix=$prefix $opts${defs:+ CPPFLAGS='$defs'} CFLAGS='$cflags'"
@@ -135,23 +168,28 @@ fi
 
 jobs=${JOBS:-2}
 work=$top/_deps/src
-build=$top/_deps/build/wolfssl-$profile
+build=$top/_deps/build/wolfssl-$name
 
 summary() {
 	ver=$(sed -n 's/^#define LIBWOLFSSL_VERSION_STRING "\(.*\)"/\1/p' "$prefix/include/wolfssl/version.h")
 	echo
 	echo "build-wolfssl: $1"
-	echo "  profile: $profile"
+	echo "  profile: $name"
 	echo "  wolfSSL: $ver${debver:+ (Debian source $debver)}"
 	echo "  options: $(cat "$prefix/BUILD-FLAGS")"
 	echo "  prefix:  $prefix (lib/$lib, include/wolfssl with options.h, BUILD-FLAGS)"
-	echo "  use it:  mkdir build-fast && cd build-fast && ../configure --with-wolfssl=$prefix && make -j2"
+	if [ "$prefix" = "$top/_deps/wolfssl-tuned" ]; then
+		echo "  use it:  ./configure (the default, --with-wolfssl=tuned, links this one)"
+	else
+		echo "  use it:  ./configure --with-wolfssl=$prefix"
+	fi
 }
 
 srcdir=$(ls -d "$work"/wolfssl-*/ 2>/dev/null | head -n1 || true)
 debver=$(dpkg-parsechangelog -l "${srcdir}debian/changelog" -S Version 2>/dev/null || true)
 if [ -f "$prefix/BUILD-FLAGS" ] && [ "$(cat "$prefix/BUILD-FLAGS")" = "$line" ] &&
-	[ -f "$prefix/lib/$lib" ] && [ -s "$prefix/include/wolfssl/options.h" ]; then
+	[ -f "$prefix/lib/$lib" ] && [ -s "$prefix/include/wolfssl/options.h" ] &&
+	[ "$(cat "$prefix/PROFILE" 2>/dev/null)" = "$name" ]; then
 	summary "up to date (same configure line in $prefix/BUILD-FLAGS), nothing rebuilt"
 	exit 0
 fi
@@ -217,7 +255,7 @@ fi
 make -j"$jobs" >/dev/null
 # What an earlier build of another profile left in PREFIX (a .so next to the .a would win).
 rm -rf "$prefix/include/wolfssl" "$prefix/include/cyassl" "$prefix/lib/pkgconfig/wolfssl.pc" \
-	"$prefix/bin/wolfssl-config" "$prefix/BUILD-FLAGS"
+	"$prefix/bin/wolfssl-config" "$prefix/BUILD-FLAGS" "$prefix/PROFILE"
 rm -f "$prefix"/lib/libwolfssl.*
 make install >/dev/null
 # No libtool archive: with libwolfssl.la in the -L directory, libtool drops a static-only
@@ -229,4 +267,6 @@ rm -f "$prefix/lib/libwolfssl.la"
 # settings than the library's.
 cp wolfssl/options.h "$prefix/include/wolfssl/options.h"
 printf '%s\n' "$line" >"$prefix/BUILD-FLAGS"
+# configure's summary and tlsio_crypto_info() name the profile from this file
+printf '%s\n' "$name" >"$prefix/PROFILE"
 summary "built in $(($(date +%s) - start)) s"

@@ -461,6 +461,60 @@ START_TEST(hello_refused_by_wolfssl_gets_an_alert)
 }
 END_TEST
 
+/* The key share of @p group in the ClientHello in @p h (one record), or NULL; *len gets its size. */
+static uint8_t *hello_key_share(struct pipe_buf *h, unsigned group, size_t *len)
+{
+	size_t off = 5 + 4 + 2 + 32, end;
+	ck_assert_int_eq(h->p[5], 1);
+	off += 1 + h->p[off];
+	off += 2 + ((size_t)h->p[off] << 8 | h->p[off + 1]);
+	off += 1 + h->p[off];
+	end = off + 2 + ((size_t)h->p[off] << 8 | h->p[off + 1]);
+	for (off += 2; off + 4 <= end;) {
+		unsigned type = (unsigned)h->p[off] << 8 | h->p[off + 1];
+		size_t elen = (size_t)h->p[off + 2] << 8 | h->p[off + 3], e = off + 4 + elen, k;
+		if (type == 51) /* key_share: client_shares<2>, then (group<2>, key<2>)* */
+			for (k = off + 6; k + 4 <= e;) {
+				unsigned g = (unsigned)h->p[k] << 8 | h->p[k + 1];
+				size_t kl = (size_t)h->p[k + 2] << 8 | h->p[k + 3];
+				if (g == group) {
+					*len = kl;
+					return h->p + k + 4;
+				}
+				k += 4 + kl;
+			}
+		off = e;
+	}
+	return NULL;
+}
+
+/* A P-256 key share that is no point on the curve: wolfSSL finds it only after it wrote its
+ * ServerHello, and then returns without an alert. The library groups a flight's messages
+ * (wolfSSL_CTX_set_group_messages), so nothing is on the wire yet and the client gets
+ * illegal_parameter (RFC 8446 4.2.8.2), in plaintext, on every wolfSSL build. */
+START_TEST(hello_bad_key_share_gets_an_alert)
+{
+	struct pair p;
+	uint8_t *key;
+	size_t len = 0;
+	pair_init(&p, server_cfg(0, 0, NULL), client_cfg("ca.pem", 0, 0, NULL), "localhost");
+	ck_assert_int_eq(tlsio__tls_handshake(p.c.t), 0);
+	key = hello_key_share(&p.c.out, 23 /* secp256r1 */, &len);
+	ck_assert_msg(key != NULL && len == 65 && key[0] == 4,
+	              "the client offered no uncompressed P-256 key share (%zu bytes)", len);
+	key[0] = 0x23; /* no point format has this byte */
+	ck_assert_int_eq(tlsio__tls_feed(p.s.t, p.c.out.p, p.c.out.len), 0);
+	p.c.out.len = 0;
+	step(&p.s);
+	printf("bad P-256 key share: server %s, wolfSSL error %d, alert %s\n", tlsio_strerror(p.s.hs),
+	       tlsio__tls_last_error(p.s.t), tlsio_alert_name(tlsio__tls_alert(p.s.t)));
+	ck_assert_msg(p.s.hs < 0, "server took an invalid key share: %d", p.s.hs);
+	ck_assert_int_eq(tlsio__tls_alert(p.s.t), TLSIO_ALERT_ILLEGAL_PARAMETER);
+	expect_alert_record(&p.s, TLSIO_ALERT_ILLEGAL_PARAMETER);
+	pair_free(&p);
+}
+END_TEST
+
 /* A ClientHello in records of 1 to 3 bytes splits the message header, which wolfSSL alone
  * cannot read (PARSE_ERROR, and the peer got no alert): the handshake must complete, whether the
  * input was copied in or lent for the call, with more client bytes behind it. */
@@ -570,6 +624,38 @@ START_TEST(oversized_record_after_handshake)
 		pair_free(&p);
 	}
 	free(rec);
+}
+END_TEST
+
+/* Encrypted records too short for their cipher (empty; 2 bytes, less than AES-GCM's nonce and
+ * tag) end the connection with an alert the peer reads, on TLS 1.2 and 1.3: a wolfSSL without
+ * WOLFSSL_EXTRA_ALERTS closes on these without one (fuzz-record found it on the tuned build
+ * before the profile had it). */
+START_TEST(short_record_after_handshake)
+{
+	static const uint8_t recs[2][7] = {{23, 3, 3, 0, 0}, {23, 3, 3, 0, 2, 0xab, 0xcd}};
+	static const size_t lens[2] = {5, 7};
+	for (int v = 0; v < 2; v++) {
+		int ver = v == 0 ? TLSIO_TLS_1_3 : TLSIO_TLS_1_2;
+		for (int r = 0; r < 2; r++) {
+			struct pair p;
+			pair_init(&p, server_cfg(ver, ver, NULL), client_cfg("ca.pem", ver, ver, NULL), "localhost");
+			pump(&p.c, &p.s);
+			ck_assert_int_eq(p.s.hs, 1);
+			ck_assert_int_eq(tlsio__tls_feed(p.s.t, recs[r], lens[r]), 0);
+			step(&p.s);
+			printf("%zu-byte encrypted record (%s): server %d (%s), alert %s, %zu bytes out\n",
+			       lens[r] - 5, ver == TLSIO_TLS_1_3 ? "1.3" : "1.2", p.s.err, tlsio_strerror(p.s.err),
+			       tlsio_alert_name(tlsio__tls_alert(p.s.t)), p.s.out.len);
+			ck_assert_int_lt(p.s.err, 0);
+			ck_assert_int_gt(tlsio__tls_alert(p.s.t), 0);
+			deliver(&p.s, &p.c);
+			step(&p.c);
+			ck_assert_int_eq(p.c.err, TLSIO_E_ALERT_RECEIVED);
+			ck_assert_int_eq(tlsio__tls_alert(p.c.t), tlsio__tls_alert(p.s.t));
+			pair_free(&p);
+		}
+	}
 }
 END_TEST
 
@@ -1100,6 +1186,8 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, cert_info);
 	tcase_add_test(tc, config_permission_denied);
 	tcase_add_test(tc, mtls_never_resumes);
+	tcase_add_test(tc, hello_bad_key_share_gets_an_alert);
+	tcase_add_test(tc, short_record_after_handshake);
 	tcase_add_test(tc, crypto_heap_after_init);
 	tcase_add_test(tc, version_mismatch);
 	tcase_add_test(tc, garbage_client_hello);

@@ -34,6 +34,10 @@
 #include "x509.h"
 #include "abi.h"
 
+#ifndef TLSIO_WOLFSSL_BUILD /* config.h's; a build without configure (the fuzz targets) */
+#define TLSIO_WOLFSSL_BUILD "build unknown to configure"
+#endif
+
 struct tlsio_tls_config {
 	atomic_int refs;
 	int is_server;
@@ -765,6 +769,14 @@ int tlsio_tls_config_new(tlsio_tls_config **out, int is_server, const tlsio_tls_
 	}
 	wolfSSL_CTX_SetIORecv(cfg->ctx, tls_recv_cb);
 	wolfSSL_CTX_SetIOSend(cfg->ctx, tls_send_cb);
+	/* A flight leaves in one write (Debian's build does this by default, OPENSSL_COMPATIBLE_
+	 * DEFAULTS; the tuned one does not): fewer records to the socket, and an error wolfSSL finds
+	 * after it made its ServerHello (an invalid key share, checked only then, returns without
+	 * an alert) finds nothing on the wire yet, so tls_fail() can still send a plaintext alert. */
+	if (wolfSSL_CTX_set_group_messages(cfg->ctx) != WOLFSSL_SUCCESS) {
+		rc = cfg_fail("cannot group handshake messages");
+		goto fail;
+	}
 	if (opts->cert_file != NULL &&
 	    (rc = load_file(cfg->ctx, "certificate", opts->cert_file, "CERTIFICATE", 0, &cert_pem,
 	                    &cert_len)) < 0)
@@ -1085,6 +1097,7 @@ static int alert_for_hello_error(int err)
 	case BAD_BINDER:
 		return TLSIO_ALERT_DECRYPT_ERROR;
 	case DUPLICATE_TLS_EXT_E:
+	case ECC_PEERKEY_ERROR: /* a key share that is no point on its curve (RFC 8446 4.2.8.2) */
 		return TLSIO_ALERT_ILLEGAL_PARAMETER;
 	case UNKNOWN_RECORD_TYPE:
 	case OUT_OF_ORDER_E:
