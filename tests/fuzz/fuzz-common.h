@@ -374,7 +374,9 @@ static void fz_warm_up(tlsio_tls_config *srv, tlsio_tls_config *cli)
 
 /* Contract C5 gaps that are wolfSSL's (it failed without sending any alert, and the adapter
  * cannot send an encrypted one for it): reported once per kind on stderr, as "C5 gap: ...",
- * without stopping the run; scripts/fuzz.sh lists them after each target. */
+ * without stopping the run; scripts/fuzz.sh lists them after each target. FZ_C5_ABORT=TEXT
+ * makes a gap whose line contains TEXT abort instead, so that libFuzzer keeps and minimises
+ * its input (-minimize_crash=1) like a crash's. */
 static void fz_c5_gap(const char *side, const char *phase, int wolfssl_err, int status)
 {
 	static struct {
@@ -382,6 +384,14 @@ static void fz_c5_gap(const char *side, const char *phase, int wolfssl_err, int 
 		int err;
 	} seen[64];
 	static size_t nseen;
+	const char *stop = getenv("FZ_C5_ABORT");
+	char line[256];
+	snprintf(line, sizeof(line), "C5 gap: %s, %s: wolfSSL error %d, status %d (%s), no alert sent",
+	         side, phase, wolfssl_err, status, tlsio_strerror(status));
+	if (stop != NULL && *stop != '\0' && strstr(line, stop) != NULL) {
+		fprintf(stderr, "%s (FZ_C5_ABORT)\n", line);
+		abort();
+	}
 	for (size_t i = 0; i < nseen; i++)
 		if (seen[i].err == wolfssl_err && strcmp(seen[i].side, side) == 0 &&
 		    strcmp(seen[i].phase, phase) == 0)
@@ -391,8 +401,7 @@ static void fz_c5_gap(const char *side, const char *phase, int wolfssl_err, int 
 		seen[nseen].phase = phase;
 		seen[nseen++].err = wolfssl_err;
 	}
-	fprintf(stderr, "C5 gap: %s, %s: wolfSSL error %d, status %d (%s), no alert sent\n", side,
-	        phase, wolfssl_err, status, tlsio_strerror(status));
+	fprintf(stderr, "%s\n", line);
 }
 
 #define FZ_CHECK(cond, ...)                                                                       \
