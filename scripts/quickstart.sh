@@ -3,15 +3,19 @@
 # One entry point for a fresh Debian 12 machine (as root, or with sudo available):
 #   scripts/quickstart.sh demo   install what is missing, build, run the echo demo on every backend
 #   scripts/quickstart.sh test   install what is missing, build, run the full test suite (make check),
-#                                then make distcheck (tarball builds and passes a test from scratch)
-# Environment: BUILD_DIR (default ./build), JOBS (default nproc), CONFIGURE_FLAGS.
+#                                under ASan+UBSan too, then on the system's libwolfssl, then make
+#                                distcheck (tarball builds and passes a test from scratch)
+# Both first build wolfSSL from Debian's source package with scripts/build-wolfssl.sh (the tuned
+# profile, reused when built already), which configure links into libtlsio by default.
+# Environment: BUILD_DIR (default ./build), JOBS (default nproc), CONFIGURE_FLAGS,
+#   SANITIZE=0 (no ASan/valgrind runs), SYSTEM_WOLFSSL=0 (no run on the system's libwolfssl).
 set -euo pipefail
 
 mode=${1:-demo}
 case "$mode" in
 demo | test) ;;
 -h | --help)
-	sed -n '2,7p' "$0"
+	sed -n '2,11p' "$0"
 	exit 0
 	;;
 *)
@@ -40,12 +44,26 @@ if ((${#missing[@]} > 0)); then
 	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+case " ${CONFIGURE_FLAGS:-} " in
+*" --with-wolfssl="* | *" --with-wolfssl "*) ;; # the caller chose another wolfSSL
+*)
+	echo "== wolfSSL for libtlsio (scripts/build-wolfssl.sh, profile tuned)"
+	mkdir -p "$src/_deps"
+	JOBS=$jobs "$src/scripts/build-wolfssl.sh" >"$src/_deps/build-wolfssl.log" 2>&1 || {
+		tail -n 40 "$src/_deps/build-wolfssl.log" >&2
+		echo "== scripts/build-wolfssl.sh FAILED (log: _deps/build-wolfssl.log)" >&2
+		exit 1
+	}
+	sed -n '/^build-wolfssl: /,$p' "$src/_deps/build-wolfssl.log" | grep -v '^  options:'
+	;;
+esac
+
 echo "== building in $build"
 ./autogen.sh >/dev/null 2>&1 || ./autogen.sh
 mkdir -p "$build"
 cd "$build"
 # shellcheck disable=SC2086
-"$src/configure" --quiet ${CONFIGURE_FLAGS:-}
+"$src/configure" --quiet ${CONFIGURE_FLAGS:-} | grep -E '^(libtlsio|  wolfSSL)'
 make -j"$jobs" >/dev/null
 
 if [ "$mode" = demo ]; then
@@ -104,6 +122,28 @@ if [ "${SANITIZE:-1}" != 0 ]; then
 		}
 		grep -E '^[0-9]+%: Checks' "$build/valgrind-$t.log"
 	done
+fi
+
+# The whole suite again on the system's libwolfssl (Debian's build: other options, shared), which a
+# distribution package links: every behaviour must hold on both builds.
+if [ "${SYSTEM_WOLFSSL:-1}" != 0 ]; then
+	echo "== make check on the system's libwolfssl (in $build-system)"
+	mkdir -p "$build-system"
+	(
+		cd "$build-system"
+		# shellcheck disable=SC2086
+		"$src/configure" --quiet --with-wolfssl=system ${CONFIGURE_FLAGS:-} | grep -E '^  wolfSSL'
+		make -j"$jobs" >/dev/null
+		make -j"$jobs" check >check.out 2>&1 || {
+			cat check.out
+			for log in tests/*.log; do
+				echo "======== $log" >&2
+				tail -n 60 "$log" >&2
+			done
+			exit 1
+		}
+		grep -E '^(PASS|SKIP|# TOTAL)' check.out
+	) || { echo "== make check on the system's libwolfssl FAILED" >&2; exit 1; }
 fi
 
 echo "== make distcheck (the tarball configures, builds, installs and runs the TLS tests)"
