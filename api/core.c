@@ -65,8 +65,12 @@ struct tlsio_conn {
 	tlsio__ctq ctq;
 	/* stream positions */
 	uint64_t pt_queued, pt_encrypted, ct_produced, ct_sent;
+	/* record marks, a ring: in marks_small while few records wait (a small response), on the
+	 * heap during a bulk send, and back in marks_small once all are sent, so that a connection
+	 * idle after traffic holds nothing here (it kept a 1 KiB ring for life before) */
 	struct rec_mark *marks;
 	size_t marks_head, marks_len, marks_cap;
+	struct rec_mark marks_small[4];
 	tlsio_send_req *req_head, *req_tail;
 	size_t high_water, low_water;
 	uint32_t linger_ms, hs_timeout_ms, idle_timeout_ms;
@@ -158,14 +162,20 @@ static void set_sockopts(int fd, const tlsio_conn_opts *o)
 
 static int marks_push(tlsio_conn *c, uint64_t ct_end, uint64_t pt_end)
 {
+	if (c->marks_cap == 0) {
+		c->marks = c->marks_small;
+		c->marks_cap = sizeof(c->marks_small) / sizeof(c->marks_small[0]);
+		c->marks_head = 0;
+	}
 	if (c->marks_len == c->marks_cap) {
-		size_t cap = c->marks_cap ? c->marks_cap * 2 : 64;
+		size_t cap = c->marks == c->marks_small ? 64 : c->marks_cap * 2;
 		struct rec_mark *m = malloc(cap * sizeof(*m));
 		if (m == NULL)
 			return -ENOMEM;
 		for (size_t i = 0; i < c->marks_len; i++)
 			m[i] = c->marks[(c->marks_head + i) % c->marks_cap];
-		free(c->marks);
+		if (c->marks != c->marks_small)
+			free(c->marks);
 		c->marks = m;
 		c->marks_cap = cap;
 		c->marks_head = 0;
@@ -266,6 +276,12 @@ static void conn_after_write(tlsio_conn *c)
 		c->st.app_bytes_sent = c->marks[c->marks_head].pt_end;
 		c->marks_head = (c->marks_head + 1) % c->marks_cap;
 		c->marks_len--;
+	}
+	if (c->marks_len == 0 && c->marks != c->marks_small && c->marks_cap > 0) {
+		free(c->marks);
+		c->marks = c->marks_small;
+		c->marks_cap = sizeof(c->marks_small) / sizeof(c->marks_small[0]);
+		c->marks_head = 0;
 	}
 	while (c->req_head != NULL && c->req_head->end_ <= c->st.app_bytes_sent) {
 		tlsio_send_req *r = c->req_head;
@@ -591,7 +607,8 @@ static void conn_free(tlsio_conn *c)
 	tlsio__ctq_free(&c->ctq);
 	tlsio__tls_free(c->tls);
 	tlsio_tls_config_free(c->cfg);
-	free(c->marks);
+	if (c->marks != c->marks_small)
+		free(c->marks);
 	free(c);
 }
 

@@ -69,12 +69,12 @@ struct tlsio__tls {
 	uint8_t out_hdr[5]; /* the output's record framing, followed across sends (note_alerts) */
 	uint8_t out_hdr_len, out_body0;
 	uint16_t out_left;  /* bytes of the current record's body still to come */
-	char alpn[256];
-	char sni[256];
+	char *alpn;        /* the negotiated protocol, copied on the first ask (NULL until then) */
+	char *sni;         /* the server name, likewise */
 	/* server: the ClientHello is read (hello.c) before wolfSSL exists; see tlsio__tls_handshake */
 	int hello_state;   /* HELLO_WAIT, HELLO_HELD (the caller is choosing), HELLO_PASSED */
 	int hello_inspect; /* stop at HELLO_HELD for the caller */
-	tlsio__hello hello;
+	tlsio__hello *hello;          /* while the hello is read and decided on; NULL after */
 	tlsio__hello_reader hello_rd; /* where the reader stopped in the input so far */
 };
 
@@ -969,6 +969,9 @@ void tlsio__tls_free(tlsio__tls *t)
 	if (t->ssl != NULL)
 		wolfSSL_free(t->ssl);
 	tlsio__hello_reader_free(&t->hello_rd);
+	free(t->hello);
+	free(t->alpn);
+	free(t->sni);
 	free(t->in);
 	free(t->peer_name);
 	free(t->peer_der);
@@ -1168,7 +1171,7 @@ void tlsio__tls_inspect_hello(tlsio__tls *t)
 
 const tlsio__hello *tlsio__tls_hello(const tlsio__tls *t)
 {
-	return t->hello_state != HELLO_WAIT ? &t->hello : NULL;
+	return t->hello_state != HELLO_WAIT ? t->hello : NULL;
 }
 
 int tlsio__tls_hello_decide(tlsio__tls *t, tlsio_tls_config *cfg, int alert)
@@ -1183,6 +1186,11 @@ int tlsio__tls_hello_decide(tlsio__tls *t, tlsio_tls_config *cfg, int alert)
 	if (cfg != NULL)
 		t->cfg = cfg; /* the caller moved its reference to it */
 	t->hello_state = HELLO_PASSED;
+	/* from here on wolfSSL knows the hello (and its SNI): our copy and the reader's go, so a
+	 * connection does not keep ~800 bytes of it for life */
+	free(t->hello);
+	t->hello = NULL;
+	tlsio__hello_reader_free(&t->hello_rd);
 	return tls_make_ssl(t);
 }
 
@@ -1269,7 +1277,9 @@ static int tls_read_hello(tlsio__tls *t)
 		in = t->in != NULL ? t->in + t->in_start : (const uint8_t *)"";
 		len = t->in_end - t->in_start;
 	}
-	rc = tlsio__hello_parse(&t->hello_rd, in, len, &t->hello, &alert);
+	if (t->hello == NULL && (t->hello = calloc(1, sizeof(*t->hello))) == NULL)
+		return -ENOMEM;
+	rc = tlsio__hello_parse(&t->hello_rd, in, len, t->hello, &alert);
 	if (rc == TLSIO__HELLO_MORE)
 		return t->eof ? TLSIO_E_EOF_IN_HANDSHAKE : 0;
 	if (rc == TLSIO__HELLO_BAD) {
@@ -1364,10 +1374,9 @@ const char *tlsio__tls_alpn(tlsio__tls *t)
 		return NULL;
 	if (wolfSSL_ALPN_GetProtocol(t->ssl, &name, &size) != WOLFSSL_SUCCESS || name == NULL || size == 0)
 		return NULL;
-	if (size >= sizeof(t->alpn))
-		size = sizeof(t->alpn) - 1;
-	memcpy(t->alpn, name, size);
-	t->alpn[size] = '\0';
+	/* negotiated once: copy it on the first ask, as a string */
+	if (t->alpn == NULL && (t->alpn = strndup(name, size)) == NULL)
+		return NULL;
 	return t->alpn;
 }
 
@@ -1376,14 +1385,15 @@ const char *tlsio__tls_sni(tlsio__tls *t)
 	void *data = NULL;
 	unsigned short n;
 	if (t->ssl == NULL)
-		return t->hello_state != HELLO_WAIT && t->hello.server_name[0] ? t->hello.server_name : NULL;
+		return t->hello_state != HELLO_WAIT && t->hello != NULL && t->hello->server_name[0] ?
+		           t->hello->server_name : NULL;
+	if (t->sni != NULL)
+		return t->sni;
 	n = wolfSSL_SNI_GetRequest(t->ssl, WOLFSSL_SNI_HOST_NAME, &data);
 	if (n == 0 || data == NULL)
 		return NULL;
-	if (n >= sizeof(t->sni))
-		n = sizeof(t->sni) - 1;
-	memcpy(t->sni, data, n);
-	t->sni[n] = '\0';
+	/* the client's name (RFC 6066 allows up to 2^16-1 bytes; the hello reader took at most 255) */
+	t->sni = strndup(data, n);
 	return t->sni;
 }
 
