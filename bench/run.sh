@@ -3,15 +3,16 @@
 # bench/run.sh: the benchmarks of issue 6 in one sitting, written to BENCHMARKS.md.
 #
 # Same workloads, same certificate (tests/certs/server.pem, EC P-256), same bodies, against:
-# tlsio-https on every usable backend (for each wolfSSL build: Debian's, and the AES-NI build of
-# scripts/build-wolfssl.sh when present), nginx (Debian's nginx-light, 1 worker, TLS 1.3), and
-# the raw ceilings: iperf3 over loopback, and the single-core cipher speed of each wolfSSL.
+# tlsio-https on every usable backend, for each wolfSSL build: the default (the tuned build of
+# scripts/build-wolfssl.sh, linked into libtlsio) and the system's libwolfssl (Debian's build,
+# configure --with-wolfssl=system); nginx (Debian's nginx-light, 1 worker, TLS 1.3); and the raw
+# ceilings: iperf3 over loopback, and the single-core cipher speed of each wolfSSL.
 # On a 2-core machine the server is pinned to CPU 0 and every client to CPU 1.
 #
 # Workloads (each timed number is the median of $RUNS runs):
 #   bulk        curl downloads $BULK bytes (server sends 1 MiB at a time); MB/s; and the same
-#               download by tlsio-get (the library's client, epoll, on the fastest wolfSSL
-#               built) against every server, nginx included: curl's OpenSSL reads 16 KiB at a
+#               download by tlsio-get (the library's client, epoll, on the first build of
+#               BUILDS) against every server, nginx included: curl's OpenSSL reads 16 KiB at a
 #               time and saturates its core near 1 GB/s, so with curl the client, not the
 #               server, can be the limit
 #   small c50   wrk -t1 -c50 keep-alive, $SMALL-byte body, $WRK_SECS s; req/s and p99
@@ -27,8 +28,9 @@
 #
 # Usage: bash bench/run.sh            (root, or the tools already installed)
 # Environment: RUNS=5 BULK=1G SMALL=128 WRK_SECS=5 HS_N=4000 HS_C=50 IDLE=10000
-#   BACKENDS="uring epoll libev blocking"  FAST=auto|yes|no (yes: build the AES-NI wolfSSL
-#   first if missing)  PROFILE=1  OUT=BENCHMARKS.md  QUICK=1 (tiny sizes, to try the script)
+#   BACKENDS="uring epoll libev blocking"  BUILDS="tuned system" (tuned: built first if
+#   missing)  PROFILE=1  OUT=BENCHMARKS.md  QUICK=1 (tiny sizes, to try the script)
+# Per-connection memory at 10,000 and 100,000 connections, and after traffic: bench/memory.sh.
 # Defaults take about 20 minutes on 2 cores.
 set -u
 LC_ALL=C
@@ -40,7 +42,8 @@ if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
 	exit 0
 fi
 RUNS=${RUNS:-5} BULK=${BULK:-1G} SMALL=${SMALL:-128} WRK_SECS=${WRK_SECS:-5}
-HS_N=${HS_N:-4000} HS_C=${HS_C:-50} IDLE=${IDLE:-10000} FAST=${FAST:-auto} PROFILE=${PROFILE:-1}
+HS_N=${HS_N:-4000} HS_C=${HS_C:-50} IDLE=${IDLE:-10000} PROFILE=${PROFILE:-1}
+BUILDS=${BUILDS:-tuned system}
 BACKENDS=${BACKENDS:-uring epoll libev blocking}
 OUT=${OUT:-$top/BENCHMARKS.md}
 if [ "${QUICK:-0}" = 1 ]; then
@@ -70,36 +73,47 @@ fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 [ "$(ulimit -n)" -gt $((IDLE + 100)) ] || die "ulimit -n $(ulimit -n) is too low for IDLE=$IDLE"
 
-fast_prefix=${WOLFSSL_FAST:-$top/_deps/wolfssl}
-if [ "$FAST" = yes ] && [ ! -f "$fast_prefix/include/wolfssl/options.h" ]; then
-	log "building the AES-NI wolfSSL (scripts/build-wolfssl.sh)"
-	"$top/scripts/build-wolfssl.sh" --profile debian "$fast_prefix" >&2 || die "build-wolfssl.sh failed"
-fi
-builds="debian"
-[ "$FAST" != no ] && [ -f "$fast_prefix/include/wolfssl/options.h" ] && builds="debian fast"
+tuned_prefix=$top/_deps/wolfssl-tuned
+builds=
+for b in $BUILDS; do
+	case $b in
+	tuned)
+		log "the tuned wolfSSL (scripts/build-wolfssl.sh: reused when built)"
+		mkdir -p "$top/_deps"
+		"$top/scripts/build-wolfssl.sh" >"$top/_deps/build-wolfssl.log" 2>&1 ||
+			{ tail -n 30 "$top/_deps/build-wolfssl.log" >&2; die "build-wolfssl.sh failed"; } ;;
+	system) dpkg -s libwolfssl-dev >/dev/null 2>&1 || die "BUILDS has system: apt-get install libwolfssl-dev" ;;
+	*) die "unknown build '$b' in BUILDS (tuned, system)" ;;
+	esac
+	builds="$builds $b"
+done
+builds=${builds# }
 
 # Static libtlsio: the server binary is the process (no libtool wrapper in front of it, so the
 # pid we measure is the server), and no PLT hops into the library.
-build_dir() { [ "$1" = debian ] && echo "$top/build-bench" || echo "$top/build-fast"; }
+build_dir() { [ "$1" = tuned ] && echo "$top/build-bench" || echo "$top/build-bench-$1"; }
 [ -x "$top/configure" ] || (cd "$top" && autoreconf -fi >/dev/null 2>&1) || die "autoreconf failed"
 for b in $builds; do
 	d=$(build_dir "$b")
 	mkdir -p "$d"
-	opt=""
-	[ "$b" = fast ] && opt="--with-wolfssl=$fast_prefix"
-	log "building $b wolfSSL variant in $d"
-	(cd "$d" && ../configure -q --disable-shared CFLAGS="-O2 -g" $opt >configure.out 2>&1 &&
+	log "building libtlsio with the $b wolfSSL in $d"
+	(cd "$d" && ../configure -q --disable-shared --with-wolfssl="$b" CFLAGS="-O2 -g" >configure.out 2>&1 &&
 		{ ! head -c 64 examples/tlsio-https 2>/dev/null | grep -q '^#!' || make clean >/dev/null; } &&
-		make -j"$(nproc)" examples/tlsio-https examples/tlsio-get >make.out 2>&1) || die "build failed in $d (see make.out)"
+		make -j"$(nproc)" examples/tlsio-https examples/tlsio-get bench/hold-conns >make.out 2>&1) ||
+		die "build failed in $d (see configure.out, make.out)"
 	head -c 64 "$d/examples/tlsio-https" | grep -q '^#!' && die "$d: tlsio-https is still a libtool wrapper"
-	cflags=""; libs="-lwolfssl"
-	[ "$b" = fast ] && cflags="-I$fast_prefix/include" && libs="-L$fast_prefix/lib -Wl,-rpath,$fast_prefix/lib -lwolfssl"
-	gcc -O2 $cflags -o "$d/cipher-speed" "$top/bench/cipher-speed.c" $libs || die "cipher-speed build failed"
+	if [ "$b" = tuned ]; then
+		cs=(-I"$tuned_prefix/include" "$top/bench/cipher-speed.c" "$tuned_prefix/lib/libwolfssl.a" -lm -lpthread)
+	else
+		cs=("$top/bench/cipher-speed.c" -lwolfssl)
+	fi
+	gcc -O2 -o "$d/cipher-speed" "${cs[@]}" || die "cipher-speed build failed"
 done
 
-# the bulk benchmark's second client: tlsio-get on the fastest wolfSSL built, for every server
-getter=$(build_dir debian)/examples/tlsio-get
-case " $builds " in *" fast "*) getter=$(build_dir fast)/examples/tlsio-get ;; esac
+# the bulk benchmark's second client: tlsio-get on the first build of BUILDS (the default), for every server
+getter=$(build_dir "${builds%% *}")/examples/tlsio-get
+# the idle connections' client (bench/hold-conns.c), for every server
+holder_bin=$(build_dir "${builds%% *}")/bench/hold-conns
 
 tmp=$(mktemp -d /tmp/tlsio-bench.XXXXXX) || exit 1
 res=$tmp/results  # one "key value" per line
@@ -297,7 +311,8 @@ bench_server() { # KEY START... : all workloads against the server started by ST
 	rss0=$(awk '/^VmRSS/ { print $2 * 1024 }' "/proc/$spid/status")
 	[ "$1" = start_tlsio ] && heap0=$(cli curl -sk "$(url stats)" | tee "$tmp/stats0" | awk '/^heap_in_use/ { print $2 }')
 	mkfifo "$tmp/hold"
-	cli python3 "$top/bench/idle-conns.py" "127.0.0.1:$PORT" "$IDLE" <"$tmp/hold" >"$tmp/idle.out" 2>&1 &
+	cli "$holder_bin" --connect "127.0.0.1:$PORT" --count "$IDLE" --ca "$top/tests/certs/ca.pem" \
+		--server-name localhost <"$tmp/hold" >"$tmp/idle.out" 2>&1 &
 	local holder=$!
 	exec 9>"$tmp/hold"
 	for _ in $(seq 1200); do grep -q '^ready' "$tmp/idle.out" && break; kill -0 $holder 2>/dev/null || break; sleep 0.1; done
@@ -347,7 +362,7 @@ for b in $builds; do
 done
 
 bench_server nginx start_nginx || log "nginx failed"
-avail=$("$(build_dir debian)/examples/tlsio-https" --list-backends | awk 'NF == 1 { print $1 }')
+avail=$("$(build_dir "${builds%% *}")/examples/tlsio-https" --list-backends | awk 'NF == 1 { print $1 }')
 for b in $builds; do
 	for be in $BACKENDS; do
 		echo "$avail" | grep -qx "$be" || { log "backend $be not usable here, skipped"; continue; }
@@ -366,6 +381,7 @@ mark() { # VALUE OP TARGET
 }
 cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)
 deb_ver=$(dpkg-query -W -f='${Version}' libwolfssl35 2>/dev/null || echo unknown)
+tuned_ver=$(sed -n 's/^#define LIBWOLFSSL_VERSION_STRING "\(.*\)"/\1/p' "$tuned_prefix/include/wolfssl/version.h" 2>/dev/null)
 {
 	echo "# Benchmarks"
 	echo
@@ -379,8 +395,12 @@ deb_ver=$(dpkg-query -W -f='${Version}' libwolfssl35 2>/dev/null || echo unknown
 	echo "## Machine"
 	echo
 	echo "- CPU: $cpu, $(nproc) cores; kernel $(uname -r); $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)"
-	echo "- wolfSSL (debian): libwolfssl35 $deb_ver, Debian's build (--enable-distro --enable-pkcs11), no AES-NI"
-	[ -f "$fast_prefix/BUILD-FLAGS" ] && echo "- wolfSSL (fast): $(sed -n 's/^#define LIBWOLFSSL_VERSION_STRING "\(.*\)"/\1/p' "$fast_prefix/include/wolfssl/version.h") from Debian's source package, \`$(cat "$fast_prefix/BUILD-FLAGS")\` (scripts/build-wolfssl.sh)"
+	case " $builds " in *" tuned "*)
+		echo "- wolfSSL (tuned, the default): $tuned_ver from Debian's source package, \`scripts/build-wolfssl.sh\` (profile tuned, static, linked into libtlsio): \`$(cat "$tuned_prefix/BUILD-FLAGS")\`" ;;
+	esac
+	case " $builds " in *" system "*)
+		echo "- wolfSSL (system): libwolfssl35 $deb_ver, Debian's build (--enable-distro --enable-pkcs11), shared, no AES-NI" ;;
+	esac
 	echo "- nginx: $(nginx -V 2>&1 | head -n1 | sed 's/nginx version: //') ($(nginx -V 2>&1 | sed -n 's/^built with //p' | head -n1)), 1 worker, TLS 1.3 only"
 	echo "- clients: $(curl --version | head -n1 | cut -d' ' -f1-2,5), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), h2load $(h2load --version 2>&1 | awk '{ print $NF }'), $(iperf3 --version | head -n1 | cut -d' ' -f1-2)"
 	echo
@@ -431,8 +451,11 @@ deb_ver=$(dpkg-query -W -f='${Version}' libwolfssl35 2>/dev/null || echo unknown
 	echo "Bulk with tlsio-get is the server-bound figure (the client has CPU to spare); the targets"
 	echo "name nginx+curl, so both nginx columns are given."
 	echo
-	echo "| tlsio | bulk get / nginx+curl (fast: >= 1.3) | bulk get / nginx+get | bulk curl / nginx+curl | bulk get / iperf3 (fast: >= 0.70) | bulk get / cipher speed (debian: >= 0.90) | c50 / nginx (>= 1.3) | c50 per server core / nginx | c500 / nginx | handshakes / nginx (>= 1.0) | syscalls/record (uring: <= 0.25) |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|"
+	echo "Targets (issue 14, for the default build): bulk >= 1.5x nginx+curl, full handshakes/s >= 1.5x"
+	echo "nginx, wrk c50 >= 1.5x nginx, wrk c500 p99 latency <= nginx's."
+	echo
+	echo "| tlsio | bulk get / nginx+curl (>= 1.5) | bulk curl / nginx+curl | bulk get / nginx+get | bulk get / iperf3 | bulk get / cipher speed | c50 / nginx (>= 1.5) | c50 per server core / nginx | c500 / nginx | c500 p99 ms, tlsio/nginx (<= nginx) | handshakes / nginx (>= 1.5) | syscalls/record |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 	for b in $builds; do for be in $BACKENDS; do
 		k=$b.$be
 		shown "$k" || continue
@@ -445,12 +468,10 @@ deb_ver=$(dpkg-query -W -f='${Version}' libwolfssl35 2>/dev/null || echo unknown
 		r_50=$(ratio "$(get "$k.rps50")" "$(get nginx.rps50)")
 		r_core=$(ratio "$(get "$k.rps50_core")" "$(get nginx.rps50_core)")
 		r_500=$(ratio "$(get "$k.rps500")" "$(get nginx.rps500)")
+		p_500=$(ratio "$(get "$k.p99_500")" "$(get nginx.p99_500)")
 		r_hs=$(ratio "$(get "$k.hs")" "$(get nginx.hs)")
-		get_col="$r_get"; [ "$b" = fast ] && get_col="$r_get $(mark "$r_get" '>=' 1.3)"
-		ip_col="$r_ip"; [ "$b" = fast ] && ip_col="$r_ip $(mark "$r_ip" '>=' 0.70)"
-		cs_col="$r_cs"; [ "$b" = debian ] && cs_col="$r_cs $(mark "$r_cs" '>=' 0.90)"
-		rec="$(get "$k.sys_per_rec")"; [ "$be" = uring ] && rec="$rec $(mark "$rec" '<=' 0.25)"
-		echo "| $be, $b wolfSSL | $get_col | $r_getget | $r_curl | $ip_col | $cs_col | $r_50 $(mark "$r_50" '>=' 1.3) | $r_core | $r_500 | $r_hs $(mark "$r_hs" '>=' 1.0) | $rec |"
+		m() { if [ "$b" = tuned ]; then echo "$1 $(mark "$1" "$2" "$3")"; else echo "$1"; fi; }
+		echo "| $be, $b wolfSSL | $(m "$r_get" '>=' 1.5) | $r_curl | $r_getget | $r_ip | $r_cs | $(m "$r_50" '>=' 1.5) | $r_core | $r_500 | $(get "$k.p99_500")/$(get nginx.p99_500) $(m "$p_500" '<=' 1.0 | sed 's/^[^ ]* *//') | $(m "$r_hs" '>=' 1.5) | $(get "$k.sys_per_rec") |"
 	done; done
 	echo
 	echo "Crypto path reported by tlsio-https at startup:"
