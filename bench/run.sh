@@ -30,7 +30,8 @@
 # Environment: RUNS=5 BULK=1G SMALL=128 WRK_SECS=5 HS_N=4000 HS_C=50 IDLE=10000
 #   BACKENDS="uring epoll libev blocking"  BUILDS="tuned system" (tuned: built first if
 #   missing)  PROFILE=1  OUT=BENCHMARKS.md  QUICK=1 (tiny sizes, to try the script)
-# Per-connection memory at 10,000 and 100,000 connections, and after traffic: bench/memory.sh.
+#   MEMORY=1 MEM_COUNTS="10000 100000": then bench/memory.sh for each build (memory per idle
+#   connection after the handshake, after 1 MiB each way, after the close; nginx alongside)
 # Defaults take about 20 minutes on 2 cores.
 set -u
 LC_ALL=C
@@ -44,10 +45,11 @@ fi
 RUNS=${RUNS:-5} BULK=${BULK:-1G} SMALL=${SMALL:-128} WRK_SECS=${WRK_SECS:-5}
 HS_N=${HS_N:-4000} HS_C=${HS_C:-50} IDLE=${IDLE:-10000} PROFILE=${PROFILE:-1}
 BUILDS=${BUILDS:-tuned system}
+MEMORY=${MEMORY:-1} MEM_COUNTS=${MEM_COUNTS:-10000 100000}
 BACKENDS=${BACKENDS:-uring epoll libev blocking}
 OUT=${OUT:-$top/BENCHMARKS.md}
 if [ "${QUICK:-0}" = 1 ]; then
-	RUNS=1 BULK=64M WRK_SECS=1 HS_N=300 IDLE=300
+	RUNS=1 BULK=64M WRK_SECS=1 HS_N=300 IDLE=300 MEM_COUNTS=300
 fi
 PORT=${PORT:-18443}
 SRV_CPU=0 CLI_CPU=1
@@ -369,6 +371,16 @@ for b in $builds; do
 		bench_server "$b.$be" start_tlsio "$b" "$be" || log "$b.$be failed"
 	done
 done
+if [ "$MEMORY" = 1 ]; then
+	nginx_mem=1
+	for b in $builds; do
+		log "memory: bench/memory.sh, $b wolfSSL, N in $MEM_COUNTS"
+		COUNTS="$MEM_COUNTS" BACKENDS="$BACKENDS" NGINX=$nginx_mem NGINX_COUNT="${MEM_COUNTS%% *}" PORT=$((PORT + 2)) \
+			bash "$top/bench/memory.sh" "$(build_dir "$b")/examples/tlsio-https" "$holder_bin" \
+			>"$tmp/mem-$b.md" 2>"$tmp/mem-$b.err" || log "memory.sh ($b) failed: $(tail -n 3 "$tmp/mem-$b.err")"
+		nginx_mem=0
+	done
+fi
 elapsed=$(( $(date +%s) - t_start ))
 cp "$res" "$top/bench/last-results.txt" 2>/dev/null
 
@@ -446,6 +458,16 @@ tuned_ver=$(sed -n 's/^#define LIBWOLFSSL_VERSION_STRING "\(.*\)"/\1/p' "$tuned_
 		echo "| $(label "$k") | $(get "$k.hs") | $(get "$k.rss_per_conn") | $(get "$k.heap_per_conn") | $(get "$k.tls_heap_per_conn") | $(get "$k.own_heap_per_conn") |"
 	done
 	echo
+	if [ "$MEMORY" = 1 ]; then
+		echo "## Memory per idle connection (bench/memory.sh, same sitting)"
+		for b in $builds; do
+			echo
+			echo "### $b wolfSSL"
+			echo
+			sed -e '1{/^## /d}' "$tmp/mem-$b.md"
+		done
+		echo
+	fi
 	echo "## Ratios against the targets (same sitting)"
 	echo
 	echo "Bulk with tlsio-get is the server-bound figure (the client has CPU to spare); the targets"
