@@ -87,16 +87,17 @@ if [ $status -ne 0 ]; then
 	exit $status
 fi
 
-# The same suite under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer included):
-# any report fails a test (ASan/LSan exit non-zero; UBSan is built to abort). SANITIZE=0 skips.
-if [ "${SANITIZE:-1}" != 0 ]; then
-	echo "== make check under ASan+UBSan (in $build-asan)"
-	mkdir -p "$build-asan"
+# suite_in DIR CONFIGURE_ARGS...: configure, build and make check in DIR; on a failure, the
+# failing logs, and a non-zero status
+suite_in() {
 	(
-		cd "$build-asan"
+		dir=$1
+		shift
+		# (set -e does not act in a function called left of ||: every step says so itself)
+		mkdir -p "$dir" && cd "$dir" || exit 1
 		# shellcheck disable=SC2086
-		"$src/configure" --quiet --enable-sanitizers ${CONFIGURE_FLAGS:-}
-		make -j"$jobs" >/dev/null
+		"$src/configure" --quiet "$@" ${CONFIGURE_FLAGS:-} | grep -E '^  wolfSSL' || exit 1
+		make -j"$jobs" >/dev/null || exit 1
 		make -j"$jobs" check >check.out 2>&1 || {
 			cat check.out
 			for log in tests/*.log; do
@@ -106,8 +107,16 @@ if [ "${SANITIZE:-1}" != 0 ]; then
 			exit 1
 		}
 		grep -E '^(PASS|SKIP|# TOTAL)' check.out
-		! grep -lE 'ERROR: [A-Za-z]+Sanitizer|runtime error:' tests/*.log
-	) || { echo "== sanitizer run FAILED" >&2; exit 1; }
+	)
+}
+
+# The same suite under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer included):
+# any report fails a test (ASan/LSan exit non-zero; UBSan is built to abort). SANITIZE=0 skips.
+if [ "${SANITIZE:-1}" != 0 ]; then
+	echo "== make check under ASan+UBSan (in $build-asan)"
+	{ suite_in "$build-asan" --enable-sanitizers &&
+		! grep -lE 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$build-asan"/tests/*.log; } ||
+		{ echo "== sanitizer run FAILED" >&2; exit 1; }
 
 	# valgrind memcheck on the single-process suites (no fork, so leaks are seen at exit)
 	echo "== valgrind memcheck: tests/test-tls, tests/test-queue"
@@ -128,22 +137,8 @@ fi
 # distribution package links: every behaviour must hold on both builds.
 if [ "${SYSTEM_WOLFSSL:-1}" != 0 ]; then
 	echo "== make check on the system's libwolfssl (in $build-system)"
-	mkdir -p "$build-system"
-	(
-		cd "$build-system"
-		# shellcheck disable=SC2086
-		"$src/configure" --quiet --with-wolfssl=system ${CONFIGURE_FLAGS:-} | grep -E '^  wolfSSL'
-		make -j"$jobs" >/dev/null
-		make -j"$jobs" check >check.out 2>&1 || {
-			cat check.out
-			for log in tests/*.log; do
-				echo "======== $log" >&2
-				tail -n 60 "$log" >&2
-			done
-			exit 1
-		}
-		grep -E '^(PASS|SKIP|# TOTAL)' check.out
-	) || { echo "== make check on the system's libwolfssl FAILED" >&2; exit 1; }
+	suite_in "$build-system" --with-wolfssl=system ||
+		{ echo "== make check on the system's libwolfssl FAILED" >&2; exit 1; }
 fi
 
 echo "== make distcheck (the tarball configures, builds, installs and runs the TLS tests)"
