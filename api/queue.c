@@ -6,8 +6,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "queue.h"
 
@@ -22,41 +20,9 @@ struct tlsio__seg {
 #define PT_CHUNK (64 * 1024)
 #define CT_CHUNK (256 * 1024)
 
-/* Chunks of SEG_MAP_MIN bytes and more are pages of their own (mmap), not malloc's: a burst of
- * busy connections takes hundreds of them at once, and once they drain, munmap gives the
- * memory back. From malloc's heap it came back only at the top: after 1 MiB each way on 10,000
- * connections the server kept 1.5 to 5 KB of RSS per idle connection that nothing used, held
- * by glibc between longer-lived blocks. The loop's pool still keeps POOL_MAX of each kind for
- * reuse, so a steady stream does not map and unmap. Under AddressSanitizer they stay malloc's,
- * which it checks. */
-#define SEG_MAP_MIN (32 * 1024)
-#if defined(__SANITIZE_ADDRESS__)
-#define SEG_MAPPED(cap) 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SEG_MAPPED(cap) 0
-#endif
-#endif
-#ifndef SEG_MAPPED
-#define SEG_MAPPED(cap) ((cap) >= SEG_MAP_MIN)
-#endif
-
-static size_t seg_map_len(size_t cap)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	return (sizeof(tlsio__seg) + cap + page - 1) / page * page;
-}
-
 static tlsio__seg *seg_new(size_t cap)
 {
-	tlsio__seg *s;
-	if (SEG_MAPPED(cap)) {
-		void *m = mmap(NULL, seg_map_len(cap), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		               -1, 0);
-		s = m != MAP_FAILED ? m : NULL;
-	} else {
-		s = malloc(sizeof(*s) + cap);
-	}
+	tlsio__seg *s = malloc(sizeof(*s) + cap);
 	if (s == NULL)
 		return NULL;
 	s->next = NULL;
@@ -66,24 +32,13 @@ static tlsio__seg *seg_new(size_t cap)
 	return s;
 }
 
-/* Any segment: a chunk (mapped or not) or the header of a borrowed buffer (cap 0). */
-static void seg_free(tlsio__seg *s)
-{
-	if (s == NULL)
-		return;
-	if (SEG_MAPPED(s->cap))
-		(void)munmap(s, seg_map_len(s->cap));
-	else
-		free(s);
-}
-
 #define POOL_MAX 8
 
 static void seg_list_free(tlsio__seg *s)
 {
 	while (s != NULL) {
 		tlsio__seg *n = s->next;
-		seg_free(s);
+		free(s);
 		s = n;
 	}
 }
@@ -117,7 +72,7 @@ static void chunk_put(tlsio__pool *p, tlsio__seg *s, size_t cap)
 		p->free = s;
 		p->n++;
 	} else {
-		seg_free(s);
+		free(s);
 	}
 }
 
@@ -268,7 +223,7 @@ void tlsio__ctq_free(tlsio__ctq *q)
 {
 	tlsio__pool *pool = q->pool;
 	seg_list_put(pool, q->head, CT_CHUNK);
-	seg_free(q->spare);
+	free(q->spare);
 	tlsio__ctq_init(q);
 	q->pool = pool;
 }
@@ -344,6 +299,6 @@ void tlsio__ctq_consume(tlsio__ctq *q, size_t n)
 		else if (q->spare == NULL && s->cap == CT_CHUNK)
 			q->spare = s;
 		else
-			seg_free(s);
+			free(s);
 	}
 }
