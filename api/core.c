@@ -162,11 +162,6 @@ static void set_sockopts(int fd, const tlsio_conn_opts *o)
 
 static int marks_push(tlsio_conn *c, uint64_t ct_end, uint64_t pt_end)
 {
-	if (c->marks_cap == 0) {
-		c->marks = c->marks_small;
-		c->marks_cap = sizeof(c->marks_small) / sizeof(c->marks_small[0]);
-		c->marks_head = 0;
-	}
 	if (c->marks_len == c->marks_cap) {
 		size_t cap = c->marks == c->marks_small ? 64 : c->marks_cap * 2;
 		struct rec_mark *m = malloc(cap * sizeof(*m));
@@ -277,7 +272,7 @@ static void conn_after_write(tlsio_conn *c)
 		c->marks_head = (c->marks_head + 1) % c->marks_cap;
 		c->marks_len--;
 	}
-	if (c->marks_len == 0 && c->marks != c->marks_small && c->marks_cap > 0) {
+	if (c->marks_len == 0 && c->marks != c->marks_small) {
 		free(c->marks);
 		c->marks = c->marks_small;
 		c->marks_cap = sizeof(c->marks_small) / sizeof(c->marks_small[0]);
@@ -868,6 +863,8 @@ static int conn_new(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *c
 	c->is_server = is_server;
 	c->alert = TLSIO_ALERT_NONE;
 	c->state = ST_HANDSHAKE;
+	c->marks = c->marks_small;
+	c->marks_cap = sizeof(c->marks_small) / sizeof(c->marks_small[0]);
 	c->cb = *o->cb;
 	c->user = o->user;
 	c->high_water = o->high_water ? o->high_water : DEFAULT_HIGH_WATER;

@@ -474,6 +474,15 @@ static int respond(struct https_conn *hc, int head_only)
 	return 0;
 }
 
+/* Discard up to @p avail bytes of the request body still expected; @return how many. */
+static size_t body_take(struct https_conn *hc, size_t avail)
+{
+	size_t take = avail < hc->body_skip ? avail : (size_t)hc->body_skip;
+	hc->body_skip -= take;
+	CNT_ADD(hc->srv->n.request_body_bytes, take);
+	return take;
+}
+
 /* Answer pipelined requests in order while the previous response is fully queued. */
 static void serve(struct https_conn *hc)
 {
@@ -491,10 +500,7 @@ static void serve(struct https_conn *hc)
 				break; /* 0: on_drain goes on; -1: aborted */
 		}
 		if (hc->body_skip > 0) {
-			size_t take = hc->in_len - used < hc->body_skip ? hc->in_len - used : (size_t)hc->body_skip;
-			used += take;
-			hc->body_skip -= take;
-			CNT_ADD(srv->n.request_body_bytes, take);
+			used += body_take(hc, hc->in_len - used);
 			if (hc->body_skip > 0) {
 				if (hc->peer_eof)
 					conn_close(hc); /* the body will not come: nothing to answer */
@@ -559,9 +565,7 @@ static void on_data(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
 		return;
 	if (hc->in_len == 0 && hc->body_skip > 0) {
 		/* a request body that nothing else waits behind: discard it without copying */
-		size_t take = len < hc->body_skip ? len : (size_t)hc->body_skip;
-		hc->body_skip -= take;
-		CNT_ADD(hc->srv->n.request_body_bytes, take);
+		size_t take = body_take(hc, len);
 		data += take;
 		len -= take;
 		if (hc->body_skip > 0)

@@ -408,16 +408,23 @@ START_TEST(hello_reader_resumes)
 END_TEST
 
 /* The client's ClientHello (one record) with its first extension repeated at the end. */
+/* Where the extensions of the ClientHello in @p h (one record) start: their 2-byte length. */
+static size_t hello_extensions_at(const struct pipe_buf *h)
+{
+	size_t off = 5 + 4 + 2 + 32;
+	ck_assert_int_eq(h->p[5], 1);
+	off += 1 + h->p[off];                                  /* session id */
+	off += 2 + ((size_t)h->p[off] << 8 | h->p[off + 1]);  /* cipher suites */
+	off += 1 + h->p[off];                                  /* compression methods */
+	return off;
+}
+
 static struct pipe_buf hello_with_duplicate_extension(const struct pipe_buf *in)
 {
 	struct pipe_buf out = {0};
-	size_t rec_len = (size_t)in->p[3] << 8 | in->p[4], off = 5 + 4 + 2 + 32, ext_start, ext_len,
-	       first_len, n;
+	size_t rec_len = (size_t)in->p[3] << 8 | in->p[4], off = hello_extensions_at(in), ext_start,
+	       ext_len, first_len, n;
 	uint8_t *m;
-	ck_assert_int_eq(in->p[5], 1);
-	off += 1 + in->p[off];                                    /* session id */
-	off += 2 + ((size_t)in->p[off] << 8 | in->p[off + 1]);    /* cipher suites */
-	off += 1 + in->p[off];                                    /* compression methods */
 	ext_len = (size_t)in->p[off] << 8 | in->p[off + 1];
 	ext_start = off + 2;
 	ck_assert_uint_eq(ext_start + ext_len, 5 + rec_len);     /* extensions end the hello */
@@ -464,11 +471,7 @@ END_TEST
 /* The key share of @p group in the ClientHello in @p h (one record), or NULL; *len gets its size. */
 static uint8_t *hello_key_share(struct pipe_buf *h, unsigned group, size_t *len)
 {
-	size_t off = 5 + 4 + 2 + 32, end;
-	ck_assert_int_eq(h->p[5], 1);
-	off += 1 + h->p[off];
-	off += 2 + ((size_t)h->p[off] << 8 | h->p[off + 1]);
-	off += 1 + h->p[off];
+	size_t off = hello_extensions_at(h), end;
 	end = off + 2 + ((size_t)h->p[off] << 8 | h->p[off + 1]);
 	for (off += 2; off + 4 <= end;) {
 		unsigned type = (unsigned)h->p[off] << 8 | h->p[off + 1];
