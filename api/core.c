@@ -21,6 +21,7 @@
 #include "core.h"
 #include "queue.h"
 #include "timers.h"
+#include "loop.h"
 #include "hello.h"
 #include "tls.h"
 #include "backend.h"
@@ -95,22 +96,6 @@ struct tlsio_listener {
 	void *accept_user;
 };
 
-struct tlsio_loop {
-	const tlsio_backend *be;
-	void *bdata;
-	tlsio_conn *conns;
-	tlsio_listener *listeners;
-	tlsio_listener *dead_listeners;
-	tlsio_conn *pend_head, *pend_tail;
-	tlsio_conn *fin_head;
-	atomic_int stop; /* set from other threads and signal handlers (tlsio_loop_stop) */
-	int running;     /* inside tlsio_loop_run: a nested call is refused */
-	tlsio__pool pt_pool, ct_pool; /* queue chunks shared by the loop's connections */
-	tlsio__timers timers;      /* connections with a deadline (see conn_arm_timer) */
-	size_t nconns;
-	uint8_t stage[TLSIO__TLS_MAX_PLAIN];
-	uint8_t rbuf[TLSIO__TLS_MAX_PLAIN];
-};
 
 static void conn_fail(tlsio_conn *c, int status);
 static int check_cfg(tlsio_tls_config *cfg, int is_server);
@@ -624,8 +609,11 @@ static void conn_finalize(tlsio_conn *c)
 	conn_free(c);
 }
 
+static void drain_check(tlsio_loop *loop);
+
 static void loop_process(tlsio_loop *loop)
 {
+	tlsio__tasks_run(loop, loop->freeing ? TLSIO_E_ABORTED : 0);
 	for (;;) {
 		while (loop->pend_head != NULL) {
 			tlsio_conn *c = loop->pend_head;
@@ -651,6 +639,7 @@ static void loop_process(tlsio_loop *loop)
 		free(l->server_name);
 		free(l);
 	}
+	drain_check(loop);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -697,13 +686,31 @@ static int loop_timeout(tlsio_loop *loop)
 	return t->at <= now ? 0 : (int)(t->at - now > 3600000 ? 3600000 : t->at - now);
 }
 
+static void drain_expired(tlsio_loop *loop);
+
+/* Everything due by now, in time order. A timer queued or moved during this pass (a callback's
+ * timer with timeout 0, a repeating one) waits for the next pass, so that no callback can keep
+ * the loop here. */
 static void loop_deadlines(tlsio_loop *loop)
 {
 	uint64_t now = tlsio__now_ms();
+	uint64_t seq_end = loop->timers.seq;
 	tlsio__timer *t;
-	while ((t = tlsio__timers_top(&loop->timers)) != NULL && t->at <= now) {
-		tlsio_conn *c = TIMER_CONN(t);
-		uint64_t d = c->state == ST_DEAD ? 0 : conn_deadline(c);
+	while ((t = tlsio__timers_top(&loop->timers)) != NULL && t->at <= now && t->seq < seq_end) {
+		tlsio_conn *c;
+		uint64_t d;
+		if (t->kind == TLSIO__TK_APP) {
+			tlsio__app_timer_expire(loop, t, now);
+			continue;
+		}
+		if (t->kind == TLSIO__TK_DRAIN) {
+			tlsio__timers_del(&loop->timers, t);
+			loop->napp--;
+			drain_expired(loop);
+			continue;
+		}
+		c = TIMER_CONN(t);
+		d = c->state == ST_DEAD ? 0 : conn_deadline(c);
 		if (d > now) {
 			(void)tlsio__timers_set(&loop->timers, t, d);
 			continue;
@@ -766,10 +773,11 @@ static int loop_run(tlsio_loop *loop, int mode)
 		loop_process(loop);
 		if (atomic_exchange(&loop->stop, 0))
 			break;
-		if (mode == TLSIO_RUN_DEFAULT && loop->conns == NULL && loop->listeners == NULL)
+		if (mode == TLSIO_RUN_DEFAULT && loop->conns == NULL && loop->listeners == NULL &&
+		    loop->refs == 0 && !tlsio__tasks_pending(loop))
 			break;
 		timeout = mode == TLSIO_RUN_NOWAIT ? 0 : loop_timeout(loop);
-		if (loop->pend_head != NULL || loop->fin_head != NULL)
+		if (loop->pend_head != NULL || loop->fin_head != NULL || tlsio__tasks_pending(loop))
 			timeout = 0;
 		rc = loop->be->run_once(loop, timeout);
 		if (rc < 0)
@@ -801,23 +809,94 @@ int tlsio__loop_process(tlsio_loop *loop)
 {
 	loop_deadlines(loop);
 	loop_process(loop);
+	if (loop->pend_head != NULL || loop->fin_head != NULL || tlsio__tasks_pending(loop))
+		return 0;
 	return loop_timeout(loop);
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* graceful drain */
+
+int tlsio_loop_drain(tlsio_loop *loop, uint32_t timeout_ms, tlsio_drain_cb cb, void *user)
+{
+	int rc;
+	if (loop->drain.on)
+		return -EALREADY;
+	if (timeout_ms != 0) {
+		rc = tlsio__loop_reserve_app(loop);
+		if (rc < 0)
+			return rc;
+		loop->drain.timer.kind = TLSIO__TK_DRAIN;
+		loop->napp++;
+		(void)tlsio__timers_set(&loop->timers, &loop->drain.timer, tlsio__now_ms() + timeout_ms);
+	}
+	loop->drain.on = 1;
+	loop->drain.cb = cb;
+	loop->drain.user = user;
+	loop->drain.aborted = 0;
+	while (loop->listeners != NULL)
+		tlsio_listener_close(loop->listeners);
+	for (tlsio_conn *c = loop->conns; c != NULL; c = c->next)
+		tlsio_close(c);
+	return 0;
+}
+
+static void drain_expired(tlsio_loop *loop)
+{
+	for (tlsio_conn *c = loop->conns; c != NULL; c = c->next) {
+		if (c->state == ST_DEAD)
+			continue;
+		loop->drain.aborted++;
+		conn_terminate(c, TLSIO_E_ABORTED);
+	}
+}
+
+/* The drain is over once the last connection was finalized: tell, and end the run. */
+static void drain_check(tlsio_loop *loop)
+{
+	tlsio_drain_cb cb = loop->drain.cb;
+	if (!loop->drain.on || loop->conns != NULL)
+		return;
+	if (loop->drain.timer.pos != 0) {
+		tlsio__timers_del(&loop->timers, &loop->drain.timer);
+		loop->napp--;
+	}
+	loop->drain.on = 0;
+	atomic_store(&loop->stop, 1);
+	if (cb != NULL)
+		cb(loop, loop->drain.aborted, loop->drain.user);
+}
+
+size_t tlsio_loop_conn_count(const tlsio_loop *loop) { return loop->nconns; }
+int tlsio__loop_take_stop(tlsio_loop *loop) { return atomic_exchange(&loop->stop, 0); }
 
 void tlsio_loop_free(tlsio_loop *loop)
 {
 	if (loop == NULL)
 		return;
+	/* From here, tasks run with TLSIO_E_ABORTED and watches report nothing: the loop is not
+	 * running any more, only ending. */
+	loop->freeing = 1;
 	while (loop->listeners != NULL)
 		tlsio_listener_close(loop->listeners);
-	for (tlsio_conn *c = loop->conns; c != NULL; c = c->next)
+	for (tlsio_conn *c = loop->conns; c != NULL; c = c->next) {
+		if (loop->drain.on && c->state != ST_DEAD)
+			loop->drain.aborted++;
 		conn_terminate(c, TLSIO_E_ABORTED);
+	}
 	loop_process(loop);
 	/* A backend with operations in flight (io_uring) answers conn_close later. */
 	for (int i = 0; i < 100 && loop->conns != NULL; i++) {
 		loop->be->run_once(loop, 10);
 		loop_process(loop);
 	}
+	/* After the connections: their on_close may still free the application's timers and
+	 * watches. Before the backend, which waits on the watched fds. */
+	tlsio__events_free(loop);
+	if (loop->drain.timer.pos != 0)
+		tlsio__timers_del(&loop->timers, &loop->drain.timer);
+	/* tasks posted until now (also by the callbacks above) learn that they will not run */
+	tlsio__tasks_run(loop, TLSIO_E_ABORTED);
 	loop->be->loop_free(loop);
 	tlsio__pool_drain(&loop->pt_pool);
 	tlsio__pool_drain(&loop->ct_pool);
@@ -851,8 +930,10 @@ static int conn_new(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *c
 	tlsio_conn *c;
 	int rc;
 	*out = NULL;
-	/* a timer slot for every connection: arming one later cannot fail */
-	rc = tlsio__timers_reserve(&loop->timers, loop->nconns + 1);
+	if (loop->drain.on)
+		return -ESHUTDOWN;
+	/* a timer slot for every connection (and every other timer): arming one later cannot fail */
+	rc = tlsio__loop_reserve_app(loop);
 	if (rc < 0)
 		return rc;
 	c = calloc(1, sizeof(*c));
@@ -1207,6 +1288,8 @@ int tlsio_listen_ex(tlsio_loop *loop, const char *addr, const tlsio_listen_opts 
 	int fd = -1, one = 1, rc;
 
 	*out = NULL;
+	if (loop->drain.on)
+		return -ESHUTDOWN;
 	rc = tlsio__struct_in(lo, sizeof(*lo), lopts);
 	if (rc == 0)
 		rc = conn_opts_in(&co, opts);

@@ -4,6 +4,7 @@
 #endif
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "timers.h"
@@ -11,7 +12,12 @@
 static void place(tlsio__timers *h, size_t i, tlsio__timer *t)
 {
 	h->v[i] = t;
-	t->pos = i + 1;
+	t->pos = (uint32_t)(i + 1);
+}
+
+static int before(const tlsio__timer *a, const tlsio__timer *b)
+{
+	return a->at < b->at || (a->at == b->at && a->seq < b->seq);
 }
 
 static void sift_up(tlsio__timers *h, size_t i)
@@ -19,7 +25,7 @@ static void sift_up(tlsio__timers *h, size_t i)
 	tlsio__timer *t = h->v[i];
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
-		if (h->v[parent]->at <= t->at)
+		if (!before(t, h->v[parent]))
 			break;
 		place(h, i, h->v[parent]);
 		i = parent;
@@ -34,9 +40,9 @@ static void sift_down(tlsio__timers *h, size_t i)
 		size_t child = 2 * i + 1;
 		if (child >= h->n)
 			break;
-		if (child + 1 < h->n && h->v[child + 1]->at < h->v[child]->at)
+		if (child + 1 < h->n && before(h->v[child + 1], h->v[child]))
 			child++;
-		if (t->at <= h->v[child]->at)
+		if (!before(h->v[child], t))
 			break;
 		place(h, i, h->v[child]);
 		i = child;
@@ -50,6 +56,8 @@ int tlsio__timers_reserve(tlsio__timers *h, size_t n)
 	size_t cap;
 	if (n <= h->cap)
 		return 0;
+	if (n >= UINT32_MAX)
+		return -ENOMEM; /* pos is 32 bits */
 	cap = h->cap ? h->cap : 64;
 	while (cap < n)
 		cap *= 2;
@@ -68,15 +76,18 @@ int tlsio__timers_set(tlsio__timers *h, tlsio__timer *t, uint64_t at)
 		if (rc < 0)
 			return rc;
 		t->at = at;
+		t->seq = h->seq++;
 		place(h, h->n++, t);
 		sift_up(h, h->n - 1);
 		return 0;
 	}
 	if (at < t->at) {
 		t->at = at;
+		t->seq = h->seq++;
 		sift_up(h, t->pos - 1);
 	} else if (at > t->at) {
 		t->at = at;
+		t->seq = h->seq++;
 		sift_down(h, t->pos - 1);
 	}
 	return 0;
@@ -95,7 +106,7 @@ void tlsio__timers_del(tlsio__timers *h, tlsio__timer *t)
 		return;
 	/* The last one fills the hole; it may belong above or below it. */
 	place(h, i, last);
-	if (i > 0 && h->v[(i - 1) / 2]->at > last->at)
+	if (i > 0 && before(last, h->v[(i - 1) / 2]))
 		sift_up(h, i);
 	else
 		sift_down(h, i);

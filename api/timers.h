@@ -1,28 +1,39 @@
 /* SPDX-License-Identifier: MIT */
-/* Deadlines of a loop's connections: a binary min-heap of timers that the connections embed.
+/* A loop's deadlines: one binary min-heap for the connections' deadlines, the application's
+ * timers (tlsio_timer) and a drain's deadline, each embedding a tlsio__timer.
  *
  * The core keeps it lazy: a timer's time may be earlier than its connection's real deadline
  * (an idle deadline moves later on every read and write, which costs nothing here), and when it
  * comes due the core looks at the real deadline and either acts or moves the timer. So finding
  * the next deadline and the expired ones costs O(1) per loop turn and O(log n) per expiry,
- * instead of a walk over every connection. */
+ * instead of a walk over every connection.
+ *
+ * Ties: timers due at the same millisecond come out in the order they were queued or last
+ * moved (seq), so that a transcript of timer events is the same on every backend and run. */
 #ifndef TLSIO_TIMERS_H
 #define TLSIO_TIMERS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+/* What a timer belongs to (loop_deadlines dispatches on it). */
+enum { TLSIO__TK_CONN, TLSIO__TK_APP, TLSIO__TK_DRAIN };
+
 typedef struct tlsio__timer {
 	uint64_t at;  /* monotonic ms */
-	size_t pos;   /* 0: not in the heap; else index + 1 */
+	uint64_t seq; /* order among equal `at`: set when queued or moved */
+	uint32_t pos; /* 0: not in the heap; else index + 1 */
+	uint8_t kind; /* TLSIO__TK_* */
 } tlsio__timer;
 
 typedef struct tlsio__timers {
 	tlsio__timer **v;
 	size_t n, cap;
+	uint64_t seq; /* the next seq */
 } tlsio__timers;
 
-/** Make room for @p n timers, so that set() cannot fail below that. 0 or -ENOMEM. */
+/** Make room for @p n timers, so that set() cannot fail below that. 0 or -ENOMEM (also past
+ * UINT32_MAX - 1 timers). */
 int tlsio__timers_reserve(tlsio__timers *h, size_t n);
 /** Queue @p t at @p at, or move it there if it is queued. 0 or -ENOMEM (only past the reserve). */
 int tlsio__timers_set(tlsio__timers *h, tlsio__timer *t, uint64_t at);

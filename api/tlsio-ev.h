@@ -21,6 +21,16 @@
  * exists (each holds one reference on the loop until its on_close has been delivered); the
  * library's internal watchers do not keep it running by themselves. tlsio_loop_wake() may be
  * called from any thread or a signal handler and makes a blocked ev_run() iteration return.
+ * Referenced timers and watches (tlsio_timer_ref(), tlsio_watch_ref()) hold one reference each
+ * while active; unreferenced ones, pending deadlines and the library's own watchers hold none.
+ * tlsio_loop_stop() and the end of a drain (tlsio_loop_drain()) call ev_break(EVBREAK_ONE) on
+ * it, from the library's next hook (the application's loop ends its iteration, as
+ * tlsio_loop_run() would return).
+ *
+ * Passes: the library does its work (deadlines and timers, posted tasks, pending sends,
+ * finalization) from an ev_prepare before the loop blocks, from an ev_check after the I/O
+ * callbacks, and from its ev_timer: up to three passes per ev_run iteration. "The next loop
+ * turn" of tlsio.h (a timer restarted with timeout 0 from its callback) is the next pass here.
  *
  * Order of teardown: tlsio_loop_free() (on the loop's thread, not from inside a callback) before
  * ev_loop_destroy(). tlsio_loop_free() stops and removes every watcher it added and leaves the

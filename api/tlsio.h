@@ -22,8 +22,10 @@
  *    TLSIO_E_TRUNCATED.
  *
  * Threads: a loop and everything attached to it belong to the thread that runs the loop. The only
- * calls that may come from another thread or a signal handler are tlsio_loop_wake() and
- * tlsio_loop_stop() (stop, then wake). Different loops may run in different threads at once, and
+ * calls that may come from another thread or a signal handler are tlsio_loop_wake(),
+ * tlsio_loop_stop() (stop, then wake) and tlsio_loop_post_task(); tlsio_loop_post() may come
+ * from another thread (not a signal handler). To hand work to a loop, post a task: it runs on
+ * the loop's thread. Different loops may run in different threads at once, and
  * share a tlsio_tls_config (its reference count is atomic; wolfSSL is initialised once).
  * tlsio_tls_config_new() and tlsio_tls_config_free(), backend lookup and probing,
  * tlsio_version(), tlsio_crypto_info(), tlsio_strerror(), tlsio_alert_name(),
@@ -34,7 +36,8 @@
  *
  * Callbacks: every callback runs on the loop's thread, inside tlsio_loop_run() (or inside the
  * application's ev_run() for a loop made with tlsio_loop_new_ev()). Inside any callback of a
- * loop (connection callbacks, send completions, the accept callback) every function of this
+ * loop (connection callbacks, send completions, the accept callback, timers, tasks, watches,
+ * the drain's) every function of this
  * header may be called for any connection or listener of that loop, with three exceptions:
  *  - tlsio_loop_run() on the same loop returns -EBUSY (it is not reentrant);
  *  - tlsio_loop_free() of the same loop must not be called (the loop is in use further up the
@@ -87,11 +90,11 @@ extern "C" {
 /** @name Version */
 /**@{*/
 #define TLSIO_VERSION_MAJOR 0
-#define TLSIO_VERSION_MINOR 3
+#define TLSIO_VERSION_MINOR 4
 #define TLSIO_VERSION_PATCH 0
 /** The header's version as one number: (major << 16) | (minor << 8) | patch. */
 #define TLSIO_VERSION_NUMBER ((TLSIO_VERSION_MAJOR << 16) | (TLSIO_VERSION_MINOR << 8) | TLSIO_VERSION_PATCH)
-#define TLSIO_VERSION_STRING "0.3.0"
+#define TLSIO_VERSION_STRING "0.4.0"
 /**
  * The version of the library loaded at run time, as TLSIO_VERSION_NUMBER encodes it (compare
  * with the header's to detect a mismatch). Any thread.
@@ -210,7 +213,8 @@ TLSIO_EXPORT const char *tlsio_backend_names(void);
 TLSIO_EXPORT int tlsio_loop_new(tlsio_loop **out, const tlsio_backend *b);
 /**
  * Abort every connection (completions and on_close fire with TLSIO_E_ABORTED), close listeners,
- * free. Call it on the thread that ran the loop: it also releases that thread's TLS caches
+ * run pending tasks with TLSIO_E_ABORTED, free the timers and watches left (their handles are
+ * gone; the watched fds stay open), free. Call it on the thread that ran the loop: it also releases that thread's TLS caches
  * (wolfSSL's ECC point cache, which wolfSSL would otherwise keep until process exit).
  */
 TLSIO_EXPORT void tlsio_loop_free(tlsio_loop *loop);
@@ -225,7 +229,8 @@ TLSIO_EXPORT const char *tlsio_loop_info(const tlsio_loop *loop);
 
 /** Run modes for tlsio_loop_run(). */
 enum tlsio_run_mode {
-	TLSIO_RUN_DEFAULT = 0, /**< until tlsio_loop_stop() or nothing is left (no connection, no listener) */
+	TLSIO_RUN_DEFAULT = 0, /**< until tlsio_loop_stop(), a drain's end, or nothing is left (no
+	                            connection, listener, pending task, referenced timer or watch) */
 	TLSIO_RUN_ONCE = 1,    /**< wait for events once (bounded by timers), process them, return */
 	TLSIO_RUN_NOWAIT = 2   /**< process what is ready without waiting */
 };
@@ -248,6 +253,171 @@ TLSIO_EXPORT void tlsio_loop_stop(tlsio_loop *loop);
 TLSIO_EXPORT void tlsio_loop_wake(tlsio_loop *loop);
 /** Monotonic milliseconds as the loop sees them (CLOCK_MONOTONIC). Never fails. */
 TLSIO_EXPORT uint64_t tlsio_loop_now(tlsio_loop *loop);
+/**@}*/
+
+/* ------------------------------------------------------------------------------------------ */
+/**
+ * @name Timers, tasks, the application's fds, graceful drain
+ *
+ * What an application needs from its event loop besides connections, the same on every
+ * backend (on a libev loop the application runs too: everything below then happens inside its
+ * ev_run()). Handles are the library's (opaque) and belong to the loop's thread, except
+ * tlsio_loop_post() and tlsio_loop_post_task(), which any thread may call.
+ *
+ * Keeping a run alive: tlsio_loop_run(TLSIO_RUN_DEFAULT) returns once no connection, listener,
+ * pending task, *referenced* timer or *referenced* watch is left. Timers and watches are not
+ * referenced unless the application says so (tlsio_timer_ref(), tlsio_watch_ref(), like
+ * uv_ref()/uv_unref()): a periodic statistics timer does not keep a server's run going after
+ * its last connection, but a client's retry timer can. On an application-owned libev loop a
+ * referenced timer or watch holds one reference on the ev loop (ev_ref) while it is active.
+ */
+/**@{*/
+
+typedef struct tlsio_timer tlsio_timer;
+/** A timer expired. Runs on the loop's thread; may call anything a loop callback may (see
+ * "Callbacks"), including tlsio_timer_start(), tlsio_timer_stop() and tlsio_timer_free() of
+ * this very timer. A repeating timer is already re-armed when its callback runs. */
+typedef void (*tlsio_timer_cb)(tlsio_timer *t, void *user);
+
+/**
+ * Make a stopped timer on @p loop. Timers share the loop's deadline heap with the connections'
+ * deadlines: start, stop and expiry cost O(log n) in the number of queued deadlines.
+ * Loop thread, and from any of the loop's callbacks. *@p out is the caller's until
+ * tlsio_timer_free() or tlsio_loop_free().
+ * @return 0; -EINVAL (@p loop, @p cb or @p out NULL); -ENOMEM.
+ */
+TLSIO_EXPORT int tlsio_timer_new(tlsio_loop *loop, tlsio_timer_cb cb, void *user, tlsio_timer **out);
+/**
+ * (Re)start: expire @p timeout_ms after now (tlsio_loop_now()), then every @p repeat_ms if it is
+ * not 0. A running timer is moved. Millisecond resolution on the monotonic clock; a timer is
+ * never early, and fires in the first loop turn after its time (a loop busy in callbacks makes
+ * it late, never skipped). Timers due in the same millisecond fire in the order they were
+ * started. A repeating timer that falls behind (a stalled loop) fires once and keeps its
+ * period from then, rather than firing in a burst. A timer started from a timer callback with
+ * timeout 0 fires in the next loop turn, not in the current one.
+ * @return 0; -EINVAL (@p timeout_ms or @p repeat_ms above one year, 31,536,000,000);
+ *         -ENOMEM (the deadline heap could not grow; the timer stays as it was).
+ */
+TLSIO_EXPORT int tlsio_timer_start(tlsio_timer *t, uint64_t timeout_ms, uint64_t repeat_ms);
+/** Restart a repeating timer @p repeat ms from now (like uv_timer_again(): a keep-alive that
+ * moves on activity). @return 0; -EINVAL (repeat is 0); -ENOMEM. */
+TLSIO_EXPORT int tlsio_timer_again(tlsio_timer *t);
+/** Stop; idempotent; the callback will not run until the next start. Never fails. */
+TLSIO_EXPORT void tlsio_timer_stop(tlsio_timer *t);
+/** Whether the timer is started (a repeating one stays started after it fired). */
+TLSIO_EXPORT int tlsio_timer_active(const tlsio_timer *t);
+/** Milliseconds until it expires (0: due now), or -1 if stopped. */
+TLSIO_EXPORT int64_t tlsio_timer_due_in(const tlsio_timer *t);
+/** Whether the started timer keeps a TLSIO_RUN_DEFAULT run going (@p on 1) or not (0, the
+ * default). Never fails. */
+TLSIO_EXPORT void tlsio_timer_ref(tlsio_timer *t, int on);
+/** The user pointer given to tlsio_timer_new(). */
+TLSIO_EXPORT void *tlsio_timer_user(const tlsio_timer *t);
+/** Stop and free (also from its own callback). NULL is ignored. tlsio_loop_free() frees the
+ * timers still left. */
+TLSIO_EXPORT void tlsio_timer_free(tlsio_timer *t);
+
+/** A task posted with tlsio_loop_post() runs: @p status 0, or TLSIO_E_ABORTED from
+ * tlsio_loop_free(). */
+typedef void (*tlsio_post_cb)(tlsio_loop *loop, void *arg, int status);
+/**
+ * Run @p fn(@p loop, @p arg, 0) on the loop's thread, soon. Any thread (not a signal handler:
+ * it allocates; see tlsio_loop_post_task()). Tasks run in the order they were posted (the
+ * order in which their posts took effect, across threads), each batch after one wake-up of the
+ * loop; when nothing was posted the loop pays one atomic load per turn, no lock. Tasks still
+ * pending at tlsio_loop_free() run there, on the freeing thread, with status TLSIO_E_ABORTED,
+ * so that @p arg can be released (nothing leaks). The application must not post to a loop
+ * once tlsio_loop_free() has begun. A pending task keeps a TLSIO_RUN_DEFAULT run going until
+ * it ran.
+ * @return 0; -EINVAL (@p fn NULL); -ENOMEM.
+ */
+TLSIO_EXPORT int tlsio_loop_post(tlsio_loop *loop, tlsio_post_cb fn, void *arg);
+
+typedef struct tlsio_task tlsio_task;
+/** A posted tlsio_task runs: @p status 0, or TLSIO_E_ABORTED from tlsio_loop_free(). The task
+ * may be posted again from here on (also from this callback). */
+typedef void (*tlsio_task_cb)(tlsio_task *task, int status);
+/** A task the caller embeds (like a libuv uv_async_t): posting it needs no allocation, so a
+ * signal handler may post it. Only @c data is the caller's; zero the rest before the first post
+ * (e.g. `tlsio_task t = {0}`); reserved_ lets it change without changing the size. */
+struct tlsio_task {
+	void *data;            /**< free for the caller */
+	/* private below */
+	tlsio_task *next_;
+	tlsio_task_cb cb_;
+	int state_;
+	void *reserved_[4];
+};
+/**
+ * Post @p task: @p cb runs on the loop's thread as for tlsio_loop_post(), in the same order
+ * with the other posts. Any thread, and async-signal-safe (a lock-free push and a write(2)):
+ * the way for a SIGTERM handler to reach a loop. Posting a task that is still pending does
+ * nothing (the posts coalesce, as with uv_async_send()): it runs once.
+ * @return 0 (queued); -EALREADY (still pending from an earlier post: it will run once);
+ *         -EINVAL (@p task or @p cb NULL).
+ */
+TLSIO_EXPORT int tlsio_loop_post_task(tlsio_loop *loop, tlsio_task *task, tlsio_task_cb cb);
+
+typedef struct tlsio_watch tlsio_watch;
+/** Events of a tlsio_watch. */
+#define TLSIO_READABLE 0x1u /**< data (or EOF) to read, a connection to accept */
+#define TLSIO_WRITABLE 0x2u /**< room to write */
+#define TLSIO_HANGUP   0x4u /**< revents only: the peer hung up or the fd has an error (POLLHUP,
+                                 POLLERR); reported whenever anything is watched */
+/** The watched fd is ready: @p revents has the TLSIO_READABLE / TLSIO_WRITABLE bits asked for
+ * that hold, and TLSIO_HANGUP. May call anything a loop callback may, including
+ * tlsio_watch_set() and tlsio_watch_free() of this watch. */
+typedef void (*tlsio_watch_cb)(tlsio_watch *w, int fd, unsigned revents, void *user);
+/**
+ * Watch an fd of the application (a pipe, an eventfd, a signalfd, a UDP or Unix socket,
+ * inotify...) for @p events (0: made paused), with the loop's backend doing the waiting (epoll,
+ * io_uring's poll, libev's ev_io, the blocking backend's poll set). Level-triggered, like poll():
+ * the callback runs in every loop turn in which the fd is ready for something watched, until the
+ * application consumes the condition, stops watching it (tlsio_watch_set()) or frees the watch.
+ * The fd stays the application's: the library never reads, writes or closes it; free the watch
+ * before closing the fd. One watch per fd per loop, and not on an fd of the library's own
+ * (connections, listeners). Loop thread, and from the loop's callbacks.
+ * @return 0; -EINVAL (@p fd < 0, @p cb or @p out NULL, an unknown event bit); -EPERM (the
+ *         backend cannot wait on this kind of fd: epoll refuses regular files and directories);
+ *         -EEXIST (epoll: the fd is watched already); -ENOMEM; -ENOTSUP (a backend without fd
+ *         watches: none of
+ *         the library's); or the -errno the backend got.
+ */
+TLSIO_EXPORT int tlsio_watch_new(tlsio_loop *loop, int fd, unsigned events, tlsio_watch_cb cb,
+                                 void *user, tlsio_watch **out);
+/** Change what is watched (0: pause). @return 0, -EINVAL (unknown bit) or the backend's -errno
+ * (the watch then keeps its old events). */
+TLSIO_EXPORT int tlsio_watch_set(tlsio_watch *w, unsigned events);
+/** The events being watched. */
+TLSIO_EXPORT unsigned tlsio_watch_events(const tlsio_watch *w);
+/** Whether the watch (with events other than 0) keeps a TLSIO_RUN_DEFAULT run going (@p on 1)
+ * or not (0, the default). Never fails. */
+TLSIO_EXPORT void tlsio_watch_ref(tlsio_watch *w, int on);
+TLSIO_EXPORT int tlsio_watch_fd(const tlsio_watch *w);
+TLSIO_EXPORT void *tlsio_watch_user(const tlsio_watch *w);
+/** Stop watching and free (also from its own callback); the fd stays open. NULL is ignored.
+ * tlsio_loop_free() frees the watches still left. */
+TLSIO_EXPORT void tlsio_watch_free(tlsio_watch *w);
+
+/** A drain ended: every connection is gone. @p aborted of them were aborted at the deadline
+ * (0: all closed gracefully, or failed on their own). */
+typedef void (*tlsio_drain_cb)(tlsio_loop *loop, size_t aborted, void *user);
+/**
+ * Graceful shutdown, what a SIGTERM handler wants (post a tlsio_task from the handler, call
+ * this from the task): close every listener of the loop now, close every connection
+ * gracefully (tlsio_close(): queued data, close_notify, each bounded by its linger_ms), abort
+ * those still open after @p timeout_ms (0: no deadline of its own), then call @p cb (optional)
+ * and end the current run of tlsio_loop_run() (or the next one, if none is going), whatever
+ * timers or watches are left. Connections in their handshake end at once (TLSIO_E_CLOSED).
+ * While the drain runs, tlsio_connect(), tlsio_conn_adopt() and tlsio_listen() are refused with
+ * -ESHUTDOWN; once @p cb ran the loop is usable again. Loop thread, and from the loop's
+ * callbacks.
+ * @return 0; -EALREADY (a drain is under way).
+ */
+TLSIO_EXPORT int tlsio_loop_drain(tlsio_loop *loop, uint32_t timeout_ms, tlsio_drain_cb cb,
+                                  void *user);
+/** Connections of the loop not yet ended (on_close not yet returned), of both sides. */
+TLSIO_EXPORT size_t tlsio_loop_conn_count(const tlsio_loop *loop);
 /**@}*/
 
 /* ------------------------------------------------------------------------------------------ */

@@ -13,6 +13,15 @@
  *   flush            ciphertext is queued: write it, in order, from the first unsent byte
  *   read_start/stop  the core does or does not want input for now
  *   info             optional: one line on the paths chosen at runtime (tlsio_loop_info)
+ *   watch_attach     wait on an application fd (tlsio_watch) for tlsio__watch_events(w)
+ *                    (0: paused); level-triggered: report it in every run_once while it is
+ *                    ready for a watched event. Errors are the application's (-EPERM, -EEXIST)
+ *   watch_update     the events changed (0: stop waiting, without a spin on POLLHUP/POLLERR)
+ *   watch_detach     stop waiting; never report w again (the core frees it on return; the
+ *                    fd stays open, and a backend with a poll in flight keeps its own node
+ *                    until the poll's completion, without a pointer to w)
+ * Timers, posted tasks and the drain need nothing from a backend beyond run_once's timeout
+ * and wake: they are the core's (api/events.c, api/core.c).
  *
  * Backend -> core (all from inside run_once or flush, or, on a loop the application runs, from
  * the backend's callbacks inside that loop):
@@ -23,10 +32,14 @@
  *   tlsio__conn_on_error(c, -errno)      the socket failed (ECONNRESET, EPIPE, ...)
  *   tlsio__conn_closed(c)                answer to conn_close
  *   tlsio__listener_on_accept(l, fd)     a new connection (the core owns fd from here on)
+ *   tlsio__watch_on_ready(w, revents)    a watched fd is ready (TLSIO_READABLE/WRITABLE/
+ *                                        HANGUP); may free w and any other watch
  *   tlsio__loop_process(loop)            only for a loop the application runs (libev on the
  *                                        application's ev_loop), from the backend's own hooks:
  *                                        expired deadlines, pending pumps, finalization; returns
  *                                        ms to the next deadline (-1: none)
+ * plus tlsio__loop_refs(loop): the referenced timers and watches, which keep a run going (the
+ * libev backend mirrors them as references on an application's ev loop),
  * plus read-only helpers: tlsio__conn_out_iov/out_len (the unsent ciphertext, stable until
  * on_sent reports it), tlsio__conn_fd, tlsio__conn_alive, tlsio__conn_wants_read, per-connection
  * counters (tlsio__conn_counters), a write deadline (tlsio__conn_write_deadline), and slots for
@@ -59,6 +72,9 @@ struct tlsio_backend {
 	void (*read_start)(tlsio_conn *c);
 	void (*read_stop)(tlsio_conn *c);
 	const char *(*info)(const tlsio_loop *loop);
+	int (*watch_attach)(tlsio_watch *w);
+	int (*watch_update)(tlsio_watch *w);
+	void (*watch_detach)(tlsio_watch *w);
 };
 
 /* Backend -> core. */
@@ -70,6 +86,10 @@ void tlsio__conn_on_error(tlsio_conn *c, int err);
 void tlsio__conn_closed(tlsio_conn *c);
 void tlsio__listener_on_accept(tlsio_listener *l, int fd);
 int tlsio__loop_process(tlsio_loop *loop);
+/** For a loop the application runs: whether tlsio_loop_stop() or a drain's end asked the run
+ * to end (consumes the request). */
+int tlsio__loop_take_stop(tlsio_loop *loop);
+void tlsio__watch_on_ready(tlsio_watch *w, unsigned revents);
 
 /* Read-only views and backend slots. */
 size_t tlsio__conn_out_len(const tlsio_conn *c);
@@ -90,6 +110,12 @@ void tlsio__listener_set_bdata(tlsio_listener *l, void *p);
 void *tlsio__loop_bdata(const tlsio_loop *loop);
 void tlsio__loop_set_bdata(tlsio_loop *loop, void *p);
 uint64_t tlsio__now_ms(void);
+int tlsio__watch_fd(const tlsio_watch *w);
+unsigned tlsio__watch_events(const tlsio_watch *w);
+tlsio_loop *tlsio__watch_loop(const tlsio_watch *w);
+void *tlsio__watch_bdata(const tlsio_watch *w);
+void tlsio__watch_set_bdata(tlsio_watch *w, void *p);
+size_t tlsio__loop_refs(const tlsio_loop *loop);
 
 extern const struct tlsio_backend tlsio__backend_blocking;
 #ifdef TLSIO_HAVE_EPOLL

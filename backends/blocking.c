@@ -11,6 +11,9 @@
  *   connection at once can therefore deadlock, as with any blocking-socket program: full-duplex
  *   bulk flows need an event backend, or a send window the peer drains.
  * - connect() is started non-blocking by the core; the socket turns blocking once connected.
+ * - The application's fds (tlsio_watch) join the poll set as they are: poll() is level-triggered
+ *   already, and its set is rebuilt every run_once, so a changed mask needs nothing here. POLLNVAL
+ *   (an fd the application closed while watched) is reported as TLSIO_HANGUP.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -35,6 +38,7 @@ struct bnode {
 	struct bnode *prev, *next;
 	tlsio_conn *c;
 	tlsio_listener *l;
+	tlsio_watch *w;
 	int connecting;
 	int dead;
 };
@@ -183,6 +187,38 @@ static void blk_flush(tlsio_conn *c)
 
 static void blk_noop(tlsio_conn *c) { (void)c; }
 
+static int blk_watch_attach(tlsio_watch *w)
+{
+	struct bloop *b = tlsio__loop_bdata(tlsio__watch_loop(w));
+	struct bnode *n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return -ENOMEM;
+	n->w = w;
+	node_link(b, n);
+	tlsio__watch_set_bdata(w, n);
+	return 0;
+}
+
+static int blk_watch_update(tlsio_watch *w)
+{
+	(void)w; /* the next run_once's poll set asks for the new events */
+	return 0;
+}
+
+static void blk_watch_detach(tlsio_watch *w)
+{
+	struct bnode *n = tlsio__watch_bdata(w);
+	n->w = NULL;
+	node_unlink(tlsio__loop_bdata(tlsio__watch_loop(w)), n);
+}
+
+static void blk_watch_ready(struct bnode *n, short revents)
+{
+	unsigned rev = (revents & POLLIN ? TLSIO_READABLE : 0) | (revents & POLLOUT ? TLSIO_WRITABLE : 0) |
+	               (revents & (POLLHUP | POLLERR | POLLNVAL) ? TLSIO_HANGUP : 0);
+	tlsio__watch_on_ready(n->w, rev);
+}
+
 static int blk_grow(struct bloop *b, size_t need)
 {
 	struct pollfd *p;
@@ -250,6 +286,10 @@ static int blk_run_once(tlsio_loop *loop, int timeout_ms)
 		if (n->l != NULL) {
 			fd = tlsio__listener_fd(n->l);
 			ev = POLLIN;
+		} else if (n->w != NULL) {
+			unsigned want = tlsio__watch_events(n->w);
+			fd = tlsio__watch_fd(n->w);
+			ev = (short)((want & TLSIO_READABLE ? POLLIN : 0) | (want & TLSIO_WRITABLE ? POLLOUT : 0));
 		} else {
 			fd = tlsio__conn_fd(n->c);
 			if (n->connecting)
@@ -279,6 +319,10 @@ static int blk_run_once(tlsio_loop *loop, int timeout_ms)
 			continue;
 		if (n->l != NULL) {
 			blk_accept(n->l);
+			continue;
+		}
+		if (n->w != NULL) {
+			blk_watch_ready(n, b->pfd[i].revents);
 			continue;
 		}
 		c = n->c;
@@ -314,4 +358,7 @@ const struct tlsio_backend tlsio__backend_blocking = {
 	.flush = blk_flush,
 	.read_start = blk_noop,
 	.read_stop = blk_noop,
+	.watch_attach = blk_watch_attach,
+	.watch_update = blk_watch_update,
+	.watch_detach = blk_watch_detach,
 };

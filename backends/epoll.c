@@ -11,6 +11,11 @@
  *   connection cut off by one goes on a ready list that the next run_once serves without
  *   waiting.
  * - Listeners and the wake eventfd are level-triggered: nothing to drain by hand there.
+ * - The application's fds (tlsio_watch) are level-triggered too, as the API promises. A paused
+ *   watch is taken out of the epoll set (EPOLL_CTL_DEL), not modified to no events: epoll
+ *   reports EPOLLHUP/EPOLLERR whatever the mask, and level-triggered that would spin. epoll
+ *   refuses regular files and directories with EPERM, and a second registration of the same
+ *   file with EEXIST: both reach the application as they are.
  * - sendmsg(MSG_NOSIGNAL) stands in for writev so a reset peer gives EPIPE, not SIGPIPE.
  */
 #ifdef HAVE_CONFIG_H
@@ -33,17 +38,19 @@
 #define READ_BUDGET (1u << 20)
 #define WRITE_BUDGET (1u << 20)
 
-enum ekind { K_WAKE, K_LISTENER, K_CONN };
+enum ekind { K_WAKE, K_LISTENER, K_CONN, K_WATCH };
 
 struct enode {
 	enum ekind kind;
 	int fd;
 	tlsio_conn *c;
 	tlsio_listener *l;
+	tlsio_watch *w;
 	struct enode *ready_next;  /* on e->ready or e->serving */
 	struct enode *grave_next;
 	unsigned readable : 1, writable : 1, connecting : 1, on_ready : 1, dead : 1, write_more : 1;
 	unsigned hup : 1; /* RDHUP/HUP/ERR seen: drain to EOF, no further edge will come */
+	unsigned registered : 1; /* K_WATCH: in the epoll set */
 };
 
 struct eloop {
@@ -323,6 +330,76 @@ static void conn_event(struct eloop *e, struct enode *n, uint32_t ev)
 		do_read(e, n);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* the application's fds */
+
+static uint32_t watch_mask(unsigned events)
+{
+	return (events & TLSIO_READABLE ? EPOLLIN : 0) | (events & TLSIO_WRITABLE ? EPOLLOUT : 0);
+}
+
+/* Bring the epoll set in line with what the watch asks for. */
+static int watch_sync(struct eloop *e, struct enode *n)
+{
+	unsigned events = tlsio__watch_events(n->w);
+	struct epoll_event ev = {.events = watch_mask(events), .data.ptr = n};
+	if (events == 0) {
+		if (n->registered && epoll_ctl(e->epfd, EPOLL_CTL_DEL, n->fd, NULL) < 0 && errno != EBADF &&
+		    errno != ENOENT)
+			return -errno;
+		n->registered = 0;
+		return 0;
+	}
+	if (epoll_ctl(e->epfd, n->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, n->fd, &ev) < 0)
+		return -errno;
+	n->registered = 1;
+	return 0;
+}
+
+static int ep_watch_attach(tlsio_watch *w)
+{
+	struct eloop *e = tlsio__loop_bdata(tlsio__watch_loop(w));
+	struct enode *n = calloc(1, sizeof(*n));
+	int rc;
+	if (n == NULL)
+		return -ENOMEM;
+	n->kind = K_WATCH;
+	n->fd = tlsio__watch_fd(w);
+	n->w = w;
+	rc = watch_sync(e, n);
+	if (rc < 0) {
+		free(n);
+		return rc;
+	}
+	tlsio__watch_set_bdata(w, n);
+	return 0;
+}
+
+static int ep_watch_update(tlsio_watch *w)
+{
+	return watch_sync(tlsio__loop_bdata(tlsio__watch_loop(w)), tlsio__watch_bdata(w));
+}
+
+static void ep_watch_detach(tlsio_watch *w)
+{
+	struct eloop *e = tlsio__loop_bdata(tlsio__watch_loop(w));
+	struct enode *n = tlsio__watch_bdata(w);
+	if (n->registered)
+		(void)epoll_ctl(e->epfd, EPOLL_CTL_DEL, n->fd, NULL);
+	n->w = NULL;
+	/* it may be in the batch being dispatched: freed at the next run_once */
+	n->dead = 1;
+	n->grave_next = e->graveyard;
+	e->graveyard = n;
+}
+
+static void watch_event(struct enode *n, uint32_t ev)
+{
+	unsigned rev = (ev & EPOLLIN ? TLSIO_READABLE : 0) | (ev & EPOLLOUT ? TLSIO_WRITABLE : 0) |
+	               (ev & (EPOLLHUP | EPOLLERR) ? TLSIO_HANGUP : 0);
+	tlsio__watch_on_ready(n->w, rev);
+}
+
 static void accept_all(tlsio_listener *l)
 {
 	for (int i = 0; i < 64; i++) {
@@ -381,6 +458,9 @@ static int ep_run_once(tlsio_loop *loop, int timeout_ms)
 		case K_CONN:
 			conn_event(e, node, e->ev[i].events);
 			break;
+		case K_WATCH:
+			watch_event(node, e->ev[i].events);
+			break;
 		}
 	}
 	owed_edges(e, owed_fd, owed_kind, owed);
@@ -422,4 +502,7 @@ const struct tlsio_backend tlsio__backend_epoll = {
 	.flush = ep_flush,
 	.read_start = ep_read_start,
 	.read_stop = ep_read_stop,
+	.watch_attach = ep_watch_attach,
+	.watch_update = ep_watch_update,
+	.watch_detach = ep_watch_detach,
 };

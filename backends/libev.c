@@ -20,11 +20,19 @@
  * - Pending watchers of one priority run in reverse queueing order, so the ev_check that does
  *   the core's deferred work after I/O (pumping, finalization, deadlines) runs at EV_MINPRI:
  *   after the I/O callbacks of the same iteration. An ev_prepare does the same work before the
- *   loop blocks, for what the application queued from its own watchers or outside ev_run.
+ *   loop blocks, for what the application queued from its own watchers or outside ev_run. Both
+ *   only on the application's loop: on our own, tlsio_loop_run does that work around run_once,
+ *   and doing it in the hooks as well would make one turn several passes over the deadlines.
  * - With the application's loop, the internal watchers are ev_unref'd: they must not keep
  *   ev_run going. Each connection and listener holds one reference instead, dropped only after
  *   the core has finalized the closed ones, so ev_run cannot return before an on_close.
- * - ev_async_send is safe from other threads and signal handlers (tlsio_loop_wake).
+ * - The application's fds (tlsio_watch) get an ev_io each, level-triggered as the API promises.
+ *   Like the internal watchers, they and the core's deadline timer are ev_unref'd (and ev_ref'd
+ *   again just before they stop, libev's rule): what keeps an application's ev_run going is
+ *   the core's count of referenced timers and watches (tlsio__loop_refs), mirrored as that
+ *   many references in core_work, which runs before ev_run decides to block or return.
+ * - ev_async_send is safe from other threads and signal handlers (tlsio_loop_wake, and the
+ *   wake-up of a posted task).
  * - libev treats a failing epoll_wait/epoll_ctl as fatal (ev_set_syserr_cb, process-wide); a
  *   library cannot take that over from the application, so we leave libev's policy alone.
  * - sendmsg(MSG_NOSIGNAL) (backends/sockio.c) stands in for writev: EPIPE, not SIGPIPE.
@@ -34,6 +42,7 @@
 #endif
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +66,7 @@ struct lnode {
 	struct lloop *e;
 	tlsio_conn *c;
 	tlsio_listener *l;
+	tlsio_watch *w;
 	struct lnode *grave_next;
 	unsigned connecting : 1, want_write : 1, dead : 1;
 };
@@ -67,6 +77,7 @@ struct lloop {
 	int app;                 /* the application owns evl and runs it */
 	int depth;               /* our callbacks on the stack (an app may nest ev_run) */
 	unsigned refs_owed;      /* references of closed nodes, dropped after finalization */
+	size_t refs_held;        /* references mirroring tlsio__loop_refs (application loop) */
 	ev_async wake;
 	ev_prepare prepare;
 	ev_check check;
@@ -139,15 +150,49 @@ static void drop_owed_edges(void)
 			;
 }
 
+/* Start an ev_io or ev_timer that must not keep ev_run going, and stop it again. */
+static void io_start_unref(struct ev_loop *evl, ev_io *w)
+{
+	ev_io_start(evl, w);
+	ev_unref(evl);
+}
+
+static void io_stop_unref(struct ev_loop *evl, ev_io *w)
+{
+	if (!ev_is_active(w))
+		return;
+	ev_ref(evl);
+	ev_io_stop(evl, w);
+}
+
+static void deadline_stop(struct lloop *e)
+{
+	if (!ev_is_active(&e->deadline))
+		return;
+	ev_ref(e->evl);
+	ev_timer_stop(e->evl, &e->deadline);
+}
+
 static void arm_deadline(struct lloop *e, int ms)
 {
-	ev_timer_stop(e->evl, &e->deadline);
+	deadline_stop(e);
 	if (ms < 0)
 		return;
 	/* ev_now is the time of the last poll; a long callback may have made it stale. */
 	ev_now_update(e->evl);
 	ev_timer_set(&e->deadline, ms / 1000.0, 0.);
 	ev_timer_start(e->evl, &e->deadline);
+	ev_unref(e->evl); /* a deadline alone keeps nothing running: see refs_sync */
+}
+
+/* The referenced timers and watches keep the application's ev_run going. */
+static void refs_sync(struct lloop *e)
+{
+	size_t want = e->app ? tlsio__loop_refs(e->loop) : 0;
+	for (; e->refs_held < want; e->refs_held++)
+		ev_ref(e->evl);
+	for (; e->refs_held > want; e->refs_held--)
+		ev_unref(e->evl);
 }
 
 /* The core's deferred work: deadlines, pending connections, finalization, then re-arm. */
@@ -158,7 +203,11 @@ static void core_work(struct lloop *e)
 	ms = tlsio__loop_process(e->loop);
 	e->depth--;
 	drop_refs(e);
+	refs_sync(e);
 	arm_deadline(e, ms);
+	/* tlsio_loop_stop() or a drain's end: on the application's loop, that ends its ev_run */
+	if (tlsio__loop_take_stop(e->loop))
+		ev_break(e->evl, EVBREAK_ONE);
 }
 
 static void prepare_cb(struct ev_loop *evl, ev_prepare *w, int revents)
@@ -168,20 +217,29 @@ static void prepare_cb(struct ev_loop *evl, ev_prepare *w, int revents)
 	(void)revents;
 	free_graveyard(e);
 	drop_owed_edges();
-	core_work(e);
+	/* On our own loop, tlsio_loop_run does the core's work around run_once: doing it here too
+	 * would make one turn several passes over the deadlines. */
+	if (e->app)
+		core_work(e);
+	else
+		drop_refs(e);
 }
 
 static void check_cb(struct ev_loop *evl, ev_check *w, int revents)
 {
+	struct lloop *e = w->data;
 	(void)evl;
 	(void)revents;
-	core_work(w->data);
+	if (e->app)
+		core_work(e);
 }
 
 static void deadline_cb(struct ev_loop *evl, ev_timer *w, int revents)
 {
-	(void)evl;
 	(void)revents;
+	/* libev stopped the expired one-shot timer itself (ev_stop drops a reference): give back
+	 * the one arm_deadline took with its ev_unref */
+	ev_ref(evl);
 	core_work(w->data);
 }
 
@@ -247,6 +305,8 @@ static void lev_loop_free(tlsio_loop *loop)
 {
 	struct lloop *e = tlsio__loop_bdata(loop);
 	drop_refs(e);
+	for (; e->refs_held > 0; e->refs_held--)
+		ev_unref(e->evl);
 	/* unref'd watchers get their reference back before being stopped (libev's rule) */
 	ev_ref(e->evl);
 	ev_ref(e->evl);
@@ -255,13 +315,27 @@ static void lev_loop_free(tlsio_loop *loop)
 	ev_async_stop(e->evl, &e->wake);
 	ev_prepare_stop(e->evl, &e->prepare);
 	ev_check_stop(e->evl, &e->check);
-	ev_timer_stop(e->evl, &e->deadline);
+	deadline_stop(e);
 	ev_timer_stop(e->evl, &e->tmo);
 	e->depth = 0;
 	free_graveyard(e);
 	if (!e->app)
 		ev_loop_destroy(e->evl);
 	free(e);
+}
+
+/* libev folds POLLHUP/POLLERR into EV_READ/EV_WRITE; the API reports a hang-up as such (as the
+ * other backends do), so ask poll(2) what the fd's state is: one call per watch event. */
+static unsigned watch_revents(const struct lnode *n, int revents)
+{
+	struct pollfd p = {n->io.fd, (short)((revents & EV_READ ? POLLIN : 0) | (revents & EV_WRITE ? POLLOUT : 0)), 0};
+	unsigned rev = (revents & EV_READ ? TLSIO_READABLE : 0) | (revents & EV_WRITE ? TLSIO_WRITABLE : 0);
+	if (revents & EV_ERROR)
+		return rev | TLSIO_HANGUP;
+	if (poll(&p, 1, 0) == 1)
+		rev = (p.revents & POLLIN ? TLSIO_READABLE : 0) | (p.revents & POLLOUT ? TLSIO_WRITABLE : 0) |
+		      (p.revents & (POLLHUP | POLLERR | POLLNVAL) ? TLSIO_HANGUP : 0);
+	return rev;
 }
 
 /* Make the watcher ask for exactly what the connection can use now. */
@@ -361,7 +435,13 @@ static void io_cb(struct ev_loop *evl, ev_io *w, int revents)
 	struct lloop *e = n->e;
 	(void)evl;
 	e->depth++;
-	if (n->l != NULL) {
+	if (n->w != NULL) {
+		/* EV_ERROR (a bad fd): libev stopped the watcher itself, taking the reference that
+		 * io_start_unref gave back already */
+		if ((revents & EV_ERROR) && !ev_is_active(&n->io))
+			ev_ref(evl);
+		tlsio__watch_on_ready(n->w, watch_revents(n, revents));
+	} else if (n->l != NULL) {
 		accept_some(n->l);
 	} else {
 		conn_io(n, revents);
@@ -443,6 +523,52 @@ static void lev_read_sync(tlsio_conn *c)
 		sync_events(n);
 }
 
+/* The application's fds: libev reports POLLHUP/POLLERR as readiness of what is watched (its
+ * epoll backend maps them to EV_READ|EV_WRITE), so a hang-up shows as the events asked for. */
+static void watch_sync(struct lnode *n)
+{
+	struct ev_loop *evl = n->e->evl;
+	unsigned events = tlsio__watch_events(n->w);
+	int want = (events & TLSIO_READABLE ? EV_READ : 0) | (events & TLSIO_WRITABLE ? EV_WRITE : 0);
+	if (ev_is_active(&n->io) && (n->io.events & (EV_READ | EV_WRITE)) == want)
+		return;
+	io_stop_unref(evl, &n->io);
+	if (want != 0) {
+		ev_io_modify(&n->io, want);
+		io_start_unref(evl, &n->io);
+	}
+}
+
+static int lev_watch_attach(tlsio_watch *w)
+{
+	struct lloop *e = tlsio__loop_bdata(tlsio__watch_loop(w));
+	struct lnode *n = node_new(e, tlsio__watch_fd(w), 0);
+	if (n == NULL)
+		return -ENOMEM;
+	n->w = w;
+	tlsio__watch_set_bdata(w, n);
+	watch_sync(n);
+	return 0;
+}
+
+static int lev_watch_update(tlsio_watch *w)
+{
+	watch_sync(tlsio__watch_bdata(w));
+	return 0;
+}
+
+static void lev_watch_detach(tlsio_watch *w)
+{
+	struct lnode *n = tlsio__watch_bdata(w);
+	struct lloop *e = n->e;
+	io_stop_unref(e->evl, &n->io);
+	n->w = NULL;
+	n->dead = 1;
+	/* the graveyard, not free(): libev may hold it in the pending list of this iteration */
+	n->grave_next = e->graveyard;
+	e->graveyard = n;
+}
+
 static int lev_run_once(tlsio_loop *loop, int timeout_ms)
 {
 	struct lloop *e = tlsio__loop_bdata(loop);
@@ -484,6 +610,9 @@ const struct tlsio_backend tlsio__backend_libev = {
 	.read_start = lev_read_sync,
 	.read_stop = lev_read_sync,
 	.info = lev_info,
+	.watch_attach = lev_watch_attach,
+	.watch_update = lev_watch_update,
+	.watch_detach = lev_watch_detach,
 };
 
 /* ---------------------------------------------------------------------------------------- */

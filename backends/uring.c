@@ -38,6 +38,15 @@
  * - The wake eventfd is blocking: io_uring poll-arms a read of it instead of failing it with
  *   -EAGAIN, and tlsio_loop_wake() stays a plain write(2) from any thread (no submission, which
  *   SINGLE_ISSUER would refuse).
+ * - The application's fds (tlsio_watch): a multishot IORING_OP_POLL_ADD (5.13) per watch, one-shot
+ *   where the kernel refuses the flag (-EINVAL) or TLSIO_URING_POLL=plain. A multishot poll
+ *   posts a CQE per wake-up of the file, which is edge-triggered; the API is level-triggered,
+ *   so a watch whose callback ran is looked at again with poll(2) (one call for all of them,
+ *   zero timeout) before the next wait, and reported again if still ready. A one-shot poll
+ *   checks readiness when armed, so its re-arm is that check. Events of one turn are merged:
+ *   one callback per watch per turn. A changed mask cancels the poll (by user_data) and arms
+ *   a new one when the cancelled poll's last CQE is in. The poll holds its own reference on the
+ *   file: a watch must be detached (cancelled) before the application's close() means anything.
  * - TLSIO_URING_SETUP=plain and TLSIO_URING_RECV=plain force the fallbacks (for tests).
  */
 #ifdef HAVE_CONFIG_H
@@ -74,8 +83,8 @@
  * the ordering tests must detect (tests/test-uring-controls.c). */
 enum uvariant { V_REAL, V_NOLINK, V_LINK_NOWAITALL, V_HARDLINK };
 
-enum tkind { T_WAKE, T_ACCEPT, T_RECV, T_POLLOUT, T_POLLIN, T_SEND };
-enum nkind { N_LISTENER, N_CONN };
+enum tkind { T_WAKE, T_ACCEPT, T_RECV, T_POLLOUT, T_POLLIN, T_SEND, T_WATCH };
+enum nkind { N_LISTENER, N_CONN, N_WATCH };
 
 struct unode;
 
@@ -90,7 +99,12 @@ struct unode {
 	int fd;
 	tlsio_conn *c;
 	tlsio_listener *l;
+	tlsio_watch *w;     /* N_WATCH; NULL once detached */
 	struct unode *ready_next, *all_prev, *all_next;
+	struct unode *wready_next, *recheck_next; /* N_WATCH: on e->wready, e->recheck */
+	unsigned watch_rev;  /* events seen this turn, for one callback */
+	short watch_mask;    /* what the poll in flight waits for */
+	unsigned watch_armed : 1, watch_cancel : 1, watch_failed : 1, on_wready : 1, on_recheck : 1;
 	unsigned inflight;  /* SQEs whose CQE will name this node */
 	unsigned on_ready : 1, closing : 1, closed_told : 1, connecting : 1, recv_armed : 1,
 	    recv_cancel : 1, pollout_armed : 1, pollin_armed : 1, wait_out : 1, wait_in : 1,
@@ -100,7 +114,7 @@ struct unode {
 	uint8_t *rbuf;      /* per-connection receive path */
 	int32_t fault_res;  /* test-only fault hook (below): the chain is a NOP failing with this */
 	tlsio__uchain ch;
-	struct utok tok_send[CHAIN_MAX], tok_recv, tok_pollout, tok_pollin, tok_accept;
+	struct utok tok_send[CHAIN_MAX], tok_recv, tok_pollout, tok_pollin, tok_accept, tok_watch;
 };
 
 struct uloop {
@@ -115,6 +129,11 @@ struct uloop {
 	struct utok wake_tok;
 	struct unode *ready;  /* nodes with work for the next run_once */
 	struct unode *all;    /* every node not yet freed */
+	struct unode *wready; /* watches with events to report after this turn's CQEs */
+	struct unode *recheck;/* watches reported last turn: still ready? (level-triggered) */
+	struct pollfd *rpfd;  /* ... the poll(2) set for that */
+	size_t rpfd_cap;
+	int poll_multi;       /* multishot poll for watches (else one-shot) */
 	int core_called;
 	char info[320];
 };
@@ -344,6 +363,7 @@ static struct unode *node_new(struct uloop *e, enum nkind kind, int fd)
 	n->tok_pollout = (struct utok){n, T_POLLOUT, 0};
 	n->tok_pollin = (struct utok){n, T_POLLIN, 0};
 	n->tok_accept = (struct utok){n, T_ACCEPT, 0};
+	n->tok_watch = (struct utok){n, T_WATCH, 0};
 	for (unsigned i = 0; i < CHAIN_MAX; i++)
 		n->tok_send[i] = (struct utok){n, T_SEND, (uint8_t)i};
 	/* the correct variant treats bytes sent after a gap as fatal; the controls trust the kernel
@@ -628,6 +648,8 @@ static void cancel_all(struct uloop *e, struct unode *n)
 		goto retry;
 	if (n->accept_armed && prep_cancel(e, &n->tok_accept) < 0)
 		goto retry;
+	if (n->watch_armed && prep_cancel(e, &n->tok_watch) < 0)
+		goto retry;
 	return;
 retry:
 	push_ready(e, n);
@@ -685,11 +707,144 @@ static void serve_conn(struct uloop *e, struct unode *n)
 	}
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* the application's fds */
+
+static short watch_poll_mask(const struct unode *n)
+{
+	unsigned ev = tlsio__watch_events(n->w);
+	return (short)((ev & TLSIO_READABLE ? POLLIN : 0) | (ev & TLSIO_WRITABLE ? POLLOUT : 0));
+}
+
+static unsigned watch_rev(int32_t mask)
+{
+	return (mask & POLLIN ? TLSIO_READABLE : 0) | (mask & POLLOUT ? TLSIO_WRITABLE : 0) |
+	       (mask & (POLLHUP | POLLERR | POLLNVAL) ? TLSIO_HANGUP : 0);
+}
+
+static void watch_note(struct uloop *e, struct unode *n, unsigned rev)
+{
+	n->watch_rev |= rev;
+	if (!n->on_wready) {
+		n->on_wready = 1;
+		n->wready_next = e->wready;
+		e->wready = n;
+	}
+}
+
+static void closing_cqe(struct uloop *e, struct unode *n);
+
+/* Arm a poll for what the watch asks, or cancel one that waits for something else. */
+static void serve_watch(struct uloop *e, struct unode *n)
+{
+	short want = watch_poll_mask(n);
+	struct io_uring_sqe *sqe;
+	if (n->watch_armed) {
+		if (n->watch_mask != want && !n->watch_cancel && prep_cancel(e, &n->tok_watch) == 0)
+			n->watch_cancel = 1; /* its last CQE brings the node back to arm the new mask */
+		return;
+	}
+	if (want == 0 || n->watch_failed)
+		return;
+	sqe = get_sqe(e);
+	if (sqe == NULL) {
+		push_ready(e, n);
+		return;
+	}
+	if (e->poll_multi)
+		io_uring_prep_poll_multishot(sqe, n->fd, (unsigned)want);
+	else
+		io_uring_prep_poll_add(sqe, n->fd, (unsigned)want);
+	io_uring_sqe_set_data(sqe, &n->tok_watch);
+	n->watch_armed = 1;
+	n->watch_mask = want;
+	n->inflight++;
+}
+
+static void watch_cqe(struct uloop *e, struct unode *n, int32_t res, uint32_t flags)
+{
+	if (!(flags & IORING_CQE_F_MORE)) {
+		n->watch_armed = 0;
+		n->watch_cancel = 0;
+		n->inflight--;
+	}
+	if (n->closing) {
+		closing_cqe(e, n);
+		return;
+	}
+	if (res >= 0) {
+		watch_note(e, n, watch_rev(res));
+	} else if (res == -EINVAL && e->poll_multi) {
+		e->poll_multi = 0; /* a kernel without multishot poll: one-shot from now on */
+	} else if (res != -ECANCELED) {
+		/* a poll the kernel refuses for this fd (-EBADF...): say so once, and wait for the
+		 * application to change the watch rather than re-arm into the same error */
+		n->watch_failed = 1;
+		watch_note(e, n, TLSIO_HANGUP);
+	}
+	if (!n->watch_armed)
+		push_ready(e, n);
+}
+
+/* Level-triggered on top of multishot: the watches reported last turn that are still ready. */
+static int watch_recheck(struct uloop *e)
+{
+	struct unode *list = e->recheck, *n;
+	size_t count = 0, i = 0;
+	int found = 0;
+	e->recheck = NULL;
+	for (n = list; n != NULL; n = n->recheck_next)
+		count++;
+	if (count > e->rpfd_cap) {
+		struct pollfd *p = realloc(e->rpfd, count * sizeof(*p));
+		if (p == NULL) {
+			count = 0; /* the multishot polls still report new wake-ups */
+		} else {
+			e->rpfd = p;
+			e->rpfd_cap = count;
+		}
+	}
+	for (n = list; n != NULL && i < count; n = n->recheck_next, i++)
+		e->rpfd[i] = (struct pollfd){n->fd, n->closing ? 0 : watch_poll_mask(n), 0};
+	if (count > 0 && poll(e->rpfd, count, 0) > 0)
+		found = 1;
+	for (n = list, i = 0; n != NULL; n = n->recheck_next, i++) {
+		n->on_recheck = 0;
+		if (found && i < count && e->rpfd[i].revents != 0 && !n->closing)
+			watch_note(e, n, watch_rev(e->rpfd[i].revents));
+	}
+	return e->wready != NULL;
+}
+
+static void watch_dispatch(struct uloop *e)
+{
+	struct unode *list = e->wready;
+	e->wready = NULL;
+	while (list != NULL) {
+		struct unode *n = list;
+		unsigned rev = n->watch_rev;
+		list = n->wready_next;
+		n->on_wready = 0;
+		n->watch_rev = 0;
+		if (n->closing || n->w == NULL)
+			continue;
+		e->core_called = 1;
+		tlsio__watch_on_ready(n->w, rev);
+		if (!n->closing && e->poll_multi && !n->on_recheck && watch_poll_mask(n) != 0) {
+			n->on_recheck = 1;
+			n->recheck_next = e->recheck;
+			e->recheck = n;
+		}
+	}
+}
+
 static void serve_node(struct uloop *e, struct unode *n)
 {
 	if (n->closing) {
-		if (n->inflight == 0)
+		if (n->inflight == 0 && !n->on_wready && !n->on_recheck)
 			node_free(e, n);
+		else if (n->inflight == 0)
+			push_ready(e, n); /* still on a watch list of this turn: free it next turn */
 		else
 			cancel_all(e, n);
 		return;
@@ -697,6 +852,10 @@ static void serve_node(struct uloop *e, struct unode *n)
 	if (n->kind == N_LISTENER) {
 		if (!n->accept_armed)
 			arm_accept(e, n);
+		return;
+	}
+	if (n->kind == N_WATCH) {
+		serve_watch(e, n);
 		return;
 	}
 	serve_conn(e, n);
@@ -887,6 +1046,9 @@ static void dispatch(struct uloop *e, uint64_t ud, int32_t res, uint32_t flags)
 	case T_SEND:
 		send_cqe(e, t->n, t->idx, res);
 		break;
+	case T_WATCH:
+		watch_cqe(e, t->n, res, flags);
+		break;
 	}
 }
 
@@ -1014,8 +1176,11 @@ static int loop_init_variant(tlsio_loop *loop, int variant)
 	else
 		snprintf(recv, sizeof(recv), "one recv per connection into its own %d KiB buffer (%s)",
 		         RBUF_SIZE / 1024, ms > 0 ? "forced" : "no multishot recv here");
-	snprintf(e->info, sizeof(e->info), "uring: setup=%s; recv=%s; send=%s, <=%d SQEs x %d KiB",
-	         setups[i].name, recv, variant_name(variant), CHAIN_MAX, SEG_MAX / 1024);
+	e->poll_multi = !env_is("TLSIO_URING_POLL", "plain");
+	snprintf(e->info, sizeof(e->info),
+	         "uring: setup=%s; recv=%s; send=%s, <=%d SQEs x %d KiB; fd watches=%s",
+	         setups[i].name, recv, variant_name(variant), CHAIN_MAX, SEG_MAX / 1024,
+	         e->poll_multi ? "multishot poll + poll(2) recheck" : "one-shot poll (forced)");
 	tlsio__loop_set_bdata(loop, e);
 	return 0;
 fail:
@@ -1057,6 +1222,7 @@ static void ur_loop_free(tlsio_loop *loop)
 	close(e->wakefd);
 	free(e->br);
 	free(e->bufs);
+	free(e->rpfd);
 	free(e);
 }
 
@@ -1079,6 +1245,8 @@ static int ur_run_once(tlsio_loop *loop, int timeout_ms)
 		e->enabled = 1;
 	}
 	e->core_called = 0;
+	if (e->recheck != NULL && watch_recheck(e))
+		timeout_ms = 0; /* a watch is still ready: report it again without waiting */
 	serve_ready(e);
 	if (!e->wake_armed)
 		arm_wake(e);
@@ -1096,6 +1264,7 @@ static int ur_run_once(tlsio_loop *loop, int timeout_ms)
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 		return rc;
 	drain_cqes(e);
+	watch_dispatch(e);
 	return 0;
 }
 
@@ -1171,6 +1340,34 @@ static void ur_conn_close(tlsio_conn *c)
 	push_ready(e, n); /* cancel what is in flight, or free */
 }
 
+static int ur_watch_attach(tlsio_watch *w)
+{
+	struct uloop *e = tlsio__loop_bdata(tlsio__watch_loop(w));
+	struct unode *n = node_new(e, N_WATCH, tlsio__watch_fd(w));
+	if (n == NULL)
+		return -ENOMEM;
+	n->w = w;
+	tlsio__watch_set_bdata(w, n);
+	push_ready(e, n); /* the poll is armed in run_once, where submitting is allowed */
+	return 0;
+}
+
+static int ur_watch_update(tlsio_watch *w)
+{
+	struct unode *n = tlsio__watch_bdata(w);
+	n->watch_failed = 0;
+	push_ready(tlsio__loop_bdata(tlsio__watch_loop(w)), n);
+	return 0;
+}
+
+static void ur_watch_detach(tlsio_watch *w)
+{
+	struct unode *n = tlsio__watch_bdata(w);
+	n->w = NULL;
+	n->closing = 1;
+	push_ready(tlsio__loop_bdata(tlsio__watch_loop(w)), n); /* cancel the poll, then free */
+}
+
 static void ur_flush(tlsio_conn *c)
 {
 	struct unode *n = tlsio__conn_bdata(c);
@@ -1200,7 +1397,8 @@ static void ur_read_stop(tlsio_conn *c)
 	.wake = ur_wake, .listener_attach = ur_listener_attach,                                  \
 	.listener_detach = ur_listener_detach, .conn_attach = ur_conn_attach,                    \
 	.conn_close = ur_conn_close, .flush = ur_flush, .read_start = ur_read_start,              \
-	.read_stop = ur_read_stop, .info = ur_info
+	.read_stop = ur_read_stop, .info = ur_info, .watch_attach = ur_watch_attach,                \
+	.watch_update = ur_watch_update, .watch_detach = ur_watch_detach
 
 #ifndef TLSIO_URING_TEST_VARIANTS
 static int ur_loop_init(tlsio_loop *loop)

@@ -28,7 +28,13 @@ for f in tlsio_crypto_heap_count tlsio_crypto_heap_in_use; do
 	nm -D --defined-only "$lib" | grep -q " $f@@LIBTLSIO_0.3$" ||
 		{ echo "FAIL: $f is not in version node LIBTLSIO_0.3"; exit 1; }
 done
-echo "exports: $n symbols, all tlsio_*, version nodes LIBTLSIO_0.2 and LIBTLSIO_0.3"
+# 0.4's likewise
+for f in tlsio_timer_new tlsio_timer_start tlsio_loop_post tlsio_loop_post_task tlsio_watch_new \
+	tlsio_watch_free tlsio_loop_drain tlsio_loop_conn_count; do
+	nm -D --defined-only "$lib" | grep -q " $f@@LIBTLSIO_0.4$" ||
+		{ echo "FAIL: $f is not in version node LIBTLSIO_0.4"; exit 1; }
+done
+echo "exports: $n symbols, all tlsio_*, version nodes LIBTLSIO_0.2, LIBTLSIO_0.3 and LIBTLSIO_0.4"
 
 # With wolfSSL linked in (configure's default): nothing of it is exported (checked above), the
 # library needs no libwolfssl and no run path at run time, and wolfSSL's code is inside.
