@@ -25,12 +25,15 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "testutil.h"
 #include "tlsio.h"
@@ -919,6 +922,128 @@ static void check_verify_fail(const struct run *r)
 	         r->mode->label);
 }
 
+/* 9. the loop's own events, in causal order (each one starts the next, so the order is the
+ * same on every backend whatever the timing): on the server's handshake a 10 ms timer; it
+ * starts a thread that posts a task; the task writes to a pipe the loop watches; the watch
+ * reads it and starts a 2 ms repeating timer; its third expiry sends 1000 bytes and posts an
+ * embedded task from the loop's thread, which drains the loop: the connection closes
+ * gracefully and the drain reports. */
+struct loop_events {
+	struct actor *a;
+	tlsio_timer *once, *rep;
+	tlsio_watch *watch;
+	tlsio_task task;
+	int pipe[2];
+	int reps;
+	pthread_t poster;
+	int poster_started;
+	uint64_t once_started;
+};
+static struct loop_events g_le; /* one run at a time */
+
+static void le_drained(tlsio_loop *loop, size_t aborted, void *user)
+{
+	struct loop_events *le = user;
+	(void)loop;
+	tr_add(le->a, "drain done: aborted=%zu connections=%zu", aborted, tlsio_loop_conn_count(loop));
+	tlsio_watch_free(le->watch);
+	le->watch = NULL;
+	close(le->pipe[0]);
+	close(le->pipe[1]);
+	if (le->poster_started)
+		pthread_join(le->poster, NULL);
+	tlsio_timer_free(le->once);
+	tlsio_timer_free(le->rep);
+	le->once = le->rep = NULL;
+}
+
+static void le_embedded(tlsio_task *task, int status)
+{
+	struct loop_events *le = task->data;
+	tr_add(le->a, "task (embedded, posted on the loop) status=%s", status_name(status));
+	TU_CHECK(tlsio_loop_drain(le->a->loop, 5000, le_drained, le) == 0, "tlsio_loop_drain failed");
+}
+
+static void le_rep(tlsio_timer *t, void *user)
+{
+	struct loop_events *le = user;
+	tr_add(le->a, "timer 2 ms repeating: expiry %d", ++le->reps);
+	if (le->reps < 3)
+		return;
+	tlsio_timer_stop(t);
+	(void)act_send(le->a, 1000, SK_COPY);
+	le->task.data = le;
+	TU_CHECK(tlsio_loop_post_task(le->a->loop, &le->task, le_embedded) == 0, "post_task failed");
+}
+
+static void le_watch(tlsio_watch *w, int fd, unsigned revents, void *user)
+{
+	struct loop_events *le = user;
+	char buf[16];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	tr_add(le->a, "watch: revents=%s%s, read %zd bytes", revents & TLSIO_READABLE ? "readable" : "",
+	       revents & TLSIO_HANGUP ? "+hangup" : "", n);
+	/* level-triggered: nothing left to read, so no second report; stop watching anyway */
+	TU_CHECK(tlsio_watch_set(w, 0) == 0, "tlsio_watch_set failed");
+	TU_CHECK(tlsio_timer_start(le->rep, 2, 2) == 0, "timer start failed");
+}
+
+static void le_task(tlsio_loop *loop, void *arg, int status)
+{
+	struct loop_events *le = arg;
+	(void)loop;
+	tr_add(le->a, "task (posted from another thread) status=%s", status_name(status));
+	TU_CHECK(write(le->pipe[1], "abc", 3) == 3, "write to the pipe failed");
+}
+
+static void *le_poster(void *arg)
+{
+	struct loop_events *le = arg;
+	TU_CHECK(tlsio_loop_post(le->a->loop, le_task, le) == 0, "tlsio_loop_post failed");
+	return NULL;
+}
+
+static void le_once(tlsio_timer *t, void *user)
+{
+	struct loop_events *le = user;
+	(void)t;
+	TU_CHECK(tu_now_ms() >= le->once_started + 10, "the 10 ms timer fired after %" PRIu64 " ms",
+	         tu_now_ms() - le->once_started);
+	tr_add(le->a, "timer 10 ms: expired");
+	le->poster_started = pthread_create(&le->poster, NULL, le_poster, le) == 0;
+	TU_CHECK(le->poster_started, "pthread_create failed");
+}
+
+static void le_handshake(struct actor *a)
+{
+	struct loop_events *le = &g_le;
+	memset(le, 0, sizeof(*le));
+	le->a = a;
+	le->pipe[0] = le->pipe[1] = -1;
+	TU_CHECK(pipe2(le->pipe, O_NONBLOCK | O_CLOEXEC) == 0, "pipe2: %s", strerror(errno));
+	TU_CHECK(tlsio_timer_new(a->loop, le_once, le, &le->once) == 0, "timer_new failed");
+	TU_CHECK(tlsio_timer_new(a->loop, le_rep, le, &le->rep) == 0, "timer_new failed");
+	TU_CHECK(tlsio_watch_new(a->loop, le->pipe[0], TLSIO_READABLE, le_watch, le, &le->watch) == 0,
+	         "watch_new failed");
+	le->once_started = tu_now_ms();
+	TU_CHECK(tlsio_timer_start(le->once, 10, 0) == 0, "timer start failed");
+	tr_add(a, "started: a 10 ms timer, a watch on a pipe");
+}
+
+static void setup_loop_events(struct run *r)
+{
+	r->server.on_handshake = le_handshake;
+	r->client.rx_seed = SEED_S;
+}
+
+static void check_loop_events(const struct run *r)
+{
+	expect_clean(r);
+	expect_stream(&r->server, &r->client, r->mode->label);
+	TU_CHECK(g_le.reps == 3 && g_le.watch == NULL, "[%s] repeating timer %d expiries, watch %s",
+	         r->mode->label, g_le.reps, g_le.watch ? "left" : "freed");
+}
+
 static const struct scenario scenarios[] = {
 	{"many_small_sends", "20000 sends of 1-100 bytes in one turn (40 with completions), then close",
 	 setup_many_small, expect_clean},
@@ -940,6 +1065,8 @@ static const struct scenario scenarios[] = {
 	 check_name_fail},
 	{"mutual_tls", "the server requires a client certificate; many small sends, close",
 	 setup_mutual_tls, expect_clean},
+	{"loop_events", "timer, task from a thread, fd watch, repeating timer, embedded task, drain",
+	 setup_loop_events, check_loop_events},
 };
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
