@@ -3,8 +3,9 @@
 # The README's code is the code people copy: build the first C block under "## Using it" from
 # README.md against the built libtlsio.so (the public header and the exported symbols only),
 # run it on every usable backend with a real client pushing 8 MiB through a 4 KiB receive
-# buffer (the echo backs up in the server's send queue), check the echo's SHA-256, and check
-# that the failures a user meets first (a missing certificate, a busy port) exit 1 and say why.
+# buffer (the echo backs up in the server's send queue), check the echo's SHA-256, that SIGTERM
+# drains it to exit 0 (a task posted from the signal handler), and that the failures a user
+# meets first (a missing certificate, a busy port) exit 1 and say why.
 set -u
 top=${srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top=$(cd "$top" && pwd)
@@ -68,11 +69,15 @@ for be in $backends; do
 		--window $window --rcvbuf 4K >"$work/client" 2>&1 ||
 		fail "$be: the echo of 8 MiB failed: $(tail -5 "$work/client")"
 	grep -q '^digest: *ok' "$work/client" || fail "$be: no digest line: $(cat "$work/client")"
-	kill "$pid"
-	wait "$pid" 2>/dev/null
+	# SIGTERM: the handler posts a task, the task drains the loop, the run returns
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$?
 	pid=
+	[ $rc -eq 0 ] && grep -q '^echo: drained, exiting$' "$work/err" ||
+		fail "$be: SIGTERM: exit $rc: $(cat "$work/err")"
 	cat "$work/err" >>"$work/stderr.all"
-	echo "$be: 8 MiB echoed intact through a 4 KiB client buffer; busy port: exit 1: $(cat "$work/err2")"
+	echo "$be: 8 MiB echoed intact through a 4 KiB client buffer; SIGTERM drained it (exit 0); busy port: exit 1: $(cat "$work/err2")"
 done
 # a sanitizer build of the library makes the snippet a sanitizer build too: it must be clean
 if grep -qE 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$work/stderr.all"; then
