@@ -195,7 +195,16 @@ int tlsio__conn_wants_read(const tlsio_conn *c)
 }
 /* A blocked write honours every deadline of the connection, not only the linger one. */
 static uint64_t conn_deadline(const tlsio_conn *c);
-uint64_t tlsio__conn_write_deadline(const tlsio_conn *c) { return conn_deadline(c); }
+/* A blocked write (the blocking backend) also gives up at a drain's deadline, which then
+ * aborts the connection. */
+uint64_t tlsio__conn_write_deadline(const tlsio_conn *c)
+{
+	uint64_t d = conn_deadline(c);
+	const tlsio__timer *dt = &c->loop->drain.timer;
+	if (dt->pos != 0 && (d == 0 || dt->at < d))
+		d = dt->at;
+	return d;
+}
 tlsio_stats *tlsio__conn_counters(tlsio_conn *c) { return &c->st; }
 void *tlsio__conn_bdata(const tlsio_conn *c) { return c->bdata; }
 void tlsio__conn_set_bdata(tlsio_conn *c, void *p) { c->bdata = p; }

@@ -98,7 +98,7 @@ int tlsio__conn_fd(const tlsio_conn *c);
 int tlsio__conn_alive(const tlsio_conn *c);
 int tlsio__conn_wants_read(const tlsio_conn *c);
 /** Monotonic ms after which a blocked write should give up: the earliest of the handshake,
- * idle and linger deadlines (0: none). */
+ * idle and linger deadlines and a drain's (0: none). */
 uint64_t tlsio__conn_write_deadline(const tlsio_conn *c);
 tlsio_stats *tlsio__conn_counters(tlsio_conn *c);
 void *tlsio__conn_bdata(const tlsio_conn *c);
