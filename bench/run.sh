@@ -32,6 +32,8 @@
 #   missing)  PROFILE=1  OUT=BENCHMARKS.md  QUICK=1 (tiny sizes, to try the script)
 #   MEMORY=1 MEM_COUNTS="10000 100000": then bench/memory.sh for each build (memory per idle
 #   connection after the handshake, after 1 MiB each way, after the close; nginx alongside)
+#   TIMERS=1 (default 0): also bench/timers (timer start, move, stop, expiry and memory at 10k
+#   to 1M timers, epoll, the first build of BUILDS, RUNS rounds), its table in the report
 # Defaults take about 20 minutes on 2 cores.
 set -u
 LC_ALL=C
@@ -39,13 +41,14 @@ export LC_ALL
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
-	sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'
 	exit 0
 fi
 RUNS=${RUNS:-5} BULK=${BULK:-1G} SMALL=${SMALL:-128} WRK_SECS=${WRK_SECS:-5}
 HS_N=${HS_N:-4000} HS_C=${HS_C:-50} IDLE=${IDLE:-10000} PROFILE=${PROFILE:-1}
 BUILDS=${BUILDS:-tuned system}
 MEMORY=${MEMORY:-1} MEM_COUNTS=${MEM_COUNTS:-10000 100000}
+TIMERS=${TIMERS:-0}
 BACKENDS=${BACKENDS:-uring epoll libev blocking}
 OUT=${OUT:-$top/BENCHMARKS.md}
 if [ "${QUICK:-0}" = 1 ]; then
@@ -94,6 +97,8 @@ builds=${builds# }
 # Static libtlsio: the server binary is the process (no libtool wrapper in front of it, so the
 # pid we measure is the server), and no PLT hops into the library.
 build_dir() { [ "$1" = tuned ] && echo "$top/build-bench" || echo "$top/build-bench-$1"; }
+timers_target=
+[ "$TIMERS" = 1 ] && timers_target=bench/timers
 [ -x "$top/configure" ] || (cd "$top" && autoreconf -fi >/dev/null 2>&1) || die "autoreconf failed"
 for b in $builds; do
 	d=$(build_dir "$b")
@@ -101,7 +106,7 @@ for b in $builds; do
 	log "building libtlsio with the $b wolfSSL in $d"
 	(cd "$d" && ../configure -q --disable-shared --with-wolfssl="$b" CFLAGS="-O2 -g" >configure.out 2>&1 &&
 		{ ! head -c 64 examples/tlsio-https 2>/dev/null | grep -q '^#!' || make clean >/dev/null; } &&
-		make -j"$(nproc)" examples/tlsio-https examples/tlsio-get bench/hold-conns >make.out 2>&1) ||
+		make -j"$(nproc)" examples/tlsio-https examples/tlsio-get bench/hold-conns $timers_target >make.out 2>&1) ||
 		die "build failed in $d (see configure.out, make.out)"
 	head -c 64 "$d/examples/tlsio-https" | grep -q '^#!' && die "$d: tlsio-https is still a libtool wrapper"
 	if [ "$b" = tuned ]; then
@@ -381,6 +386,11 @@ if [ "$MEMORY" = 1 ]; then
 		nginx_mem=0
 	done
 fi
+if [ "$TIMERS" = 1 ]; then
+	log "timers: bench/timers, ${builds%% *} build, epoll, $RUNS rounds"
+	taskset -c $SRV_CPU "$(build_dir "${builds%% *}")/bench/timers" --backend epoll --repeat "$RUNS" \
+		>"$tmp/timers.txt" 2>"$tmp/timers.err" || log "bench/timers failed: $(tail -n 3 "$tmp/timers.err")"
+fi
 elapsed=$(( $(date +%s) - t_start ))
 cp "$res" "$top/bench/last-results.txt" 2>/dev/null
 
@@ -466,6 +476,14 @@ tuned_ver=$(sed -n 's/^#define LIBWOLFSSL_VERSION_STRING "\(.*\)"/\1/p' "$tuned_
 			echo
 			sed -e '1{/^## /d}' "$tmp/mem-$b.md"
 		done
+		echo
+	fi
+	if [ "$TIMERS" = 1 ] && [ -s "$tmp/timers.txt" ]; then
+		echo "## Timers (bench/timers, same sitting)"
+		echo
+		echo '```'
+		cat "$tmp/timers.txt"
+		echo '```'
 		echo
 	fi
 	echo "## Ratios against the targets (same sitting)"
