@@ -380,8 +380,7 @@ typedef void (*tlsio_watch_cb)(tlsio_watch *w, int fd, unsigned revents, void *u
  * @return 0; -EINVAL (@p fd < 0, @p cb or @p out NULL, an unknown event bit); -EPERM (the
  *         backend cannot wait on this kind of fd: epoll refuses regular files and directories);
  *         -EEXIST (epoll: the fd is watched already); -ENOMEM; -ENOTSUP (a backend without fd
- *         watches: none of
- *         the library's); or the -errno the backend got.
+ *         watches: none of the library's); or the -errno the backend got.
  */
 TLSIO_EXPORT int tlsio_watch_new(tlsio_loop *loop, int fd, unsigned events, tlsio_watch_cb cb,
                                  void *user, tlsio_watch **out);
