@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The loop as the application's event loop (DESIGN.md, "Growing it": the loop's own services),
- * in the contract suite of every backend: timers, tasks posted from other threads and from a signal handler, watches on the
- * application's fds, the graceful drain. Each case runs on the backend under test, and once
+ * in the contract suite of every backend: timers, tasks posted from other threads and from a
+ * signal handler, watches on the application's fds, the graceful drain. Each case runs on the backend under test, and once
  * more on the libev backend inside an ev_loop the test owns and runs with ev_run()
  * ("contract/libev-app"): there, "the run" is ev_run(evl, 0), which must keep going exactly
  * while the library says a run would (referenced timers and watches, connections). */
