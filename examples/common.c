@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -382,95 +383,138 @@ void tlsx_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-atomic_int tlsx_signal;
-atomic_int tlsx_signal_count;
-atomic_int tlsx_stop_requested;
-/* A signal handler has no user pointer: the loops it stops live here. A slot is taken with a
- * compare-and-swap and given back with a store; signal_busy counts the handlers (and
- * tlsx_stop_all calls) walking the slots, so that unwatch can wait until none can still hold
- * a loop it removed. Lock-free atomics are async-signal-safe; a mutex would not be. */
-static tlsio_loop *_Atomic signal_loops[TLSX_MAX_LOOPS];
-static atomic_int signal_busy;
+/* A signal handler has no user pointer: the loops it reaches live in these slots, each with
+ * the two tasks it posts (embedded: posting allocates nothing, so a handler may do it).
+ *
+ * A slot is taken (taken 0 -> 1) by tlsx_signals_watch(), published by storing its loop, and
+ * withdrawn by tlsx_signals_unwatch() (loop -> NULL). stop_walkers counts the handlers and
+ * tlsx_stop_all() calls walking the slots, so that unwatch can wait until none can still hold a
+ * loop it removed. queued counts the slot's posts not yet run: a task still pending in a loop
+ * that was unwatched but not yet freed belongs to that loop's queue, so the slot is not reused
+ * (its task[] handed to another loop) until the loop ran or dropped it. Lock-free atomics are
+ * async-signal-safe; a mutex would not be. */
+struct stop_slot {
+	atomic_int taken;
+	tlsio_loop *_Atomic loop;
+	atomic_int queued;
+	tlsx_stop_cb cb;  /* written before loop is published, read by the tasks on the loop */
+	void *user;
+	tlsio_task task[2]; /* [0] graceful, [1] abort */
+};
+static struct stop_slot stop_slots[TLSX_MAX_LOOPS];
+static atomic_int stop_walkers;
+/* The strongest stop asked so far (0, TLSX_STOP_*): a loop watched later gets it too. */
+static atomic_int stop_level;
+static atomic_int signal_count;
 static atomic_int signal_exit_after;
 
-static void wake_watched(void)
+static void stop_task_run(tlsio_task *task, int status)
 {
-	atomic_fetch_add(&signal_busy, 1);
+	struct stop_slot *s = task->data;
+	tlsio_loop *loop = atomic_load(&s->loop);
+	/* status != 0: the loop is being freed, nothing is left to stop. NULL: unwatched, the tool
+	 * no longer wants stops (and the slot is not reused before queued is back at 0). */
+	if (status == 0 && loop != NULL)
+		s->cb(loop, task == &s->task[1] ? TLSX_STOP_ABORT : TLSX_STOP_GRACEFUL, s->user);
+	atomic_fetch_sub(&s->queued, 1); /* last: the slot may be reused from here on */
+}
+
+static void slot_post(struct stop_slot *s, tlsio_loop *loop, int how)
+{
+	atomic_fetch_add(&s->queued, 1);
+	/* -EALREADY: still pending from an earlier post; it runs once, which is what a repeated
+	 * request means */
+	if (tlsio_loop_post_task(loop, &s->task[how == TLSX_STOP_ABORT], stop_task_run) != 0)
+		atomic_fetch_sub(&s->queued, 1);
+}
+
+static void post_stops(int how)
+{
+	int cur = atomic_load(&stop_level);
+	/* Raised before the walk: a loop published after the walk passed its slot sees the level
+	 * in tlsx_signals_watch() (both are sequentially consistent, so one of the two posts). */
+	while (cur < how && !atomic_compare_exchange_weak(&stop_level, &cur, how))
+		;
+	atomic_fetch_add(&stop_walkers, 1);
 	for (size_t i = 0; i < TLSX_MAX_LOOPS; i++) {
-		tlsio_loop *loop = atomic_load(&signal_loops[i]);
-		if (loop != NULL) {
-			tlsio_loop_stop(loop);
-			tlsio_loop_wake(loop);
-		}
+		struct stop_slot *s = &stop_slots[i];
+		tlsio_loop *loop = atomic_load(&s->loop);
+		if (loop != NULL)
+			slot_post(s, loop, how);
 	}
-	atomic_fetch_sub(&signal_busy, 1);
+	atomic_fetch_sub(&stop_walkers, 1);
 }
 
 static void on_signal(int signo)
 {
 	int saved = errno; /* the wake's write() must not clobber errno of the interrupted code */
-	int count, exit_after = atomic_load(&signal_exit_after);
-	atomic_store(&tlsx_signal, signo);
-	count = atomic_fetch_add(&tlsx_signal_count, 1) + 1;
-	/* The last resort when the loop does not come back to look at the flag (a hang). */
+	int count = atomic_fetch_add(&signal_count, 1) + 1;
+	int exit_after = atomic_load(&signal_exit_after);
+	/* The last resort when a loop does not come back to run its tasks (a hang). */
 	if (exit_after > 0 && count >= exit_after)
 		_exit(128 + signo);
-	wake_watched();
+	post_stops(count == 1 ? TLSX_STOP_GRACEFUL : TLSX_STOP_ABORT);
 	errno = saved;
 }
 
-int tlsx_signals_watch(tlsio_loop *loop)
+int tlsx_signals_watch(tlsio_loop *loop, tlsx_stop_cb cb, void *user)
 {
 	for (size_t i = 0; i < TLSX_MAX_LOOPS; i++) {
-		tlsio_loop *expect = NULL;
-		if (atomic_compare_exchange_strong(&signal_loops[i], &expect, loop))
-			return 0;
+		struct stop_slot *s = &stop_slots[i];
+		int expect = 0, level;
+		if (!atomic_compare_exchange_strong(&s->taken, &expect, 1))
+			continue;
+		/* unwatched, but a task of it is still queued in its old loop: not yet */
+		if (atomic_load(&s->queued) != 0) {
+			atomic_store(&s->taken, 0);
+			continue;
+		}
+		s->cb = cb;
+		s->user = user;
+		s->task[0].data = s->task[1].data = s;
+		atomic_store(&s->loop, loop);
+		level = atomic_load(&stop_level);
+		if (level >= TLSX_STOP_GRACEFUL)
+			slot_post(s, loop, TLSX_STOP_GRACEFUL);
+		if (level >= TLSX_STOP_ABORT)
+			slot_post(s, loop, TLSX_STOP_ABORT);
+		return 0;
 	}
 	return -ENOSPC;
 }
 
 void tlsx_signals_unwatch(tlsio_loop *loop)
 {
-	int found = 0;
 	if (loop == NULL)
 		return;
 	for (size_t i = 0; i < TLSX_MAX_LOOPS; i++) {
+		struct stop_slot *s = &stop_slots[i];
 		tlsio_loop *expect = loop;
-		if (atomic_compare_exchange_strong(&signal_loops[i], &expect, NULL))
-			found = 1;
+		if (!atomic_compare_exchange_strong(&s->loop, &expect, NULL))
+			continue;
+		/* A walker that counted itself in before the slot was cleared may still hold the
+		 * pointer; one that counts itself in after it reads NULL (both orders are
+		 * sequentially consistent). Walks are a few stores and a write() per loop: wait
+		 * them out. */
+		while (atomic_load(&stop_walkers) != 0)
+			sched_yield();
+		atomic_store(&s->taken, 0);
 	}
-	/* A walker that counted itself in before the slot was cleared may still hold the pointer;
-	 * one that counts itself in after it reads NULL (both orders are sequentially consistent).
-	 * Walks are a few stores and a write() each: wait them out. */
-	while (found && atomic_load(&signal_busy) != 0)
-		sched_yield();
 }
 
 void tlsx_stop_all(void)
 {
-	atomic_store(&tlsx_stop_requested, 1);
-	wake_watched();
+	post_stops(TLSX_STOP_GRACEFUL);
 }
 
-int tlsx_signals_install(tlsio_loop *loop, int exit_after)
+int tlsx_signals_install(int exit_after)
 {
 	struct sigaction sa;
-	for (size_t i = 0; i < TLSX_MAX_LOOPS; i++) {
-		tlsio_loop *old = atomic_load(&signal_loops[i]);
-		if (old != NULL && old != loop)
-			tlsx_signals_unwatch(old);
-	}
-	if (loop != NULL) {
-		int watched = 0;
-		for (size_t i = 0; i < TLSX_MAX_LOOPS && !watched; i++)
-			watched = atomic_load(&signal_loops[i]) == loop;
-		if (!watched && tlsx_signals_watch(loop) < 0)
-			return -ENOSPC;
-	}
 	atomic_store(&signal_exit_after, exit_after);
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
-	/* No SA_RESTART: a wait in poll()/epoll_wait() should return so the loop sees the flag. */
+	/* No SA_RESTART: a blocking backend's send() returns to its loop, which then runs the
+	 * task posted here (the event backends' waits return either way). */
 	sa.sa_handler = on_signal;
 	if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
 		return -errno;
@@ -499,8 +543,8 @@ int tlsx_parse_threads(const char *s, int *out)
 
 int tlsx_server_listen(const char *prog, const char *backend, const char *addr, int shared,
                        tlsio_tls_config *cfg, const tlsio_conn_opts *copts, tlsio_accept_cb cb,
-                       void *arg, tlsio_loop **loop, tlsio_listener **listener, char *bound,
-                       size_t len)
+                       tlsx_stop_cb on_stop, void *arg, tlsio_loop **loop,
+                       tlsio_listener **listener, char *bound, size_t len)
 {
 	tlsio_listen_opts lo = {.struct_size = sizeof(tlsio_listen_opts), .flags = shared ? TLSIO_LISTEN_REUSEPORT : 0};
 	int rc = tlsio_loop_new(loop, tlsio_backend_by_name(backend));
@@ -509,9 +553,13 @@ int tlsx_server_listen(const char *prog, const char *backend, const char *addr, 
 		        backend != NULL ? backend : "auto", tlsio_strerror(rc));
 		return TLSX_EXIT_FAIL;
 	}
-	rc = tlsx_signals_watch(*loop);
-	if (rc == 0)
-		rc = tlsio_listen_ex(*loop, addr, &lo, cfg, copts, cb, arg, listener);
+	rc = tlsx_signals_watch(*loop, on_stop, arg);
+	if (rc < 0) {
+		fprintf(stderr, "%s: cannot watch the loop for signals: more than %d loops\n", prog,
+		        TLSX_MAX_LOOPS);
+		return TLSX_EXIT_FAIL;
+	}
+	rc = tlsio_listen_ex(*loop, addr, &lo, cfg, copts, cb, arg, listener);
 	if (rc < 0) {
 		fprintf(stderr, "%s: cannot listen on %s: %s\n", prog, addr, tlsio_strerror(rc));
 		return TLSX_EXIT_FAIL;
@@ -545,8 +593,13 @@ static void *server_thread_main(void *arg)
 	t->state = rc == 0 ? 1 : -1;
 	pthread_cond_broadcast(&start_cv);
 	pthread_mutex_unlock(&start_mu);
-	if (rc == 0)
+	if (rc == 0) {
 		rc = t->ops->run(t->worker);
+		/* A server short of a thread would serve on at part strength and still exit 1 at the
+		 * end: take the others down now, so that the failure shows when it happens. */
+		if (rc != 0)
+			tlsx_stop_all();
+	}
 	t->ops->finish(t->worker);
 	t->rc = rc;
 	return NULL;
@@ -607,7 +660,7 @@ int tlsx_run_servers(int n, void *workers, size_t size, const struct tlsx_server
 		if (on_listening != NULL)
 			on_listening(t[0].bound, arg);
 	} else {
-		tlsx_stop_all();
+		tlsx_stop_all(); /* a task to each started loop: its stop callback drains it */
 	}
 	for (int i = 0; i < n; i++) {
 		if (t[i].state == 0 || t[i].state == -2)

@@ -5,8 +5,6 @@
 #define TLSX_COMMON_H
 
 #include <getopt.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -127,34 +125,52 @@ void tlsx_print_status(const char *prog, const char *what, int status, int alert
 void tlsx_json_str(FILE *f, const char *s);
 
 /*
- * Atomics rather than volatile sig_atomic_t: with one loop per thread the handler runs on
- * whichever thread the kernel picks, and every thread reads the flags.
+ * Stopping. A signal handler cannot call into a loop, and a loop belongs to its thread: so the
+ * handler posts a tlsio_task (async-signal-safe) to every watched loop, and the tool's stop
+ * callback runs there, on the loop's thread, like any other callback. No loop looks at a flag.
  */
-/** Set by the SIGINT/SIGTERM handler: the number of the last signal received. */
-extern atomic_int tlsx_signal;
-/** Count of such signals so far, so that a second ^C can escalate. */
-extern atomic_int tlsx_signal_count;
-/** Set by tlsx_stop_all(): every worker should shut down as after a first signal. */
-extern atomic_int tlsx_stop_requested;
+/** What a stop callback is asked to do. */
+enum {
+	TLSX_STOP_GRACEFUL = 1, /**< first SIGINT/SIGTERM, or tlsx_stop_all(): finish and close */
+	TLSX_STOP_ABORT = 2     /**< second signal: abort what is left */
+};
 /**
- * Catch SIGINT and SIGTERM: set tlsx_signal, then tlsio_loop_stop() + tlsio_loop_wake() on
- * every watched loop so that tlsio_loop_run() returns. The watched set becomes {@p loop} (empty
- * if NULL); tlsx_signals_watch() adds more. Ignores SIGPIPE (a peer reset must be a status,
- * not the death of the process). The @p exit_after'th signal (0: never) ends the process at
- * once with status 128+signo, for when the loop is stuck and never looks at the flag.
+ * Runs on @p loop's thread, inside tlsio_loop_run(), as a task. @p how is TLSX_STOP_GRACEFUL or
+ * TLSX_STOP_ABORT; an ABORT always follows a GRACEFUL on the same loop, but a GRACEFUL may come
+ * again (a signal during a --max-conns shutdown): make it idempotent.
  */
-int tlsx_signals_install(tlsio_loop *loop, int exit_after);
+typedef void (*tlsx_stop_cb)(tlsio_loop *loop, int how, void *user);
+/**
+ * Catch SIGINT and SIGTERM: the first asks every watched loop for a graceful stop, the second
+ * for an abort; the @p exit_after'th (0: never) ends the process at once with status 128+signo,
+ * for a loop that is stuck and never runs its tasks. Ignores SIGPIPE (a peer reset must be a
+ * status, not the death of the process). Watch loops with tlsx_signals_watch().
+ */
+int tlsx_signals_install(int exit_after);
 /** Most loops the signal handler can watch (and so most --threads). */
 #define TLSX_MAX_LOOPS 1024
-/** Add @p loop to the loops a signal stops and wakes. Any thread. @return 0 or -ENOSPC. */
-int tlsx_signals_watch(tlsio_loop *loop);
 /**
- * Remove @p loop; once this returns no handler touches it and it may be freed. Any thread
- * (not from a signal handler).
+ * Have signals and tlsx_stop_all() call @p cb(@p loop, how, @p user) on @p loop's thread. A stop
+ * asked before (a signal while the threads were starting) is posted at once. Any thread.
+ * @return 0 or -ENOSPC.
+ */
+int tlsx_signals_watch(tlsio_loop *loop, tlsx_stop_cb cb, void *user);
+/**
+ * Stop watching @p loop; once this returns nothing posts to it any more and it may be freed
+ * (tlsio_loop_free() runs a stop still pending with TLSIO_E_ABORTED, which calls no callback).
+ * Any thread (not from a signal handler).
  */
 void tlsx_signals_unwatch(tlsio_loop *loop);
-/** Set tlsx_stop_requested and stop + wake every watched loop (e.g. --max-conns reached). */
+/** A graceful stop of every watched loop, and of every loop watched from now on (--max-conns
+ * reached, a server thread that failed). Any thread, also from a loop's callback. */
 void tlsx_stop_all(void);
+/**
+ * How long a server's graceful stop (tlsio_loop_drain()) waits before it aborts what is left. Each
+ * close is bounded by its linger already (5 s, the library's default), so this only ends a
+ * connection that would not end; it stays under the 10 s that `docker stop`, the test scripts
+ * and scripts/demo.sh wait before they kill.
+ */
+#define TLSX_DRAIN_MS 7000
 
 /* ------------------------------------------------------------------------------------------ */
 /* Servers on several threads: one loop and one SO_REUSEPORT listener per thread */
@@ -165,33 +181,35 @@ int tlsx_parse_threads(const char *s, int *out);
 /** What a server tool does on each of its threads; @p worker is that thread's own state. */
 struct tlsx_server_ops {
 	/**
-	 * Create the thread's loop (tlsx_signals_watch() it) and listen on @p addr, with
-	 * TLSIO_LISTEN_REUSEPORT when @p shared; write the bound address into @p bound.
+	 * Create the thread's loop (tlsx_signals_watch() it, with the tool's stop callback) and
+	 * listen on @p addr, with TLSIO_LISTEN_REUSEPORT when @p shared; write the bound address
+	 * into @p bound.
 	 * Prints its own errors. @return 0 or an exit status.
 	 */
 	int (*start)(void *worker, const char *addr, int shared, char *bound, size_t len);
-	/** Serve until shut down. @return 0 or an exit status. */
+	/** Serve until the stop callback's drain ends the run. @return 0 or an exit status. */
 	int (*run)(void *worker);
 	/** After run, or after a failed start: tlsx_signals_unwatch() and free what start made. */
 	void (*finish)(void *worker);
 };
 
 /**
- * The usual start: a loop on @p backend (NULL: auto), tlsx_signals_watch()ed, listening on
- * @p addr (TLSIO_LISTEN_REUSEPORT when @p shared), its bound address in @p bound. Prints its
- * errors prefixed by @p prog. @return 0 or an exit status (what start returns).
+ * The usual start: a loop on @p backend (NULL: auto), tlsx_signals_watch()ed with @p on_stop,
+ * listening on @p addr (TLSIO_LISTEN_REUSEPORT when @p shared), its bound address in @p bound.
+ * @p arg goes to @p cb and to @p on_stop. Prints its errors prefixed by @p prog.
+ * @return 0 or an exit status (what start returns).
  */
 int tlsx_server_listen(const char *prog, const char *backend, const char *addr, int shared,
                        tlsio_tls_config *cfg, const tlsio_conn_opts *copts, tlsio_accept_cb cb,
-                       void *arg, tlsio_loop **loop, tlsio_listener **listener, char *bound,
-                       size_t len);
+                       tlsx_stop_cb on_stop, void *arg, tlsio_loop **loop,
+                       tlsio_listener **listener, char *bound, size_t len);
 
 /**
  * Run @p n servers, worker i at (char *)workers + i * size, each on its own thread with its own
  * loop; with @p n == 1 everything runs on the calling thread (and without SO_REUSEPORT). The
  * first listens on @p addr, the others on the address it bound, so port 0 works. Once all
  * listen, @p on_listening (optional) gets that address on the calling thread. If one fails to
- * start, the others are stopped (tlsx_stop_all()).
+ * start, or its loop fails, the others are stopped (tlsx_stop_all()).
  * @return the first nonzero exit status of a worker, else 0.
  */
 int tlsx_run_servers(int n, void *workers, size_t size, const struct tlsx_server_ops *ops,

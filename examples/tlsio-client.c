@@ -316,6 +316,19 @@ static void on_close(tlsio_conn *c, int status, int alert, void *user)
 	cl->c = NULL;
 }
 
+/* SIGINT/SIGTERM, on the loop's thread: the run fails, and ends with the connection. */
+static void client_stop(tlsio_loop *loop, int how, void *user)
+{
+	struct client *cl = user;
+	(void)loop;
+	(void)how;
+	if (cl->c != NULL && !cl->aborted) {
+		cl->aborted = 1;
+		fprintf(stderr, PROG ": interrupted, aborting the connection\n");
+		tlsio_abort(cl->c);
+	}
+}
+
 static const tlsio_callbacks client_callbacks = {.struct_size = sizeof(tlsio_callbacks),
 	.on_handshake = on_handshake,
 	.on_data = on_data,
@@ -584,7 +597,9 @@ int main(int argc, char **argv)
 	topts.verify = cl.insecure ? TLSIO_VERIFY_NONE : TLSIO_VERIFY_DEFAULT;
 	if (tlsx_tls_config(&cl.co, 0, &topts, &cfg) != 0)
 		goto out;
-	rc = tlsx_signals_install(cl.loop, 2);
+	rc = tlsx_signals_install(2);
+	if (rc == 0)
+		rc = tlsx_signals_watch(cl.loop, client_stop, &cl);
 	if (rc < 0) {
 		fprintf(stderr, PROG ": cannot install signal handlers: %s\n", tlsio_strerror(rc));
 		goto out;
@@ -605,22 +620,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	/* One iteration at a time: the signal flag is looked at after every wake-up (the handler
-	 * stops and wakes the loop, so the iteration it lands in ends). */
-	while (!cl.closed) {
-		if (tlsx_signal_count > 0 && !cl.aborted) {
-			cl.aborted = 1;
-			fprintf(stderr, PROG ": interrupted, aborting the connection\n");
-			tlsio_abort(cl.c);
-		}
-		rc = tlsio_loop_run(cl.loop, TLSIO_RUN_ONCE);
-		if (rc < 0) {
-			fprintf(stderr, PROG ": loop failed: %s\n", tlsio_strerror(rc));
-			goto out;
-		}
+	/* Until the connection has ended (and with it every send completion): nothing else keeps
+	 * the run going. */
+	rc = tlsio_loop_run(cl.loop, TLSIO_RUN_DEFAULT);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": loop failed: %s\n", tlsio_strerror(rc));
+		goto out;
 	}
-	/* Anything the library still owes us (completions) is due now, without waiting. */
-	(void)tlsio_loop_run(cl.loop, TLSIO_RUN_NOWAIT);
 
 	tlsx_sha256_final(&cl.sha_sent, md_sent);
 	tlsx_sha256_final(&cl.sha_recv, md_recv);
@@ -666,6 +672,7 @@ int main(int argc, char **argv)
 out:
 	free(cl.pend_chunk);
 	tlsio_tls_config_free(cfg);
+	tlsx_signals_unwatch(cl.loop);
 	tlsio_loop_free(cl.loop);
 	free(cl.buf);
 	free(cl.checkbuf);

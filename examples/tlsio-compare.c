@@ -11,10 +11,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common.h"
 
@@ -60,10 +58,11 @@ struct run {
 	struct result *res;
 	tlsio_tls_config *scfg, *ccfg;
 	char addr[64];
-	atomic_int addr_state; /* 0 pending, 1 ready, -1 failed */
-	atomic_int server_done, server_stop;
-	pthread_mutex_t mu;    /* guards server_loop: woken from the client's thread */
-	tlsio_loop *server_loop;
+	pthread_mutex_t mu;    /* guards addr_state and server_loop */
+	pthread_cond_t cv;     /* addr_state left 0 */
+	int addr_state;        /* 0 pending, 1 ready, -1 failed */
+	tlsio_loop *server_loop; /* while it may be posted to (until it is freed) */
+	tlsio_task client_done; /* posted to server_loop once the client's connection ended */
 	/* client state (client thread only) */
 	tlsio_conn *c;
 	tlsx_prng gen, check;
@@ -136,7 +135,6 @@ static void srv_close(tlsio_conn *c, int status, int alert, void *user)
 	r->res->server_closed = 1;
 	r->res->sst.struct_size = sizeof(r->res->sst);
 	tlsio_conn_stats(c, &r->res->sst);
-	atomic_store(&r->server_done, 1);
 }
 
 static const tlsio_callbacks srv_cb = {.struct_size = sizeof(tlsio_callbacks),
@@ -152,6 +150,31 @@ static void srv_accept(tlsio_listener *l, tlsio_conn *c, void *user)
 	tlsio_listener_close(l); /* one connection per run */
 }
 
+/* After a clean close the server's on_close follows at once; if the client failed, the server
+ * may wait for a peer that will not come: it is stopped then (the loop's free aborts what is
+ * left), and after a clean one it gets this long. */
+#define SERVER_GRACE_MS 5000
+
+static void server_give_up(tlsio_timer *t, void *user)
+{
+	struct run *r = user;
+	(void)t;
+	tlsio_loop_stop(r->server_loop); /* from its own callback: the run returns */
+}
+
+/* On the server's loop, posted by the client's thread once its connection ended. The timer is
+ * not referenced: a server connection that ends in time ends the run without it. */
+static void client_done(tlsio_task *task, int status)
+{
+	struct run *r = task->data;
+	tlsio_timer *t = NULL;
+	if (status != 0)
+		return; /* the loop is being freed */
+	if (r->res->failed || tlsio_timer_new(r->server_loop, server_give_up, r, &t) < 0 ||
+	    tlsio_timer_start(t, SERVER_GRACE_MS, 0) < 0)
+		tlsio_loop_stop(r->server_loop);
+}
+
 static void *server_main(void *arg)
 {
 	struct run *r = arg;
@@ -160,9 +183,6 @@ static void *server_main(void *arg)
 	tlsio_conn_opts copts;
 	int rc = tlsio_loop_new(&loop, r->res->b);
 	if (rc == 0) {
-		pthread_mutex_lock(&r->mu);
-		r->server_loop = loop;
-		pthread_mutex_unlock(&r->mu);
 		tlsx_conn_opts(&r->o->co, &copts);
 		copts.cb = &srv_cb;
 		copts.user = r;
@@ -175,18 +195,22 @@ static void *server_main(void *arg)
 		rc = tlsio_listener_addr(l, r->addr, sizeof(r->addr));
 	if (rc < 0)
 		snprintf(r->res->error, sizeof(r->res->error), "server: %s", tlsio_strerror(rc));
-	atomic_store(&r->addr_state, rc == 0 ? 1 : -1);
-	while (rc == 0 && !atomic_load(&r->server_done) && !atomic_load(&r->server_stop) &&
-	       tlsx_signal_count == 0) {
-		rc = tlsio_loop_run(loop, TLSIO_RUN_ONCE);
+	pthread_mutex_lock(&r->mu);
+	r->server_loop = rc == 0 ? loop : NULL;
+	r->addr_state = rc == 0 ? 1 : -1;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	/* One connection, then the listener is closed (srv_accept): the run ends with it, or
+	 * when client_done gives up on it. */
+	if (rc == 0) {
+		rc = tlsio_loop_run(loop, TLSIO_RUN_DEFAULT);
 		if (rc < 0)
 			snprintf(r->res->error, sizeof(r->res->error), "server loop: %s", tlsio_strerror(rc));
 	}
 	pthread_mutex_lock(&r->mu);
-	r->server_loop = NULL;
+	r->server_loop = NULL; /* no post from here on */
 	pthread_mutex_unlock(&r->mu);
 	tlsio_loop_free(loop); /* aborts what is left */
-	atomic_store(&r->server_done, 1);
 	return NULL;
 }
 
@@ -274,6 +298,20 @@ static const tlsio_callbacks cli_cb = {.struct_size = sizeof(tlsio_callbacks),
 	.on_close = cli_close,
 };
 
+/* Set by compare_stop on the main thread, which runs the clients: the backends left are skipped. */
+static int interrupted;
+
+/* SIGINT/SIGTERM, on the client's loop: abort its connection; the server follows (client_done). */
+static void compare_stop(tlsio_loop *loop, int how, void *user)
+{
+	struct run *r = user;
+	(void)loop;
+	(void)how;
+	interrupted = 1;
+	if (r->c != NULL)
+		tlsio_abort(r->c);
+}
+
 static void run_client(struct run *r, tlsio_loop *loop)
 {
 	tlsio_conn_opts copts;
@@ -290,15 +328,14 @@ static void run_client(struct run *r, tlsio_loop *loop)
 		r->res->failed = 1;
 		return;
 	}
-	while (!r->closed && tlsx_signal_count == 0) {
-		rc = tlsio_loop_run(loop, TLSIO_RUN_ONCE);
-		if (rc < 0) {
-			snprintf(r->res->error, sizeof(r->res->error), "client loop: %s", tlsio_strerror(rc));
-			r->res->failed = 1;
-			return;
-		}
+	/* Until the connection has ended (compare_stop aborts it on a signal). */
+	rc = tlsio_loop_run(loop, TLSIO_RUN_DEFAULT);
+	if (rc < 0) {
+		snprintf(r->res->error, sizeof(r->res->error), "client loop: %s", tlsio_strerror(rc));
+		r->res->failed = 1;
+		return;
 	}
-	if (!r->closed) {
+	if (interrupted) {
 		snprintf(r->res->error, sizeof(r->res->error), "interrupted");
 		r->res->failed = 1;
 	}
@@ -310,15 +347,17 @@ static void run_backend(const struct opts *o, struct result *res, tlsio_tls_conf
 	struct run r;
 	pthread_t tid;
 	tlsio_loop *loop = NULL;
-	double t0, give_up;
-	int rc;
+	double t0;
+	int rc, state;
 
 	memset(&r, 0, sizeof(r));
 	pthread_mutex_init(&r.mu, NULL);
+	pthread_cond_init(&r.cv, NULL);
 	r.o = o;
 	r.res = res;
 	r.scfg = scfg;
 	r.ccfg = ccfg;
+	r.client_done.data = &r;
 	res->server_status = res->client_status = 1;
 	res->server_alert = res->client_alert = TLSIO_ALERT_NONE;
 	tlsx_prng_init(&r.gen, o->seed);
@@ -336,46 +375,39 @@ static void run_backend(const struct opts *o, struct result *res, tlsio_tls_conf
 		goto out;
 	}
 	snprintf(res->info, sizeof(res->info), "%s", tlsio_loop_info(loop));
-	/* one tool, one loop per thread: a signal stops the client, the server follows */
-	(void)tlsx_signals_install(loop, 2);
+	/* A signal stops the client; the server follows. A signal between two backends reaches
+	 * this loop as it is watched. */
+	(void)tlsx_signals_watch(loop, compare_stop, &r);
 	t0 = tlsx_now();
 	if (pthread_create(&tid, NULL, server_main, &r) != 0) {
 		snprintf(res->error, sizeof(res->error), "pthread_create failed");
 		res->failed = 1;
 		goto out;
 	}
-	while (atomic_load(&r.addr_state) == 0) {
-		struct timespec ts = {0, 1000000};
-		nanosleep(&ts, NULL);
-	}
-	if (atomic_load(&r.addr_state) == 1)
+	pthread_mutex_lock(&r.mu);
+	while (r.addr_state == 0)
+		pthread_cond_wait(&r.cv, &r.mu);
+	state = r.addr_state;
+	pthread_mutex_unlock(&r.mu);
+	if (state == 1)
 		run_client(&r, loop);
 	else
 		res->failed = 1;
-	/* The client is done. After a clean close the server's on_close follows at once; if the
-	 * client failed, the server may wait for a peer that will not come: stop it after a grace
-	 * period (a stopped server's loop_free aborts its connection). */
-	give_up = tlsx_now() + (res->failed ? 0.0 : 5.0);
-	while (!atomic_load(&r.server_done)) {
-		struct timespec ts = {0, 1000000};
-		if (tlsx_now() >= give_up) {
-			atomic_store(&r.server_stop, 1);
-			pthread_mutex_lock(&r.mu);
-			if (r.server_loop != NULL)
-				tlsio_loop_wake(r.server_loop);
-			pthread_mutex_unlock(&r.mu);
-		}
-		nanosleep(&ts, NULL);
-	}
+	/* The client is done: tell the server's loop, which ends at once or after its grace. */
+	pthread_mutex_lock(&r.mu);
+	if (r.server_loop != NULL)
+		(void)tlsio_loop_post_task(r.server_loop, &r.client_done, client_done);
+	pthread_mutex_unlock(&r.mu);
 	pthread_join(tid, NULL);
 	res->secs = tlsx_now() - t0;
 out:
 	tlsx_sha256_final(&r.sha_sent, res->md_sent);
 	tlsx_sha256_final(&r.sha_echoed, res->md_echoed);
-	tlsx_signals_install(NULL, 2);
+	tlsx_signals_unwatch(loop);
 	tlsio_loop_free(loop);
 	free(r.buf);
 	free(r.checkbuf);
+	pthread_cond_destroy(&r.cv);
 	pthread_mutex_destroy(&r.mu);
 }
 
@@ -586,7 +618,10 @@ static int compare(struct opts *op)
 		goto out;
 
 	memset(res, 0, sizeof(res));
-	for (size_t i = 0; i < n && tlsx_signal_count == 0; i++) {
+	/* A signal reaches the client loop of the backend being run (compare_stop), and sets
+	 * interrupted for the rest; a second one exits at once. */
+	(void)tlsx_signals_install(2);
+	for (size_t i = 0; i < n && !interrupted; i++) {
 		res[i].b = bs[i];
 		if (!o.co.quiet)
 			fprintf(stderr, PROG ": %s ...\n", tlsio_backend_name(bs[i]));
@@ -638,7 +673,7 @@ static int compare(struct opts *op)
 		       o.co.sndbuf ? ", custom SO_SNDBUF" : "", o.co.rcvbuf ? ", custom SO_RCVBUF" : "",
 		       ref[0] ? ref : "(none)");
 	}
-	ret = all_ok && tlsx_signal_count == 0 ? TLSX_EXIT_OK : TLSX_EXIT_FAIL;
+	ret = all_ok && !interrupted ? TLSX_EXIT_OK : TLSX_EXIT_FAIL;
 out:
 	tlsio_tls_config_free(scfg);
 	tlsio_tls_config_free(ccfg);

@@ -61,7 +61,7 @@ struct echo_server {
 	tlsio_loop *loop;
 	tlsio_listener *listener;
 	struct echo_conn *conns;   /* open connections, for the shutdown */
-	int shutting_down, aborting;
+	int shutting_down;
 
 	uint64_t accepted, closed, failed, bytes_echoed, pauses, stashed;
 };
@@ -90,9 +90,10 @@ static void usage(FILE *f)
 		"\n"
 		"TLS echo server: sends every byte it receives back to the sender. Prints\n"
 		"'listening on ADDR:PORT' on stdout once it accepts connections. SIGINT/SIGTERM\n"
-		"stop accepting and close every connection gracefully (a second signal aborts\n"
-		"them, a third exits at once); a summary line goes to stderr (with --threads,\n"
-		"one per thread, 'thread K: ...', then the total).\n"
+		"stop accepting and close every connection gracefully, aborting those still open\n"
+		"after %d s (a second signal aborts them at once, a third exits at once); a summary\n"
+		"line goes to stderr (with --threads, one per thread, 'thread K: ...', then the\n"
+		"total).\n"
 		"\n"
 		"Options:\n"
 		"  --listen ADDR:PORT   address to listen on, IPv4 or [IPv6]\n"
@@ -118,7 +119,7 @@ static void usage(FILE *f)
 		"\n"
 		"Exit status: 0 after a signal or --max-conns (counted over all threads), 1 on a\n"
 		"runtime error, 2 on bad usage.\n",
-		tlsx_common_help);
+		TLSX_DRAIN_MS / 1000, tlsx_common_help);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -268,7 +269,9 @@ static void on_close(tlsio_conn *c, int status, int alert, void *user)
 		return; /* aborted in on_accept before it got its state */
 	srv = ec->srv;
 	srv->closed++;
-	atomic_fetch_add(&total_closed, 1);
+	/* The one close that reaches the count stops every thread's loop (this one too). */
+	if (atomic_fetch_add(&total_closed, 1) + 1 == srv->max_conns) /* 0 (no limit): never */
+		tlsx_stop_all();
 	if (status != 0) {
 		srv->failed++;
 		if (!srv->co.quiet) {
@@ -335,33 +338,25 @@ static void on_accept(tlsio_listener *l, tlsio_conn *c, void *user)
 
 /* ------------------------------------------------------------------------------------------ */
 
-static void begin_shutdown(struct echo_server *srv)
+/* At shutdown the echo of every byte read so far still goes out before close_notify: a stash
+ * is handed to the send queue past high water (the bytes are in memory already; the queue takes
+ * them over), since after the drain's tlsio_close() no on_drain would send it. */
+static void stash_flush(struct echo_conn *ec)
 {
-	struct echo_conn *ec;
-	srv->shutting_down = 1;
-	if (srv->listener != NULL) {
-		tlsio_listener_close(srv->listener);
-		srv->listener = NULL;
-	}
-	/* Restart the walk after each call: a close may run callbacks that change the list. */
-	for (ec = srv->conns; ec != NULL;) {
-		if (!ec->close_sent && !ec->close_wanted) {
-			if (ec->stash_len > 0) {
-				ec->close_wanted = 1; /* on_drain closes after the stash went out */
-			} else {
-				conn_close(ec);
-				ec = srv->conns;
-				continue;
-			}
-		}
-		ec = ec->next;
-	}
+	if (ec->stash_len == 0)
+		return;
+	tlsio_conn_set_watermarks(ec->c, ec->srv->low_water, SIZE_MAX);
+	if (tlsio_send(ec->c, ec->stash, ec->stash_len) == 0)
+		ec->srv->bytes_echoed += ec->stash_len;
+	ec->stash_len = 0;
+	free(ec->stash);
+	ec->stash = NULL;
+	ec->stash_cap = 0;
 }
 
 static void abort_all(struct echo_server *srv)
 {
 	struct echo_conn *ec;
-	srv->aborting = 1;
 	for (ec = srv->conns; ec != NULL;) {
 		if (ec->close_sent != 2) {
 			ec->close_sent = 2; /* 2: aborted; keeps the walk from coming back to it */
@@ -371,6 +366,43 @@ static void abort_all(struct echo_server *srv)
 		}
 		ec = ec->next;
 	}
+}
+
+static void on_drained(tlsio_loop *loop, size_t aborted, void *user)
+{
+	struct echo_server *srv = user;
+	(void)loop;
+	if (aborted > 0 && !srv->co.quiet)
+		fprintf(stderr, PROG ": shutdown: aborted %zu connection%s still open after %d s\n",
+		        aborted, aborted == 1 ? "" : "s", TLSX_DRAIN_MS / 1000);
+}
+
+/* A signal, --max-conns (on any thread) or a thread that failed: runs on this thread's loop.
+ * The drain stops accepting, closes every connection and ends echo_run's tlsio_loop_run(). */
+static void echo_stop(tlsio_loop *loop, int how, void *user)
+{
+	struct echo_server *srv = user;
+	if (!srv->shutting_down) {
+		int rc;
+		srv->shutting_down = 1;
+		for (struct echo_conn *ec = srv->conns; ec != NULL; ec = ec->next) {
+			stash_flush(ec);
+			if (!ec->close_sent)
+				ec->close_sent = 1; /* the drain calls tlsio_close() */
+		}
+		rc = tlsio_loop_drain(loop, TLSX_DRAIN_MS, on_drained, srv);
+		if (rc < 0) {
+			/* Without a drain the run still ends once nothing is left: close it all here. */
+			fprintf(stderr, PROG ": shutdown without a deadline: cannot drain the loop: %s\n",
+			        tlsio_strerror(rc));
+			tlsio_listener_close(srv->listener);
+			for (struct echo_conn *ec = srv->conns; ec != NULL; ec = ec->next)
+				tlsio_close(ec->c);
+		}
+		srv->listener = NULL; /* closed, by the drain or above */
+	}
+	if (how == TLSX_STOP_ABORT)
+		abort_all(srv);
 }
 
 static int parse_args(struct echo_server *srv, int argc, char **argv)
@@ -477,7 +509,8 @@ static int echo_start(void *worker, const char *addr, int shared, char *bound, s
 {
 	struct echo_server *srv = worker;
 	int rc = tlsx_server_listen(PROG, srv->co.backend, addr, shared, srv->cfg, &srv->copts,
-	                            on_accept, srv, &srv->loop, &srv->listener, bound, len);
+	                            on_accept, echo_stop, srv, &srv->loop, &srv->listener, bound,
+	                            len);
 	if (rc == 0)
 		srv->started = 1;
 	return rc;
@@ -486,27 +519,13 @@ static int echo_start(void *worker, const char *addr, int shared, char *bound, s
 static int echo_run(void *worker)
 {
 	struct echo_server *srv = worker;
-	/* One iteration at a time: the flags below are looked at after every wake-up, whichever
-	 * thread's handler or tlsx_stop_all() stopped and woke this loop. */
-	for (;;) {
-		int rc;
-		if ((tlsx_signal_count > 0 || tlsx_stop_requested) && !srv->shutting_down)
-			begin_shutdown(srv);
-		if (tlsx_signal_count > 1 && !srv->aborting)
-			abort_all(srv);
-		if (srv->max_conns != 0 && atomic_load(&total_closed) >= srv->max_conns &&
-		    !srv->shutting_down) {
-			tlsx_stop_all(); /* the other threads too */
-			begin_shutdown(srv);
-		}
-		if (srv->shutting_down && srv->conns == NULL)
-			return TLSX_EXIT_OK;
-		rc = tlsio_loop_run(srv->loop, TLSIO_RUN_ONCE);
-		if (rc < 0) {
-			fprintf(stderr, PROG ": loop failed: %s\n", tlsio_strerror(rc));
-			return TLSX_EXIT_FAIL;
-		}
+	/* Serves until echo_stop's drain ends the run. */
+	int rc = tlsio_loop_run(srv->loop, TLSIO_RUN_DEFAULT);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": loop failed: %s\n", tlsio_strerror(rc));
+		return TLSX_EXIT_FAIL;
 	}
+	return TLSX_EXIT_OK;
 }
 
 static void echo_finish(void *worker)
@@ -585,8 +604,9 @@ int main(int argc, char **argv)
 	/* Resume once a quarter is left: late enough to batch, early enough to keep the pipe full. */
 	srv.low_water = srv.high_water / 4;
 
-	/* Before any thread: the handler must know the process is a server before a loop exists. */
-	rc = tlsx_signals_install(NULL, 3);
+	/* Before any thread: a signal during the start must not find the default action (a stop
+	 * asked then reaches each loop as it is watched). */
+	rc = tlsx_signals_install(3);
 	if (rc < 0) {
 		fprintf(stderr, PROG ": cannot install signal handlers: %s\n", tlsio_strerror(rc));
 		return TLSX_EXIT_FAIL;

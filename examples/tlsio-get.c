@@ -251,6 +251,18 @@ static void on_close(tlsio_conn *c, int status, int alert, void *user)
 		body_done(g);
 }
 
+/* SIGINT/SIGTERM, on the loop's thread: the run fails, and ends with the connection. */
+static void get_stop(tlsio_loop *loop, int how, void *user)
+{
+	struct get *g = user;
+	(void)loop;
+	(void)how;
+	if (!g->closed) {
+		fail(g, "interrupted");
+		tlsio_abort(g->c);
+	}
+}
+
 static const tlsio_callbacks get_callbacks = {.struct_size = sizeof(tlsio_callbacks),
 	.on_handshake = on_handshake,
 	.on_data = on_data,
@@ -379,7 +391,9 @@ int main(int argc, char **argv)
 	topts.verify = g.insecure ? TLSIO_VERIFY_NONE : TLSIO_VERIFY_DEFAULT;
 	if (tlsx_tls_config(&g.co, 0, &topts, &cfg) != 0)
 		goto out;
-	rc = tlsx_signals_install(g.loop, 2);
+	rc = tlsx_signals_install(2);
+	if (rc == 0)
+		rc = tlsx_signals_watch(g.loop, get_stop, &g);
 	if (rc < 0) {
 		fprintf(stderr, PROG ": cannot install signal handlers: %s\n", tlsio_strerror(rc));
 		goto out;
@@ -398,16 +412,11 @@ int main(int argc, char **argv)
 	}
 	/* Queued now, sent right after the handshake. */
 	send_request(&g);
-	while (!g.closed) {
-		if (tlsx_signal_count > 0) {
-			fail(&g, "interrupted");
-			tlsio_abort(g.c);
-		}
-		rc = tlsio_loop_run(g.loop, TLSIO_RUN_ONCE);
-		if (rc < 0) {
-			fprintf(stderr, PROG ": loop failed: %s\n", tlsio_strerror(rc));
-			goto out;
-		}
+	/* Until the connection has ended: nothing else keeps the run going. */
+	rc = tlsio_loop_run(g.loop, TLSIO_RUN_DEFAULT);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": loop failed: %s\n", tlsio_strerror(rc));
+		goto out;
 	}
 
 	ok = !g.error && g.done == g.repeat && g.close_status == 0;
@@ -457,6 +466,7 @@ int main(int argc, char **argv)
 	ret = ok ? TLSX_EXIT_OK : TLSX_EXIT_FAIL;
 out:
 	tlsio_tls_config_free(cfg);
+	tlsx_signals_unwatch(g.loop);
 	tlsio_loop_free(g.loop);
 	return ret;
 }

@@ -87,7 +87,7 @@ struct https_server {
 	tlsio_loop *loop;
 	tlsio_listener *listener;
 	struct https_conn *conns;
-	int shutting_down, aborting;
+	int shutting_down;
 
 	struct https_counters n;
 };
@@ -134,8 +134,9 @@ static void usage(FILE *f)
 		"(text; with --threads the sums over all threads, then 'threads N' and per-thread\n"
 		"'threadK_accepted' and 'threadK_requests' lines). Prints 'listening on ADDR:PORT'\n"
 		"on stdout; the crypto path and backend on stderr. SIGINT/SIGTERM close every\n"
-		"connection gracefully (a second aborts them, a third exits at once); a summary\n"
-		"goes to stderr (with --threads, one line per thread, then the total).\n"
+		"connection gracefully, aborting those still open after %d s (a second signal\n"
+		"aborts them at once, a third exits at once); a summary goes to stderr (with\n"
+		"--threads, one line per thread, then the total).\n"
 		"\n"
 		"Options:\n"
 		"  --listen ADDR:PORT   address to listen on (default 127.0.0.1:8443)\n"
@@ -161,7 +162,7 @@ static void usage(FILE *f)
 		"Without --ciphers the library picks the server's cipher order from the crypto\n"
 		"path: ChaCha20-Poly1305 first when wolfSSL's AES-GCM is not accelerated.\n"
 		"Exit status: 0 after a signal, 1 on a runtime error, 2 on bad usage.\n",
-		tlsx_common_help);
+		TLSX_DRAIN_MS / 1000, tlsx_common_help);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -664,28 +665,8 @@ static void on_accept(tlsio_listener *l, tlsio_conn *c, void *user)
 
 /* ------------------------------------------------------------------------------------------ */
 
-static void begin_shutdown(struct https_server *srv)
-{
-	srv->shutting_down = 1;
-	if (srv->listener != NULL) {
-		tlsio_listener_close(srv->listener);
-		srv->listener = NULL;
-	}
-	/* Restart the walk after each close: callbacks may change the list. */
-	for (struct https_conn *hc = srv->conns; hc != NULL;) {
-		if (!hc->closing) {
-			hc->stream_left = 0;
-			conn_close(hc);
-			hc = srv->conns;
-			continue;
-		}
-		hc = hc->next;
-	}
-}
-
 static void abort_all(struct https_server *srv)
 {
-	srv->aborting = 1;
 	for (struct https_conn *hc = srv->conns; hc != NULL;) {
 		if (hc->closing != 2) {
 			hc->closing = 2; /* aborted: keeps the walk from coming back to it */
@@ -695,6 +676,44 @@ static void abort_all(struct https_server *srv)
 		}
 		hc = hc->next;
 	}
+}
+
+static void on_drained(tlsio_loop *loop, size_t aborted, void *user)
+{
+	struct https_server *srv = user;
+	(void)loop;
+	if (aborted > 0 && !srv->co.quiet)
+		fprintf(stderr, PROG ": shutdown: aborted %zu connection%s still open after %d s\n",
+		        aborted, aborted == 1 ? "" : "s", TLSX_DRAIN_MS / 1000);
+}
+
+/* A signal or a thread that failed: runs on this thread's loop. The drain stops accepting,
+ * closes every connection (what is queued goes out, the rest of a body does not) and ends
+ * https_run's tlsio_loop_run(). */
+static void https_stop(tlsio_loop *loop, int how, void *user)
+{
+	struct https_server *srv = user;
+	if (!srv->shutting_down) {
+		int rc;
+		srv->shutting_down = 1;
+		for (struct https_conn *hc = srv->conns; hc != NULL; hc = hc->next) {
+			hc->stream_left = 0;
+			if (!hc->closing)
+				hc->closing = 1; /* the drain calls tlsio_close() */
+		}
+		rc = tlsio_loop_drain(loop, TLSX_DRAIN_MS, on_drained, srv);
+		if (rc < 0) {
+			/* Without a drain the run still ends once nothing is left: close it all here. */
+			fprintf(stderr, PROG ": shutdown without a deadline: cannot drain the loop: %s\n",
+			        tlsio_strerror(rc));
+			tlsio_listener_close(srv->listener);
+			for (struct https_conn *hc = srv->conns; hc != NULL; hc = hc->next)
+				tlsio_close(hc->c);
+		}
+		srv->listener = NULL; /* closed, by the drain or above */
+	}
+	if (how == TLSX_STOP_ABORT)
+		abort_all(srv);
 }
 
 static int load_body(struct https_server *srv)
@@ -884,7 +903,8 @@ static int https_start(void *worker, const char *addr, int shared, char *bound, 
 {
 	struct https_server *srv = worker;
 	int rc = tlsx_server_listen(PROG, srv->co.backend, addr, shared, srv->cfg, &srv->copts,
-	                            on_accept, srv, &srv->loop, &srv->listener, bound, len);
+	                            on_accept, https_stop, srv, &srv->loop, &srv->listener, bound,
+	                            len);
 	if (rc == 0)
 		srv->started = 1;
 	return rc;
@@ -893,21 +913,13 @@ static int https_start(void *worker, const char *addr, int shared, char *bound, 
 static int https_run(void *worker)
 {
 	struct https_server *srv = worker;
-	/* One iteration at a time, so that a signal's flags are looked at (see tlsio-echo). */
-	for (;;) {
-		int rc;
-		if ((tlsx_signal_count > 0 || tlsx_stop_requested) && !srv->shutting_down)
-			begin_shutdown(srv);
-		if (tlsx_signal_count > 1 && !srv->aborting)
-			abort_all(srv);
-		if (srv->shutting_down && srv->conns == NULL)
-			return TLSX_EXIT_OK;
-		rc = tlsio_loop_run(srv->loop, TLSIO_RUN_ONCE);
-		if (rc < 0) {
-			fprintf(stderr, PROG ": loop failed: %s\n", tlsio_strerror(rc));
-			return TLSX_EXIT_FAIL;
-		}
+	/* Serves until https_stop's drain ends the run. */
+	int rc = tlsio_loop_run(srv->loop, TLSIO_RUN_DEFAULT);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": loop failed: %s\n", tlsio_strerror(rc));
+		return TLSX_EXIT_FAIL;
 	}
+	return TLSX_EXIT_OK;
 }
 
 static void https_finish(void *worker)
@@ -989,8 +1001,9 @@ int main(int argc, char **argv)
 		srv.ok_head_len[close_after] = format_head(srv.ok_head[close_after], sizeof(srv.ok_head[0]),
 		                                           200, "OK", srv.body_size, close_after);
 
-	/* Before any thread, so that no signal finds the default action. */
-	rc = tlsx_signals_install(NULL, 3);
+	/* Before any thread, so that no signal finds the default action (a stop asked during the
+	 * start reaches each loop as it is watched). */
+	rc = tlsx_signals_install(3);
 	if (rc < 0) {
 		fprintf(stderr, PROG ": setup: %s\n", tlsio_strerror(rc));
 		goto out;
