@@ -9,50 +9,50 @@
 
 #include "timers.h"
 
-static void place(tlsio__timers *h, size_t i, tlsio__timer *t)
+static void place(tlsio__timers *h, size_t i, tlsio__heap_slot s)
 {
-	h->v[i] = t;
-	t->pos = (uint32_t)(i + 1);
+	h->v[i] = s;
+	s.t->pos = (uint32_t)(i + 1);
 }
 
-static int before(const tlsio__timer *a, const tlsio__timer *b)
+static int before(const tlsio__heap_slot *a, const tlsio__heap_slot *b)
 {
 	return a->at < b->at || (a->at == b->at && a->seq < b->seq);
 }
 
 static void sift_up(tlsio__timers *h, size_t i)
 {
-	tlsio__timer *t = h->v[i];
+	tlsio__heap_slot s = h->v[i];
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
-		if (!before(t, h->v[parent]))
+		if (!before(&s, &h->v[parent]))
 			break;
 		place(h, i, h->v[parent]);
 		i = parent;
 	}
-	place(h, i, t);
+	place(h, i, s);
 }
 
 static void sift_down(tlsio__timers *h, size_t i)
 {
-	tlsio__timer *t = h->v[i];
+	tlsio__heap_slot s = h->v[i];
 	for (;;) {
 		size_t child = 2 * i + 1;
 		if (child >= h->n)
 			break;
-		if (child + 1 < h->n && before(h->v[child + 1], h->v[child]))
+		if (child + 1 < h->n && before(&h->v[child + 1], &h->v[child]))
 			child++;
-		if (!before(h->v[child], t))
+		if (!before(&h->v[child], &s))
 			break;
 		place(h, i, h->v[child]);
 		i = child;
 	}
-	place(h, i, t);
+	place(h, i, s);
 }
 
 int tlsio__timers_reserve(tlsio__timers *h, size_t n)
 {
-	tlsio__timer **v;
+	tlsio__heap_slot *v;
 	size_t cap;
 	if (n <= h->cap)
 		return 0;
@@ -71,24 +71,28 @@ int tlsio__timers_reserve(tlsio__timers *h, size_t n)
 
 int tlsio__timers_set(tlsio__timers *h, tlsio__timer *t, uint64_t at)
 {
+	size_t i;
 	if (t->pos == 0) {
 		int rc = tlsio__timers_reserve(h, h->n + 1);
 		if (rc < 0)
 			return rc;
 		t->at = at;
 		t->seq = h->seq++;
-		place(h, h->n++, t);
+		place(h, h->n++, (tlsio__heap_slot){t->at, t->seq, t});
 		sift_up(h, h->n - 1);
 		return 0;
 	}
+	if (at == t->at)
+		return 0;
+	i = t->pos - 1;
+	t->seq = h->seq++;
+	h->v[i].seq = t->seq;
 	if (at < t->at) {
-		t->at = at;
-		t->seq = h->seq++;
-		sift_up(h, t->pos - 1);
-	} else if (at > t->at) {
-		t->at = at;
-		t->seq = h->seq++;
-		sift_down(h, t->pos - 1);
+		t->at = h->v[i].at = at;
+		sift_up(h, i);
+	} else {
+		t->at = h->v[i].at = at;
+		sift_down(h, i);
 	}
 	return 0;
 }
@@ -96,17 +100,17 @@ int tlsio__timers_set(tlsio__timers *h, tlsio__timer *t, uint64_t at)
 void tlsio__timers_del(tlsio__timers *h, tlsio__timer *t)
 {
 	size_t i = t->pos;
-	tlsio__timer *last;
+	tlsio__heap_slot last;
 	if (i == 0)
 		return;
 	i--;
 	t->pos = 0;
 	last = h->v[--h->n];
-	if (last == t)
+	if (last.t == t)
 		return;
 	/* The last one fills the hole; it may belong above or below it. */
 	place(h, i, last);
-	if (i > 0 && before(last, h->v[(i - 1) / 2]))
+	if (i > 0 && before(&last, &h->v[(i - 1) / 2]))
 		sift_up(h, i);
 	else
 		sift_down(h, i);
