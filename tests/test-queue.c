@@ -249,8 +249,16 @@ START_TEST(timers_model)
 			if (t[k].pos == 0)
 				continue;
 			queued++;
-			if (h.v[t[k].pos - 1] != &t[k])
+			if (h.v[t[k].pos - 1].t != &t[k])
 				ck_abort_msg("step %d: timer %zu is not where its pos says", op, k);
+			/* the slot's cached key is the timer's, and no parent comes after its child */
+			if (h.v[t[k].pos - 1].at != t[k].at || h.v[t[k].pos - 1].seq != t[k].seq)
+				ck_abort_msg("step %d: timer %zu: stale key in its slot", op, k);
+			if (t[k].pos > 1) {
+				const tlsio__heap_slot *p = &h.v[(t[k].pos - 2) / 2];
+				if (p->at > t[k].at || (p->at == t[k].at && p->seq > t[k].seq))
+					ck_abort_msg("step %d: timer %zu above its parent", op, k);
+			}
 			if (t[k].at < min)
 				min = t[k].at;
 		}
@@ -259,10 +267,14 @@ START_TEST(timers_model)
 			ck_abort_msg("step %d: %zu queued (heap says %zu), top %" PRIu64 ", earliest %" PRIu64,
 			             op, queued, h.n, top != NULL ? top->at : 0, min);
 	}
-	for (uint64_t last = 0; tlsio__timers_top(&h) != NULL;) {
+	for (uint64_t last = 0, last_seq = 0, first = 1; tlsio__timers_top(&h) != NULL; first = 0) {
 		tlsio__timer *top = tlsio__timers_top(&h);
 		ck_assert_uint_ge(top->at, last);
+		/* ties come out in the order they were queued or moved */
+		if (!first && top->at == last)
+			ck_assert_uint_gt(top->seq, last_seq);
 		last = top->at;
+		last_seq = top->seq;
 		tlsio__timers_del(&h, top);
 	}
 	ck_assert_uint_eq(h.n, 0);
