@@ -620,25 +620,35 @@ static void conn_finalize(tlsio_conn *c)
 
 static void drain_check(tlsio_loop *loop);
 
+static void loop_deadlines(tlsio_loop *loop);
+
+/* Pending pumps and finalizations, batch by batch: what the callbacks of one batch schedule is
+ * the next batch, and the timers and tasks that came due get their turn in between. Otherwise
+ * a connection refilled from on_drain could keep them out for as long as it streams (on the
+ * blocking backend every flush completes, so on_drain comes back at once). */
 static void loop_process(tlsio_loop *loop)
 {
 	tlsio__tasks_run(loop, loop->freeing ? TLSIO_E_ABORTED : 0);
 	for (;;) {
-		while (loop->pend_head != NULL) {
-			tlsio_conn *c = loop->pend_head;
-			loop->pend_head = c->pend_next;
-			if (loop->pend_head == NULL)
-				loop->pend_tail = NULL;
-			c->pending = 0;
+		tlsio_conn *batch = loop->pend_head;
+		loop->pend_head = loop->pend_tail = NULL;
+		while (batch != NULL) {
+			tlsio_conn *c = batch;
+			batch = c->pend_next;
+			c->pending = 0; /* from here on it may be scheduled again: into the next batch */
 			if (c->state != ST_DEAD)
 				conn_pump(c);
 		}
-		if (loop->fin_head == NULL)
-			break;
 		while (loop->fin_head != NULL) {
 			tlsio_conn *c = loop->fin_head;
 			loop->fin_head = c->fin_next;
 			conn_finalize(c);
+		}
+		if (loop->pend_head == NULL)
+			break;
+		if (!loop->freeing) {
+			loop_deadlines(loop);
+			tlsio__tasks_run(loop, 0);
 		}
 	}
 	while (loop->dead_listeners != NULL) {
@@ -713,8 +723,6 @@ static void loop_deadlines(tlsio_loop *loop)
 			continue;
 		}
 		if (t->kind == TLSIO__TK_DRAIN) {
-			tlsio__timers_del(&loop->timers, t);
-			loop->napp--;
 			drain_expired(loop);
 			continue;
 		}
@@ -828,16 +836,23 @@ int tlsio__loop_process(tlsio_loop *loop)
 
 int tlsio_loop_drain(tlsio_loop *loop, uint32_t timeout_ms, tlsio_drain_cb cb, void *user)
 {
-	int rc;
-	if (loop->drain.on)
-		return -EALREADY;
+	uint64_t at = tlsio__now_ms() + timeout_ms;
+	tlsio__timer *dt = &loop->drain.timer;
+	if (loop->drain.on) {
+		/* escalation: the earlier deadline holds */
+		if (timeout_ms == 0)
+			drain_expired(loop);
+		else if (dt->pos != 0 && at < dt->at)
+			(void)tlsio__timers_set(&loop->timers, dt, at);
+		return 0;
+	}
 	if (timeout_ms != 0) {
-		rc = tlsio__loop_reserve_app(loop);
+		int rc = tlsio__loop_reserve_app(loop);
 		if (rc < 0)
 			return rc;
-		loop->drain.timer.kind = TLSIO__TK_DRAIN;
+		dt->kind = TLSIO__TK_DRAIN;
 		loop->napp++;
-		(void)tlsio__timers_set(&loop->timers, &loop->drain.timer, tlsio__now_ms() + timeout_ms);
+		(void)tlsio__timers_set(&loop->timers, dt, at);
 	}
 	loop->drain.on = 1;
 	loop->drain.cb = cb;
@@ -847,11 +862,19 @@ int tlsio_loop_drain(tlsio_loop *loop, uint32_t timeout_ms, tlsio_drain_cb cb, v
 		tlsio_listener_close(loop->listeners);
 	for (tlsio_conn *c = loop->conns; c != NULL; c = c->next)
 		tlsio_close(c);
+	if (timeout_ms == 0)
+		drain_expired(loop);
 	return 0;
 }
 
+/* The drain's deadline: abort what is still open. */
 static void drain_expired(tlsio_loop *loop)
 {
+	tlsio__timer *dt = &loop->drain.timer;
+	if (dt->pos != 0) {
+		tlsio__timers_del(&loop->timers, dt);
+		loop->napp--;
+	}
 	for (tlsio_conn *c = loop->conns; c != NULL; c = c->next) {
 		if (c->state == ST_DEAD)
 			continue;

@@ -136,6 +136,7 @@ void tlsio_timer_ref(tlsio_timer *t, int on)
 }
 
 void *tlsio_timer_user(const tlsio_timer *t) { return t->user; }
+tlsio_loop *tlsio_timer_loop(const tlsio_timer *t) { return t->loop; }
 
 void tlsio_timer_free(tlsio_timer *t)
 {
@@ -327,6 +328,7 @@ void tlsio_watch_ref(tlsio_watch *w, int on)
 
 int tlsio_watch_fd(const tlsio_watch *w) { return w->fd; }
 void *tlsio_watch_user(const tlsio_watch *w) { return w->user; }
+tlsio_loop *tlsio_watch_loop(const tlsio_watch *w) { return w->loop; }
 
 void tlsio_watch_free(tlsio_watch *w)
 {

@@ -192,7 +192,9 @@ TLSIO_EXPORT const char *tlsio_backend_name(const tlsio_backend *b);
 TLSIO_EXPORT size_t tlsio_backends(const tlsio_backend **out, size_t max);
 /**
  * Whether the backend works on this system (e.g. io_uring may be disabled by sysctl or seccomp).
- * @return 0 if usable, else a negative status; @p why (optional) gets a static sentence.
+ * @return 0 if usable; TLSIO_E_BACKEND_UNAVAILABLE (it cannot run here); -EMFILE, -ENFILE or
+ *         -ENOMEM (the probe ran out of fds or memory: the process's state, not the backend's);
+ *         @p why (optional) gets a static sentence.
  */
 TLSIO_EXPORT int tlsio_backend_probe(const tlsio_backend *b, const char **why);
 /** Comma-separated names of the compiled-in backends, for error messages. Static storage. */
@@ -249,7 +251,7 @@ TLSIO_EXPORT int tlsio_loop_run(tlsio_loop *loop, int mode);
  * stop from another thread is never lost to a run that was just starting.
  */
 TLSIO_EXPORT void tlsio_loop_stop(tlsio_loop *loop);
-/** Interrupt a wait in tlsio_loop_run(). The one call that is safe from another thread or a signal handler. */
+/** Interrupt a wait in tlsio_loop_run(). Safe from another thread or a signal handler. */
 TLSIO_EXPORT void tlsio_loop_wake(tlsio_loop *loop);
 /** Monotonic milliseconds as the loop sees them (CLOCK_MONOTONIC). Never fails. */
 TLSIO_EXPORT uint64_t tlsio_loop_now(tlsio_loop *loop);
@@ -313,6 +315,8 @@ TLSIO_EXPORT int64_t tlsio_timer_due_in(const tlsio_timer *t);
 TLSIO_EXPORT void tlsio_timer_ref(tlsio_timer *t, int on);
 /** The user pointer given to tlsio_timer_new(). */
 TLSIO_EXPORT void *tlsio_timer_user(const tlsio_timer *t);
+/** The loop the timer belongs to. */
+TLSIO_EXPORT tlsio_loop *tlsio_timer_loop(const tlsio_timer *t);
 /** Stop and free (also from its own callback). NULL is ignored. tlsio_loop_free() frees the
  * timers still left. */
 TLSIO_EXPORT void tlsio_timer_free(tlsio_timer *t);
@@ -394,6 +398,8 @@ TLSIO_EXPORT unsigned tlsio_watch_events(const tlsio_watch *w);
 TLSIO_EXPORT void tlsio_watch_ref(tlsio_watch *w, int on);
 TLSIO_EXPORT int tlsio_watch_fd(const tlsio_watch *w);
 TLSIO_EXPORT void *tlsio_watch_user(const tlsio_watch *w);
+/** The loop the watch belongs to. */
+TLSIO_EXPORT tlsio_loop *tlsio_watch_loop(const tlsio_watch *w);
 /** Stop watching and free (also from its own callback); the fd stays open. NULL is ignored.
  * tlsio_loop_free() frees the watches still left. */
 TLSIO_EXPORT void tlsio_watch_free(tlsio_watch *w);
@@ -404,14 +410,21 @@ typedef void (*tlsio_drain_cb)(tlsio_loop *loop, size_t aborted, void *user);
 /**
  * Graceful shutdown, what a SIGTERM handler wants (post a tlsio_task from the handler, call
  * this from the task): close every listener of the loop now, close every connection
- * gracefully (tlsio_close(): queued data, close_notify, each bounded by its linger_ms), abort
- * those still open after @p timeout_ms (0: no deadline of its own), then call @p cb (optional)
- * and end the current run of tlsio_loop_run() (or the next one, if none is going), whatever
- * timers or watches are left. Connections in their handshake end at once (TLSIO_E_CLOSED).
+ * gracefully (tlsio_close(): queued data, close_notify), abort those still open after
+ * @p timeout_ms (0: at once), then call @p cb (optional) and end the current run of
+ * tlsio_loop_run() (or the next one, if none is going), whatever timers or watches are left.
+ * Each graceful close is bounded by its connection's linger_ms (5 s by default) as well: a
+ * deadline longer than that only matters for connections with a longer linger, a shorter one
+ * cuts lingering closes short. Connections in their handshake end at once (TLSIO_E_CLOSED).
+ * Data the application holds outside the send queue is its own to send first (a send refused
+ * at high water, say): the drain closes right away.
+ * Called again while a drain is under way, it escalates: the earlier of the two deadlines
+ * holds (a second call with timeout 0, the second SIGTERM, aborts what is left now, counted in
+ * @p aborted), and the first call's @p cb and @p user stay.
  * While the drain runs, tlsio_connect(), tlsio_conn_adopt() and tlsio_listen() are refused with
  * -ESHUTDOWN; once @p cb ran the loop is usable again. Loop thread, and from the loop's
  * callbacks.
- * @return 0; -EALREADY (a drain is under way).
+ * @return 0; -ENOMEM (no room for the deadline: nothing was closed).
  */
 TLSIO_EXPORT int tlsio_loop_drain(tlsio_loop *loop, uint32_t timeout_ms, tlsio_drain_cb cb,
                                   void *user);

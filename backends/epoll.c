@@ -69,7 +69,11 @@ static int ep_probe(const char **why)
 {
 	int fd = epoll_create1(EPOLL_CLOEXEC);
 	if (fd < 0) {
+		int err = errno;
 		*why = "epoll_create1 failed";
+		/* out of fds or memory is the process's state, not the backend's */
+		if (err == EMFILE || err == ENFILE || err == ENOMEM)
+			return -err;
 		return TLSIO_E_BACKEND_UNAVAILABLE;
 	}
 	close(fd);

@@ -256,8 +256,10 @@ static int ur_probe(const char **why)
 		g_why = setup_failure(rc, disabled);
 		state = -1;
 		if (rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE) {
-			*why = g_why; /* may pass: do not remember it */
-			return TLSIO_E_BACKEND_UNAVAILABLE;
+			/* the process is out of something, the backend is fine: say which (a
+			 * later probe may pass, so it is not remembered) */
+			*why = g_why;
+			return rc;
 		}
 		goto done;
 	}

@@ -169,6 +169,7 @@ START_TEST(test_timers_in_order)
 	for (size_t i = 0; i < n; i++)
 		ck_assert_int_eq(tlsio_timer_start(ts[i].t, ts[i].timeout, 0), 0);
 	ck_assert_ptr_eq(tlsio_timer_user(ts[5].t), &ts[5]);
+	ck_assert_ptr_eq(tlsio_timer_loop(ts[5].t), x.loop);
 	ck_assert_msg(tlsio_timer_due_in(ts[5].t) > 30, "due_in %" PRId64, tlsio_timer_due_in(ts[5].t));
 	tlsio_timer_ref(ts[5].t, 1); /* the guard keeps the run going until it fired */
 	lx_run(&x);
@@ -470,6 +471,7 @@ START_TEST(test_watch_level_triggered)
 	ck_assert_int_eq(tlsio_watch_new(x.loop, p[0], TLSIO_READABLE, wl_cb, &r, &r.w), 0);
 	ck_assert_uint_eq(tlsio_watch_events(r.w), TLSIO_READABLE);
 	ck_assert_ptr_eq(tlsio_watch_user(r.w), &r);
+	ck_assert_ptr_eq(tlsio_watch_loop(r.w), x.loop);
 	nowait_turns(&x, 2);
 	ck_assert_int_eq(r.calls, 0);
 	ck_assert_int_eq(write(p[1], "x", 1), 1);
@@ -590,8 +592,8 @@ struct drain {
 	/* server side */
 	int srv_closed, srv_aborted_status, srv_clean;
 	size_t drain_aborted;
-	int drain_done, drain_calls, connect_rc, listen_rc, again_rc;
-	tlsio_timer *guard;
+	int drain_done, drain_calls, connect_rc, listen_rc, again_rc, escalated;
+	tlsio_timer *guard, *second;
 	tlsio_loop *_Atomic cli_loop;
 	tlsio_task sigterm;
 	size_t count_at_drain;
@@ -659,6 +661,14 @@ static void on_drained(tlsio_loop *loop, size_t aborted, void *user)
 	ck_assert_uint_eq(tlsio_loop_conn_count(loop), 0);
 }
 
+/* A second SIGTERM, 200 ms after the first: abort what is left now. */
+static void second_sigterm(tlsio_timer *t, void *user)
+{
+	struct drain *d = user;
+	ck_assert_int_eq(tlsio_loop_drain(tlsio_timer_loop(t), 0, NULL, NULL), 0);
+	d->escalated = 1;
+}
+
 /* What a SIGTERM handler's task does. */
 static void sigterm_task(tlsio_task *task, int status)
 {
@@ -667,8 +677,13 @@ static void sigterm_task(tlsio_task *task, int status)
 	tlsio_listener *l = NULL;
 	ck_assert_int_eq(status, 0);
 	d->count_at_drain = tlsio_loop_conn_count(d->srv.loop);
-	ck_assert_int_eq(tlsio_loop_drain(d->srv.loop, d->stuck_variant ? 300 : 20000, on_drained, d), 0);
-	d->again_rc = tlsio_loop_drain(d->srv.loop, 0, NULL, NULL);
+	ck_assert_int_eq(tlsio_loop_drain(d->srv.loop, d->stuck_variant == 1 ? 300 : 20000, on_drained, d), 0);
+	if (d->stuck_variant == 2) {
+		ck_assert_int_eq(tlsio_timer_new(d->srv.loop, second_sigterm, d, &d->second), 0);
+		ck_assert_int_eq(tlsio_timer_start(d->second, 200, 0), 0);
+	}
+	/* a second call with a later deadline changes nothing (the earlier one holds) */
+	d->again_rc = tlsio_loop_drain(d->srv.loop, 60000, NULL, NULL);
 	d->connect_rc = tlsio_connect(d->srv.loop, d->addr, d->ccfg, NULL, &c);
 	d->listen_rc = tlsio_listen(d->srv.loop, "127.0.0.1:0", d->scfg, NULL, srv_accept, d, &l);
 }
@@ -718,7 +733,7 @@ static void *clients_main(void *arg)
 	for (int i = 0; i < DRAIN_CONNS; i++) {
 		tlsio_conn_opts o = TLSIO_CONN_OPTS_INIT;
 		d->cli[i].d = d;
-		d->cli[i].stuck = d->stuck_variant && i == 0;
+		d->cli[i].stuck = d->stuck_variant != 0 && i == 0;
 		o.cb = &cli_cbs;
 		o.user = &d->cli[i];
 		o.server_name = "localhost";
@@ -774,7 +789,7 @@ static void drain_case(int stuck)
 	t0 = tu_now_ms();
 	lx_run(&d->srv);
 	tu_log("[%s] drain of %zu connections%s: %" PRIu64 " ms, %zu aborted", g_lbackend,
-	       d->count_at_drain, stuck ? " (one not reading)" : "", tu_now_ms() - t0, d->drain_aborted);
+	       d->count_at_drain, stuck == 1 ? " (one not reading)" : stuck == 2 ? " (one not reading, second SIGTERM at 200 ms)" : "", tu_now_ms() - t0, d->drain_aborted);
 	if (stuck) {
 		/* the clients' loop is still running: the task reaches it from this thread */
 		while (atomic_load(&d->ready) != 2) {
@@ -788,7 +803,7 @@ static void drain_case(int stuck)
 	ck_assert_int_eq(d->drain_done, 1);
 	ck_assert_int_eq(d->drain_calls, 1);
 	ck_assert_uint_eq(d->count_at_drain, DRAIN_CONNS);
-	ck_assert_int_eq(d->again_rc, -EALREADY);
+	ck_assert_int_eq(d->again_rc, 0);
 	ck_assert_int_eq(d->connect_rc, -ESHUTDOWN);
 	ck_assert_int_eq(d->listen_rc, -ESHUTDOWN);
 	ck_assert_int_eq(d->srv_closed, DRAIN_CONNS);
@@ -806,6 +821,7 @@ static void drain_case(int stuck)
 		              "client %d: status %d (%s), %" PRIu64 " of %d bytes, %zu bad chunks", i,
 		              k->status, tlsio_strerror(k->status), k->rx, DRAIN_BYTES, k->bad);
 	}
+	ck_assert_int_eq(d->escalated, stuck == 2);
 	ck_assert_uint_eq(d->drain_aborted, stuck ? 1 : 0);
 	ck_assert_int_eq(d->srv_aborted_status, stuck ? 1 : 0);
 	ck_assert_int_eq(d->srv_clean, stuck ? DRAIN_CONNS - 1 : DRAIN_CONNS);
@@ -829,6 +845,13 @@ START_TEST(test_drain_deadline_aborts_the_rest)
 {
 	BEGIN();
 	drain_case(1);
+}
+END_TEST
+
+START_TEST(test_drain_escalates)
+{
+	BEGIN();
+	drain_case(2);
 }
 END_TEST
 
@@ -882,5 +905,6 @@ void contract_loop_cases(Suite *s, const char *backend, int app_ev)
 	/* a server on the blocking backend blocks in the flush to a peer that does not read (its
 	 * kernel notes): the drain's deadline is an event-loop matter, like test_never_block */
 	add(s, "test_drain_deadline_aborts_the_rest", test_drain_deadline_aborts_the_rest, 90, "event");
+	add(s, "test_drain_escalates", test_drain_escalates, 90, "event");
 	add(s, "test_drain_idle_loop", test_drain_idle_loop, 30, NULL);
 }
