@@ -29,6 +29,11 @@
  *      close_notify;
  *  and on_close exactly once, nothing after it, an alert reported as received only if the peer
  *  sent one.
+ * Alongside the connection, the application's timers and tasks (api/events.c) on the loop's
+ * clock, which is the harness's: started, stopped, restarted and freed from the input, from each
+ * other's callbacks and from the connection's, tasks posted from all of these and from tasks,
+ * runs of TLSIO_RUN_DEFAULT whose waits move the clock; checked as listed under "timers and
+ * tasks" below (firing times, once per start, order, post order, TLSIO_E_ABORTED at the end).
  *
  * The first input byte is the mode: bit 0 the victim is the server; bit 1 the backend answers
  * conn_close later (at its next run); bit 2 the application sets on_client_hello; bit 3 it sets
@@ -36,8 +41,22 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "tls.c"  /* the adapter and the core themselves: the target reaches the WOLFSSL under */
-#include "core.c" /* a connection (session resumption) and the connection's state (checks) */
+/* The loop's clock is the harness's (fz_now_ms below): core.c and events.c, compiled into this
+ * file, read it under this name. It moves only where the input says so (FC_CLOCK, a callback
+ * that takes time) and where a TLSIO_RUN_DEFAULT run waits (fb_run_once), so which timers fire
+ * in which pass is a function of the input: a crash replays. The library's own tlsio__now_ms
+ * (api/util.c, linked) is left to the rest. core.c's calls into events.c for expiries and for
+ * tasks go through the harness (fz_app_timer_expire, fz_tasks_run): the first tells it that a
+ * pass over the deadlines runs and at which time, the second that it ended (core.c runs the
+ * tasks after every pass). */
+#define tlsio__now_ms fz_now_ms
+#define tlsio__app_timer_expire fz_app_timer_expire
+#define tlsio__tasks_run fz_tasks_run
+#include "tls.c"    /* the adapter and the core themselves: the target reaches the WOLFSSL under */
+#include "core.c"   /* a connection (session resumption) and the connection's state (checks) */
+#undef tlsio__app_timer_expire
+#undef tlsio__tasks_run
+#include "events.c" /* timers and tasks, on that clock (so fuzz.sh links no api/events.c here) */
 #include "fuzz-common.h"
 #include "fuzz-session.h"
 #include "fuzz-ops.h"
@@ -56,6 +75,39 @@ static struct {
 	int reading;
 	unsigned long flushes;
 } fb;
+
+static uint64_t fz_clock;
+static int fz_freeing; /* inside tlsio_loop_free */
+
+/* Passes over the deadlines: each ends with a run of the tasks (fz_tasks_run), which starts
+ * the next epoch. */
+static struct {
+	unsigned long epoch; /* passes ended so far (more exactly: task runs) */
+	int seen;            /* a pass ran in this epoch (after run_once, or an expiry showed it) */
+	uint64_t now;        /* its time */
+	int depth;           /* inside a timer's callback: inside a pass */
+} pass;
+
+uint64_t fz_now_ms(void)
+{
+	return fz_clock;
+}
+
+static void pass_ran(uint64_t now);
+static void pass_end(void);
+static void check_default_turn(void);
+
+void fz_app_timer_expire(tlsio_loop *loop, tlsio__timer *t, uint64_t now)
+{
+	pass_ran(now);
+	tlsio__app_timer_expire(loop, t, now);
+}
+
+void fz_tasks_run(tlsio_loop *loop, int status)
+{
+	pass_end();
+	tlsio__tasks_run(loop, status);
+}
 
 static const struct fz_variant *var;
 
@@ -81,7 +133,14 @@ static void fb_listener_detach(tlsio_listener *l) { (void)l; }
 static int fb_run_once(tlsio_loop *loop, int timeout_ms)
 {
 	(void)loop;
-	(void)timeout_ms;
+	if (!fz_freeing) {
+		check_default_turn();
+		/* the wait: nothing else happens in it (a TLSIO_RUN_DEFAULT run asks for the time
+		 * to its next deadline; TLSIO_RUN_NOWAIT for 0) */
+		if (timeout_ms > 0)
+			fz_clock += (uint64_t)timeout_ms;
+		pass_ran(fz_clock); /* loop_run passes over the deadlines next */
+	}
 	if (fb.close_owed) {
 		fb.close_owed = 0;
 		tlsio__conn_closed(fb.c);
@@ -146,6 +205,41 @@ static const struct tlsio_backend fake_backend = {
 /* ------------------------------------------------------------------------------------------ */
 /* the application, the peer and what they expect */
 
+#define NTIMERS 8
+#define NTASKS 4
+#define CB_BUDGET 256
+
+/* A timer of the application, as the model sees it. Two start orders: the contract's (every
+ * tlsio_timer_start/_again is a start) and the heap's, where a start to the time the timer
+ * already has leaves it in place (tlsio__timers_set). Checks use the heap's; where the two
+ * differ, a "timer gap" is reported (timer_gap). */
+struct ftimer {
+	tlsio_timer *t;        /* NULL: none in this slot */
+	int slot;
+	int armed, ref;
+	uint64_t due;          /* never fires before tlsio_loop_now() reaches it */
+	uint64_t repeat;
+	uint64_t order, eff_order;   /* the contract's and the heap's start order */
+	unsigned long epoch, eff_epoch; /* pass.epoch at the start, contract's and heap's */
+	int in_pass, eff_in_pass;       /* started from a timer's callback: inside that pass */
+	unsigned action;       /* what its callback does (cb_action) */
+};
+
+/* A tlsio_loop_post() task: its record is freed by its callback (never run: a leak). */
+struct fpost {
+	uint64_t seq;
+	unsigned action;
+};
+
+/* An embedded tlsio_task. */
+struct ftask {
+	tlsio_task task; /* first */
+	int slot;
+	int pending;
+	uint64_t seq;
+	unsigned action;
+};
+
 struct req {
 	tlsio_send_req r;
 	int id;
@@ -187,9 +281,24 @@ static struct {
 	size_t p_sent_len;
 	size_t p_got;          /* plaintext the peer read: the application's [0, p_got) */
 	int p_hs, p_closed, p_err, p_notify_sent;
+	/* timers and tasks (the model: see "timers and tasks" below) */
+	struct ftimer tm[NTIMERS];
+	struct ftask tk[NTASKS];
+	uint64_t post_seq, run_seq; /* tasks posted and run: they run in post order, once each */
+	uint64_t order;             /* the last start order given */
+	int budget;                 /* actions callbacks may still take (they may start each other) */
+	unsigned conn_action;       /* what the next connection callback does (FC_CONN_ACTION) */
+	unsigned posts_at_free;     /* FC_POST_AT_FREE */
+	int in_run, in_default, in_close;
+	unsigned long default_turns;
+	tlsio_timer *stopper;       /* ends a FC_RUN_UNTIL run */
+	int stopper_fired;
+	int fired_any;              /* the last timer that fired: the order of expiries */
+	uint64_t last_fire_due, last_fire_order, last_fire_eff;
 } S;
 
 static void on_close_cb(tlsio_conn *c, int status, int alert, void *user);
+static void conn_cb_action(void);
 
 /* A re-entering action, from inside a callback. */
 static void reenter(tlsio_conn *c)
@@ -243,6 +352,7 @@ static void on_handshake_cb(tlsio_conn *c, void *user)
 	FZ_CHECK(!S.handshake_done, "on_handshake twice");
 	S.handshake_done = 1;
 	reenter(c);
+	conn_cb_action();
 }
 
 static void on_data_cb(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
@@ -255,6 +365,7 @@ static void on_data_cb(tlsio_conn *c, const uint8_t *data, size_t len, void *use
 	         S.got, S.p_sent_len);
 	S.got += len;
 	reenter(c);
+	conn_cb_action();
 }
 
 static void on_drain_cb(tlsio_conn *c, void *user)
@@ -264,6 +375,7 @@ static void on_drain_cb(tlsio_conn *c, void *user)
 	FZ_CHECK(tlsio_conn_queued(c) <= S.low, "on_drain with %zu queued, low water %zu",
 	         tlsio_conn_queued(c), S.low);
 	reenter(c);
+	conn_cb_action();
 }
 
 static void on_peer_close_cb(tlsio_conn *c, void *user)
@@ -308,6 +420,9 @@ static void on_close_cb(tlsio_conn *c, int status, int alert, void *user)
 	S.close_tls_err = tlsio__tls_last_error(c->tls);
 	FZ_CHECK(S.next_done == S.nreqs, "on_close before %d of %d completions", S.nreqs - S.next_done,
 	         S.nreqs);
+	S.in_close = 1;
+	conn_cb_action();
+	S.in_close = 0;
 	S.c = NULL;
 }
 
@@ -328,6 +443,9 @@ static void on_sent_cb(tlsio_send_req *r, int status)
 	q->buf = NULL;
 	if (S.c != NULL && status == 0)
 		reenter(S.c);
+	S.in_close = status != 0; /* a failed completion: the connection is being finalized */
+	conn_cb_action();
+	S.in_close = 0;
 }
 
 static const tlsio_callbacks cbs_all = {.struct_size = sizeof(tlsio_callbacks),
@@ -340,6 +458,439 @@ static const tlsio_callbacks cbs_all = {.struct_size = sizeof(tlsio_callbacks),
 };
 
 /* ------------------------------------------------------------------------------------------ */
+/* timers and tasks
+ *
+ * Up to NTIMERS application timers (slots) and NTASKS embedded tasks, driven by the input, by
+ * each other's callbacks and by the connection's callbacks (cb_action). Checked:
+ *  - a timer fires only while started, a one-shot once per start (stopped before its callback,
+ *    a repeating one already re-armed), never before its time per tlsio_loop_now(), and in the
+ *    first pass over the deadlines whose time reached it (pass_end), never in the pass it was
+ *    started in (from a timer's callback); expiries come in time order, ties in start order
+ *    (over all passes: a timer started later cannot be due earlier than one that fired);
+ *    tlsio_timer_active() and tlsio_timer_due_in() agree with the model; no timer fires inside
+ *    tlsio_loop_free;
+ *  - tasks (tlsio_loop_post and embedded ones) run exactly once each, in post order, with status
+ *    0 in a run and TLSIO_E_ABORTED in tlsio_loop_free (those pending then, and every one is run
+ *    by then); re-posting a pending embedded task is -EALREADY, from its own callback it is
+ *    allowed; a run of TLSIO_RUN_NOWAIT runs every task posted before it;
+ *  - a TLSIO_RUN_DEFAULT run ends by its stop, or because nothing is left (no connection, no
+ *    referenced started timer, no pending task); nested runs are -EBUSY;
+ *  - nothing leaks (the loop frees the timers left; a task record never run would leak). */
+
+static void timer_cb(tlsio_timer *t, void *user);
+static void cb_action(unsigned a, int self);
+
+/* Where the contract (tlsio.h) and the heap disagree: a start to the time a started timer
+ * already has keeps its place in the heap (tlsio__timers_set moves nothing then), so it keeps
+ * its old start order among ties and, started from a callback in a pass in which it was due
+ * already, fires in that pass. Listed once per kind on stderr, as "timer gap: ..." lines;
+ * FZ_TIMER_STRICT=1 makes them crashes, to keep and minimise an input. */
+static void timer_gap(const char *what)
+{
+	static const char *seen[8];
+	static size_t nseen;
+	const char *strict = getenv("FZ_TIMER_STRICT");
+	if (strict != NULL && strcmp(strict, "1") == 0) {
+		fprintf(stderr, "timer gap: %s (FZ_TIMER_STRICT)\n", what);
+		abort();
+	}
+	for (size_t i = 0; i < nseen; i++)
+		if (seen[i] == what)
+			return;
+	if (nseen < sizeof(seen) / sizeof(seen[0]))
+		seen[nseen++] = what;
+	fprintf(stderr, "timer gap: %s\n", what);
+}
+
+static void check_timer(const struct ftimer *ft)
+{
+	int64_t due_in;
+	if (ft->t == NULL)
+		return;
+	due_in = !ft->armed ? -1 : ft->due <= fz_clock ? 0 : (int64_t)(ft->due - fz_clock);
+	FZ_CHECK(tlsio_timer_active(ft->t) == ft->armed, "timer %d: active %d, expected %d", ft->slot,
+	         tlsio_timer_active(ft->t), ft->armed);
+	FZ_CHECK(tlsio_timer_due_in(ft->t) == due_in, "timer %d: due in %lld, expected %lld",
+	         ft->slot, (long long)tlsio_timer_due_in(ft->t), (long long)due_in);
+	FZ_CHECK(tlsio_timer_user(ft->t) == ft, "timer %d: user pointer lost", ft->slot);
+}
+
+static void check_timers(void)
+{
+	for (int i = 0; i < NTIMERS; i++)
+		check_timer(&S.tm[i]);
+	FZ_CHECK(tlsio_loop_now(S.loop) == fz_clock, "tlsio_loop_now() is not the loop's clock");
+}
+
+static int started_in_this_pass(const struct ftimer *ft)
+{
+	return ft->eff_in_pass && ft->eff_epoch == pass.epoch;
+}
+
+static void pass_ran(uint64_t now)
+{
+	FZ_CHECK(!pass.seen || pass.now == now, "one pass at two times, %llu and %llu",
+	         (unsigned long long)pass.now, (unsigned long long)now);
+	pass.seen = 1;
+	pass.now = now;
+}
+
+/* A pass (if one ran) is over: whatever was started before it and due by its time has fired. */
+static void pass_end(void)
+{
+	if (fz_freeing)
+		return;
+	for (int i = 0; pass.seen && i < NTIMERS; i++) {
+		const struct ftimer *ft = &S.tm[i];
+		FZ_CHECK(ft->t == NULL || !ft->armed || started_in_this_pass(ft) || ft->due > pass.now,
+		         "timer %d, due at %llu, did not fire in the pass at %llu", i,
+		         (unsigned long long)ft->due, (unsigned long long)pass.now);
+	}
+	pass.epoch++;
+	pass.seen = 0;
+}
+
+static int referenced_timer_started(void);
+
+/* A TLSIO_RUN_DEFAULT run waits again only while something is left that keeps it going. */
+static void check_default_turn(void)
+{
+	if (!S.in_default)
+		return;
+	FZ_CHECK(++S.default_turns < 100000, "a TLSIO_RUN_DEFAULT run did not end");
+	FZ_CHECK(tlsio_loop_conn_count(S.loop) > 0 || referenced_timer_started() ||
+	             S.run_seq != S.post_seq,
+	         "a TLSIO_RUN_DEFAULT run goes on with no connection, referenced timer or task left");
+}
+
+static void timer_started(struct ftimer *ft, uint64_t due)
+{
+	ft->order = ++S.order;
+	ft->epoch = pass.epoch;
+	ft->in_pass = pass.depth > 0;
+	if (!ft->armed || ft->due != due) {
+		ft->eff_order = ft->order;
+		ft->eff_epoch = ft->epoch;
+		ft->eff_in_pass = ft->in_pass;
+	}
+	ft->due = due;
+	ft->armed = 1;
+}
+
+static void timer_make(int i)
+{
+	struct ftimer *ft = &S.tm[i];
+	int rc;
+	if (ft->t != NULL)
+		return;
+	rc = tlsio_timer_new(S.loop, timer_cb, ft, &ft->t);
+	FZ_CHECK(rc == 0 && ft->t != NULL, "tlsio_timer_new: %d", rc);
+	ft->slot = i;
+	ft->armed = ft->ref = 0;
+	ft->repeat = 0;
+	check_timer(ft);
+}
+
+static void timer_start(int i, uint64_t timeout, uint64_t repeat)
+{
+	struct ftimer *ft = &S.tm[i];
+	uint64_t now = fz_clock;
+	int rc;
+	timer_make(i);
+	rc = tlsio_timer_start(ft->t, timeout, repeat);
+	if (timeout > TIMER_MAX_MS || repeat > TIMER_MAX_MS) {
+		FZ_CHECK(rc == -EINVAL, "tlsio_timer_start(%llu, %llu): %d, expected -EINVAL",
+		         (unsigned long long)timeout, (unsigned long long)repeat, rc);
+	} else {
+		FZ_CHECK(rc == 0, "tlsio_timer_start: %d", rc);
+		timer_started(ft, now + timeout);
+		ft->repeat = repeat;
+	}
+	check_timer(ft);
+}
+
+static void timer_again(int i)
+{
+	struct ftimer *ft = &S.tm[i];
+	int rc;
+	if (ft->t == NULL)
+		return;
+	rc = tlsio_timer_again(ft->t);
+	if (ft->repeat == 0) {
+		FZ_CHECK(rc == -EINVAL, "tlsio_timer_again without a repeat: %d", rc);
+	} else {
+		FZ_CHECK(rc == 0, "tlsio_timer_again: %d", rc);
+		timer_started(ft, fz_clock + ft->repeat);
+	}
+	check_timer(ft);
+}
+
+static void timer_stop(int i)
+{
+	struct ftimer *ft = &S.tm[i];
+	if (ft->t == NULL)
+		return;
+	tlsio_timer_stop(ft->t);
+	ft->armed = 0;
+	check_timer(ft);
+}
+
+static void timer_free(int i)
+{
+	struct ftimer *ft = &S.tm[i];
+	tlsio_timer_free(ft->t); /* NULL is ignored */
+	ft->t = NULL;
+	ft->armed = ft->ref = 0;
+}
+
+static void timer_ref(int i, int on)
+{
+	struct ftimer *ft = &S.tm[i];
+	if (ft->t == NULL)
+		return;
+	tlsio_timer_ref(ft->t, on);
+	ft->ref = on;
+}
+
+static void task_ran(uint64_t seq, int status, const char *what)
+{
+	FZ_CHECK(seq == S.run_seq, "%s posted as #%llu ran as #%llu (post order, once each)", what,
+	         (unsigned long long)seq, (unsigned long long)S.run_seq);
+	FZ_CHECK(status == (fz_freeing ? TLSIO_E_ABORTED : 0), "%s #%llu ran with status %d%s", what,
+	         (unsigned long long)seq, status, fz_freeing ? " in tlsio_loop_free" : "");
+	S.run_seq++;
+}
+
+static void post_cb(tlsio_loop *loop, void *arg, int status)
+{
+	struct fpost *p = arg;
+	unsigned action = p->action;
+	FZ_CHECK(loop == S.loop, "a task ran for another loop");
+	task_ran(p->seq, status, "tlsio_loop_post task");
+	free(p);
+	if (status == 0)
+		cb_action(action, -1);
+}
+
+static void task_cb(tlsio_task *task, int status)
+{
+	struct ftask *ft = (struct ftask *)task;
+	FZ_CHECK(task->data == ft, "the library wrote the task's data");
+	FZ_CHECK(ft->pending, "embedded task %d ran, not posted", ft->slot);
+	ft->pending = 0;
+	task_ran(ft->seq, status, "embedded task");
+	if (status == 0)
+		cb_action(ft->action, -1);
+}
+
+static void post(unsigned action)
+{
+	struct fpost *p;
+	int rc;
+	if (fz_freeing)
+		return; /* no posts once tlsio_loop_free has begun (tlsio.h) */
+	p = malloc(sizeof(*p));
+	if (p == NULL)
+		abort();
+	p->seq = S.post_seq;
+	p->action = action;
+	rc = tlsio_loop_post(S.loop, post_cb, p);
+	FZ_CHECK(rc == 0, "tlsio_loop_post: %d", rc);
+	S.post_seq++;
+}
+
+static void post_task(int i)
+{
+	struct ftask *ft = &S.tk[i];
+	int rc;
+	if (fz_freeing)
+		return;
+	ft->slot = i;
+	ft->task.data = ft;
+	rc = tlsio_loop_post_task(S.loop, &ft->task, task_cb);
+	if (ft->pending) {
+		FZ_CHECK(rc == -EALREADY, "posting pending task %d: %d, expected -EALREADY", i, rc);
+	} else {
+		FZ_CHECK(rc == 0, "posting task %d: %d", i, rc);
+		ft->pending = 1;
+		ft->seq = S.post_seq++;
+	}
+}
+
+/* What a callback (of timer @p self, or of a task or a connection: -1) does: the low four
+ * bits say what, the high four are an argument (@p self's "other" timer: self + 1 + arg; with
+ * no self, slot arg is both). */
+static void do_action(unsigned a, int self)
+{
+	unsigned op = a & 15, arg = (a >> 4) & 15;
+	int other = self >= 0 ? (self + 1 + (int)arg) % NTIMERS : (int)(arg % NTIMERS);
+	int me = self >= 0 ? self : other;
+	switch (op) {
+	case 1: /* free itself */
+		timer_free(me);
+		break;
+	case 2: /* stop another */
+		timer_stop(other);
+		break;
+	case 3: /* start another, due now: it fires in the next pass */
+		timer_start(other, 0, 0);
+		break;
+	case 4: /* restart itself, due now */
+		timer_start(me, 0, 0);
+		break;
+	case 5:
+		timer_free(other);
+		break;
+	case 6: /* a task posted from here, which does arg when it runs */
+		post(arg);
+		break;
+	case 7: /* an embedded task: -EALREADY if pending, also its own from its callback */
+		post_task((int)(arg % NTASKS));
+		break;
+	case 8:
+		timer_again(me);
+		break;
+	case 9: /* another, due in 0 to 3 ms, repeating every 0 to 3 */
+		timer_start(other, arg & 3, arg >> 2);
+		break;
+	case 10: /* a callback that takes time */
+		fz_clock += 1 + (arg & 3);
+		break;
+	case 11:
+		timer_stop(me);
+		break;
+	case 12: /* the connection, from a timer or a task (as FC_REENTER's actions 0-7) */
+		if (S.c != NULL && !S.in_close && !fz_freeing) {
+			S.action = (int)(arg % 8);
+			reenter(S.c);
+		}
+		break;
+	case 13: /* the loop from inside its own run */
+		if (S.in_run && !fz_freeing) {
+			int rc = tlsio_loop_run(S.loop, TLSIO_RUN_NOWAIT);
+			FZ_CHECK(rc == -EBUSY, "a nested tlsio_loop_run: %d, expected -EBUSY", rc);
+		}
+		break;
+	case 14:
+		timer_ref(other, arg & 1);
+		break;
+	case 15: /* another freed and made again, due in 0 to 3 ms */
+		timer_free(other);
+		timer_start(other, arg & 3, 0);
+		break;
+	}
+}
+
+static void cb_action(unsigned a, int self)
+{
+	if ((a & 15) == 0 || S.budget == 0)
+		return;
+	S.budget--;
+	do_action(a, self);
+}
+
+static void conn_cb_action(void)
+{
+	unsigned a = S.conn_action;
+	S.conn_action = 0;
+	cb_action(a, -1);
+}
+
+static void timer_cb(tlsio_timer *t, void *user)
+{
+	struct ftimer *ft = user;
+	uint64_t now = tlsio_loop_now(S.loop);
+	FZ_CHECK(ft >= S.tm && ft < S.tm + NTIMERS && ft->t == t, "a callback for a timer not made");
+	FZ_CHECK(!fz_freeing, "timer %d fired in tlsio_loop_free", ft->slot);
+	FZ_CHECK(S.in_run, "timer %d fired outside a run", ft->slot);
+	FZ_CHECK(ft->armed, "timer %d fired while stopped (or a second time for one start)", ft->slot);
+	FZ_CHECK(pass.seen && now >= ft->due && pass.now >= ft->due,
+	         "timer %d fired at %llu, due at %llu", ft->slot, (unsigned long long)now,
+	         (unsigned long long)ft->due);
+	FZ_CHECK(!started_in_this_pass(ft), "timer %d fired in the pass it was started in", ft->slot);
+	if (ft->in_pass && ft->epoch == pass.epoch)
+		timer_gap("a timer started again from a callback, to the time it had and was due at "
+		          "already, fired in the same pass");
+	if (S.fired_any) {
+		FZ_CHECK(ft->due > S.last_fire_due ||
+		             (ft->due == S.last_fire_due && ft->eff_order > S.last_fire_eff),
+		         "timer %d (due %llu, start %llu) fired after one due %llu (start %llu)",
+		         ft->slot, (unsigned long long)ft->due, (unsigned long long)ft->eff_order,
+		         (unsigned long long)S.last_fire_due, (unsigned long long)S.last_fire_eff);
+		if (ft->due == S.last_fire_due && ft->order < S.last_fire_order)
+			timer_gap("timers due in the same millisecond fired out of start order (one was "
+			          "started again to the time it had)");
+	}
+	S.fired_any = 1;
+	S.last_fire_due = ft->due;
+	S.last_fire_order = ft->order;
+	S.last_fire_eff = ft->eff_order;
+	if (ft->repeat != 0) {
+		/* the library's rule: keep the period; after a stall, go on from the pass's time */
+		uint64_t next = ft->due + ft->repeat;
+		if (next <= pass.now)
+			next = pass.now + ft->repeat;
+		ft->due = next;
+		ft->order = ft->eff_order = ++S.order;
+		ft->epoch = ft->eff_epoch = pass.epoch;
+		ft->in_pass = ft->eff_in_pass = 1;
+	} else {
+		ft->armed = 0;
+	}
+	check_timer(ft);
+	pass.depth++;
+	cb_action(ft->action, ft->slot);
+	pass.depth--;
+}
+
+static void stopper_cb(tlsio_timer *t, void *user)
+{
+	(void)t;
+	(void)user;
+	FZ_CHECK(!fz_freeing, "the stop timer fired in tlsio_loop_free");
+	S.stopper_fired = 1;
+	tlsio_loop_stop(S.loop);
+}
+
+static int referenced_timer_started(void)
+{
+	for (int i = 0; i < NTIMERS; i++)
+		if (S.tm[i].t != NULL && S.tm[i].armed && S.tm[i].ref)
+			return 1;
+	return 0;
+}
+
+/* tlsio_loop_run(TLSIO_RUN_DEFAULT) with a stop @p ms from now (an unreferenced timer): the
+ * backend's waits move the clock (fb_run_once). */
+static void run_until(unsigned ms)
+{
+	uint64_t posted = S.post_seq, stop_at = fz_clock + ms;
+	int rc;
+	if (S.stopper == NULL)
+		FZ_CHECK(tlsio_timer_new(S.loop, stopper_cb, NULL, &S.stopper) == 0, "stop timer");
+	FZ_CHECK(tlsio_timer_start(S.stopper, ms, 0) == 0, "stop timer start");
+	S.stopper_fired = 0;
+	S.default_turns = 0;
+	S.in_run = S.in_default = 1;
+	rc = tlsio_loop_run(S.loop, TLSIO_RUN_DEFAULT);
+	S.in_run = S.in_default = 0;
+	FZ_CHECK(rc == 0, "tlsio_loop_run(TLSIO_RUN_DEFAULT): %d", rc);
+	FZ_CHECK(S.run_seq >= posted, "tasks posted before a run did not run in it");
+	if (S.stopper_fired) {
+		FZ_CHECK(fz_clock >= stop_at, "stopped at %llu, before %llu",
+		         (unsigned long long)fz_clock, (unsigned long long)stop_at);
+	} else {
+		tlsio_timer_stop(S.stopper);
+		FZ_CHECK(tlsio_loop_conn_count(S.loop) == 0 && !referenced_timer_started() &&
+		             S.run_seq == S.post_seq,
+		         "a TLSIO_RUN_DEFAULT run ended with %zu connections, %s referenced timer, %llu "
+		         "tasks left", tlsio_loop_conn_count(S.loop),
+		         referenced_timer_started() ? "a" : "no",
+		         (unsigned long long)(S.post_seq - S.run_seq));
+	}
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* operations */
 
 /* Backend -> core calls are allowed while attached and until conn_close. */
@@ -350,7 +901,11 @@ static int io_ok(void)
 
 static void run_loop(void)
 {
+	uint64_t posted = S.post_seq;
+	S.in_run = 1;
 	(void)tlsio_loop_run(S.loop, TLSIO_RUN_NOWAIT);
+	S.in_run = 0;
+	FZ_CHECK(S.run_seq >= posted, "tasks posted before a run did not run in it");
 }
 
 static size_t send_size(unsigned v)
@@ -686,7 +1241,62 @@ static void op(struct fz_in *in)
 	case FC_PUMP:
 		pump();
 		break;
+	case FC_TIMER_NEW:
+		timer_make((int)(fz_u8(in) % NTIMERS));
+		break;
+	case FC_TIMER_START: {
+		int i = (int)(fz_u8(in) % NTIMERS);
+		unsigned tv = fz_u8(in), rv = fz_u8(in);
+		/* 0 to 15 ms; repeating every 1 to 8 ms if bit 3 is set; 0xff: past the limit */
+		uint64_t timeout = tv == 0xff ? TIMER_MAX_MS + 1 : tv & 0x0f;
+		uint64_t repeat = rv == 0xff ? TIMER_MAX_MS + 1 : (rv & 8) ? 1 + (rv & 7) : 0;
+		timer_start(i, timeout, repeat);
+		break;
 	}
+	case FC_TIMER_STOP:
+		timer_stop((int)(fz_u8(in) % NTIMERS));
+		break;
+	case FC_TIMER_AGAIN:
+		timer_again((int)(fz_u8(in) % NTIMERS));
+		break;
+	case FC_TIMER_FREE:
+		timer_free((int)(fz_u8(in) % NTIMERS));
+		break;
+	case FC_TIMER_REF: {
+		unsigned v = fz_u8(in);
+		timer_ref((int)(v % NTIMERS), (int)(v >> 7));
+		break;
+	}
+	case FC_TIMER_ACTION: {
+		int i = (int)(fz_u8(in) % NTIMERS);
+		S.tm[i].action = fz_u8(in);
+		break;
+	}
+	case FC_CONN_ACTION:
+		S.conn_action = fz_u8(in);
+		break;
+	case FC_POST:
+		post(fz_u8(in) & 15);
+		break;
+	case FC_POST_TASK:
+		post_task((int)(fz_u8(in) % NTASKS));
+		break;
+	case FC_TASK_ACTION: {
+		int i = (int)(fz_u8(in) % NTASKS);
+		S.tk[i].action = fz_u8(in);
+		break;
+	}
+	case FC_CLOCK:
+		fz_clock += fz_u8(in) & 0x1f;
+		break;
+	case FC_RUN_UNTIL:
+		run_until(fz_u8(in) & 0x1f);
+		break;
+	case FC_POST_AT_FREE:
+		S.posts_at_free = fz_u8(in);
+		break;
+	}
+	check_timers();
 	if (!S.batch)
 		run_loop();
 }
@@ -724,6 +1334,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&S, 0, sizeof(S));
 	memset(&fb, 0, sizeof(fb));
+	fz_clock = 1000000; /* any time but 0, which the core's deadlines read as "none" */
+	fz_freeing = 0;
+	memset(&pass, 0, sizeof(pass));
+	S.budget = CB_BUDGET;
 	S.sent = keep_sent;
 	S.p_sent = keep_psent;
 	S.p_out = keep_out;
@@ -824,7 +1438,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	         "the peer failed (%d, wolfSSL error %d) on what the victim sent", S.p_err,
 	         tlsio__tls_last_error(S.p));
 
-	tlsio_loop_free(S.loop);
+	/* tasks still pending when the loop goes: they run there, with TLSIO_E_ABORTED */
+	for (unsigned i = 0; i < (S.posts_at_free & 3); i++)
+		post(6 | i << 4); /* would post again, if it ran with status 0 */
+	for (int i = 0; i < NTASKS; i++)
+		if ((S.posts_at_free >> (2 + i)) & 1)
+			post_task(i);
+	fz_freeing = 1;
+	tlsio_loop_free(S.loop); /* frees the timers left */
+	FZ_CHECK(S.run_seq == S.post_seq, "%llu tasks never ran",
+	         (unsigned long long)(S.post_seq - S.run_seq));
+	for (int i = 0; i < NTASKS; i++)
+		FZ_CHECK(!S.tk[i].pending, "embedded task %d still pending after tlsio_loop_free", i);
 	FZ_CHECK(S.closes == 1, "on_close %d times", S.closes);
 	FZ_CHECK(S.next_done == S.nreqs, "%d completions never fired", S.nreqs - S.next_done);
 	for (int i = 0; i < S.nreqs; i++)

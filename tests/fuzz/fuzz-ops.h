@@ -71,6 +71,26 @@ enum fz_core_op {
 	FC_BATCH,        /* toggle: no loop run after each operation */
 	FC_LOOP,         /* one loop run */
 	FC_PUMP,         /* everything moves until nothing does */
+	/* timers (8 slots, a slot's timer made when first used) and tasks (4 embedded ones and
+	 * tlsio_loop_post); an action is what a callback does: low nibble what, high nibble an
+	 * argument (fuzz-core.c, do_action) */
+	FC_TIMER_NEW,    /* u8 slot */
+	FC_TIMER_START,  /* u8 slot, u8 timeout (& 15 ms; 0xff: too long), u8 repeat (bit 3 set:
+	                    every 1 + (v & 7) ms, else one-shot; 0xff: too long) */
+	FC_TIMER_STOP,   /* u8 slot */
+	FC_TIMER_AGAIN,  /* u8 slot */
+	FC_TIMER_FREE,   /* u8 slot */
+	FC_TIMER_REF,    /* u8 v: slot v & 7 keeps a TLSIO_RUN_DEFAULT run going if bit 7 is set */
+	FC_TIMER_ACTION, /* u8 slot, u8 action: what its callback does from now on */
+	FC_CONN_ACTION,  /* u8 action: what the next connection callback does */
+	FC_POST,         /* u8 action: tlsio_loop_post of a task that does it (& 15) */
+	FC_POST_TASK,    /* u8 which: tlsio_loop_post_task of embedded task which & 3 */
+	FC_TASK_ACTION,  /* u8 which, u8 action: what embedded task which & 3 does when it runs */
+	FC_CLOCK,        /* u8 ms: the loop's clock moves on ms & 31 */
+	FC_RUN_UNTIL,    /* u8 ms: tlsio_loop_run(TLSIO_RUN_DEFAULT) with a stop in ms & 31; its
+	                    waits move the clock */
+	FC_POST_AT_FREE, /* u8 v: v & 3 tlsio_loop_post tasks and the embedded tasks of mask
+	                    (v >> 2) & 15, posted right before tlsio_loop_free */
 	FC_COUNT
 };
 

@@ -357,6 +357,102 @@ static void seeds_core(void)
 		p8(&p, FC_PUMP);
 		psave(&p, "close-in-hello-v%u%.0u", v, 0);
 	}
+	/* timers and tasks (the TLS variant does not matter to them: the first only) */
+	for (unsigned side = 0; side < 2; side++) {
+		unsigned m = side | 8;
+		/* timers that free themselves, stop another, start one due now; a repeating,
+		 * referenced one; a timeout past the limit; again without a repeat */
+		p8(&p, m);
+		p8(&p, FC_PUMP);
+		p8(&p, FC_TIMER_ACTION), p8(&p, 0), p8(&p, 1);
+		p8(&p, FC_TIMER_ACTION), p8(&p, 1), p8(&p, 2);
+		p8(&p, FC_TIMER_ACTION), p8(&p, 3), p8(&p, 3);
+		p8(&p, FC_TIMER_START), p8(&p, 0), p8(&p, 2), p8(&p, 0);
+		p8(&p, FC_TIMER_START), p8(&p, 1), p8(&p, 1), p8(&p, 0);
+		p8(&p, FC_TIMER_START), p8(&p, 2), p8(&p, 3), p8(&p, 0);
+		p8(&p, FC_TIMER_START), p8(&p, 3), p8(&p, 2), p8(&p, 8 | 1);
+		p8(&p, FC_TIMER_REF), p8(&p, 0x80 | 3);
+		p8(&p, FC_TIMER_START), p8(&p, 5), p8(&p, 0xff), p8(&p, 0);
+		p8(&p, FC_TIMER_NEW), p8(&p, 6);
+		p8(&p, FC_TIMER_AGAIN), p8(&p, 6);
+		p8(&p, FC_RUN_UNTIL), p8(&p, 10);
+		p8(&p, FC_CLOCK), p8(&p, 5);
+		p8(&p, FC_LOOP);
+		p8(&p, FC_TIMER_AGAIN), p8(&p, 3);
+		p8(&p, FC_TIMER_STOP), p8(&p, 3);
+		p8(&p, FC_TIMER_FREE), p8(&p, 4);
+		p8(&p, FC_SEND), psize(&p, 100);
+		p8(&p, FC_PUMP);
+		p8(&p, FC_CLOSE);
+		p8(&p, FC_PUMP);
+		psave(&p, "timers-s%u%.0u", side, 0);
+		/* tasks: posted between runs and from tasks, a pending one posted again
+		 * (-EALREADY), one that posts itself again from its callback */
+		p8(&p, m);
+		p8(&p, FC_PUMP);
+		p8(&p, FC_TASK_ACTION), p8(&p, 0), p8(&p, 7 | 1 << 4);
+		p8(&p, FC_TASK_ACTION), p8(&p, 1), p8(&p, 6);
+		p8(&p, FC_TASK_ACTION), p8(&p, 2), p8(&p, 7 | 2 << 4);
+		p8(&p, FC_BATCH);
+		p8(&p, FC_POST), p8(&p, 0);
+		p8(&p, FC_POST_TASK), p8(&p, 0);
+		p8(&p, FC_POST_TASK), p8(&p, 0);
+		p8(&p, FC_POST), p8(&p, 6);
+		p8(&p, FC_POST_TASK), p8(&p, 1);
+		p8(&p, FC_BATCH);
+		p8(&p, FC_RUN_UNTIL), p8(&p, 3);
+		p8(&p, FC_POST_TASK), p8(&p, 2);
+		p8(&p, FC_RUN_UNTIL), p8(&p, 2);
+		p8(&p, FC_CLOSE);
+		p8(&p, FC_PUMP);
+		psave(&p, "tasks-s%u%.0u", side, 0);
+		/* timers and tasks from the connection's callbacks, the connection from a timer's */
+		p8(&p, m);
+		p8(&p, FC_CONN_ACTION), p8(&p, 3 | 1 << 4);
+		p8(&p, FC_PUMP);
+		p8(&p, FC_TIMER_ACTION), p8(&p, 1), p8(&p, 12 | 2 << 4);
+		p8(&p, FC_CONN_ACTION), p8(&p, 6 | 4 << 4);
+		p8(&p, FC_PEER_WRITE), prsize(&p, 50), p8(&p, 0);
+		p8(&p, FC_PUMP);
+		p8(&p, FC_RUN_UNTIL), p8(&p, 4);
+		p8(&p, FC_PUMP);
+		psave(&p, "conn-timers-s%u%.0u", side, 0);
+		/* tasks pending at tlsio_loop_free, a repeating timer left to the loop */
+		p8(&p, m);
+		p8(&p, FC_PUMP);
+		p8(&p, FC_TIMER_START), p8(&p, 0), p8(&p, 5), p8(&p, 9);
+		p8(&p, FC_POST_AT_FREE), p8(&p, 3 | 15 << 2);
+		p8(&p, FC_SEND), psize(&p, 10);
+		p8(&p, FC_CLOSE);
+		p8(&p, FC_PUMP);
+		psave(&p, "tasks-at-free-s%u%.0u", side, 0);
+		/* TLSIO_RUN_DEFAULT after the connection: nothing referenced ends it at once, a
+		 * referenced timer when it fired; a nested run from a callback */
+		p8(&p, m);
+		p8(&p, FC_PUMP);
+		p8(&p, FC_CLOSE);
+		p8(&p, FC_PEER_CLOSE);
+		p8(&p, FC_PUMP);
+		p8(&p, FC_TIMER_START), p8(&p, 0), p8(&p, 4), p8(&p, 0);
+		p8(&p, FC_RUN_UNTIL), p8(&p, 20);
+		p8(&p, FC_TIMER_REF), p8(&p, 0x80 | 0);
+		p8(&p, FC_RUN_UNTIL), p8(&p, 20);
+		p8(&p, FC_TIMER_ACTION), p8(&p, 1), p8(&p, 13);
+		p8(&p, FC_TIMER_START), p8(&p, 1), p8(&p, 1), p8(&p, 0);
+		p8(&p, FC_TIMER_REF), p8(&p, 0x80 | 1);
+		p8(&p, FC_RUN_UNTIL), p8(&p, 5);
+		psave(&p, "run-default-s%u%.0u", side, 0);
+		/* two timers due in the same millisecond, the first starts the second again, due
+		 * now (the "timer gap" of fuzz-core.c) */
+		p8(&p, m);
+		p8(&p, FC_PUMP);
+		p8(&p, FC_TIMER_START), p8(&p, 0), p8(&p, 2), p8(&p, 0);
+		p8(&p, FC_TIMER_START), p8(&p, 1), p8(&p, 2), p8(&p, 0);
+		p8(&p, FC_TIMER_ACTION), p8(&p, 0), p8(&p, 3);
+		p8(&p, FC_RUN_UNTIL), p8(&p, 5);
+		p8(&p, FC_PUMP);
+		psave(&p, "same-ms-s%u%.0u", side, 0);
+	}
 	free(p.b.p);
 }
 
