@@ -173,7 +173,7 @@ static void measure(size_t n, uint64_t seed, struct result *r)
 
 	/* The memory latency under the figures below, without any heap work: a random timer read,
 	 * each read waiting for the one before (its index depends on what it read), as a heap
-	 * operation waits on each timer it compares. Once the timers outgrow a cache level this
+	 * operation waits on each timer it touches. Once the timers outgrow a cache level this
 	 * grows with n while the number of timers an operation touches does not. */
 	c0 = cpu_ns();
 	{
