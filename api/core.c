@@ -922,13 +922,16 @@ void tlsio_loop_free(tlsio_loop *loop)
 		loop->be->run_once(loop, 10);
 		loop_process(loop);
 	}
-	/* After the connections: their on_close may still free the application's timers and
-	 * watches. Before the backend, which waits on the watched fds. */
+	/* Tasks posted until now (also by the callbacks above, and by aborted tasks themselves)
+	 * learn that they will not run, while the timers and watches they may free still exist.
+	 * Bounded: a task that re-posts itself whatever its status would hold the free forever. */
+	for (int i = 0; i < 64 && tlsio__tasks_pending(loop); i++)
+		tlsio__tasks_run(loop, TLSIO_E_ABORTED);
+	/* After the connections and the tasks: their callbacks may still free the application's
+	 * timers and watches. Before the backend, which waits on the watched fds. */
 	tlsio__events_free(loop);
 	if (loop->drain.timer.pos != 0)
 		tlsio__timers_del(&loop->timers, &loop->drain.timer);
-	/* tasks posted until now (also by the callbacks above) learn that they will not run */
-	tlsio__tasks_run(loop, TLSIO_E_ABORTED);
 	loop->be->loop_free(loop);
 	tlsio__pool_drain(&loop->pt_pool);
 	tlsio__pool_drain(&loop->ct_pool);

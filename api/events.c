@@ -204,15 +204,13 @@ struct posted {
 	tlsio_task task; /* first */
 	tlsio_post_cb fn;
 	void *arg;
-	tlsio_loop *loop;
 };
 
-static void posted_run(tlsio_task *task, int status)
+static void posted_run(tlsio_loop *loop, tlsio_task *task, int status)
 {
 	struct posted *p = (struct posted *)task;
 	tlsio_post_cb fn = p->fn;
 	void *arg = p->arg;
-	tlsio_loop *loop = p->loop;
 	free(p); /* before the call: the function may end the thread's interest in anything */
 	fn(loop, arg, status);
 }
@@ -227,7 +225,6 @@ int tlsio_loop_post(tlsio_loop *loop, tlsio_post_cb fn, void *arg)
 		return -ENOMEM;
 	p->fn = fn;
 	p->arg = arg;
-	p->loop = loop;
 	p->task.state_ = TASK_QUEUED;
 	p->task.cb_ = posted_run;
 	task_push(loop, &p->task);
@@ -253,7 +250,7 @@ void tlsio__tasks_run(tlsio_loop *loop, int status)
 		/* idle before the call: the callback (or another thread) may post it again, which
 		 * rewrites next_, read above */
 		__atomic_store_n(&t->state_, TASK_IDLE, __ATOMIC_RELEASE);
-		cb(t, status);
+		cb(loop, t, status);
 	}
 }
 

@@ -82,8 +82,9 @@ int tlsio__timers_set(tlsio__timers *h, tlsio__timer *t, uint64_t at)
 		sift_up(h, h->n - 1);
 		return 0;
 	}
-	if (at == t->at)
-		return 0;
+	/* A move, also to the same time, is a new start: it goes behind the others due then (and
+	 * out of the current pass, see loop_deadlines). The key only grows when the time does not
+	 * shrink. */
 	i = t->pos - 1;
 	t->seq = h->seq++;
 	h->v[i].seq = t->seq;

@@ -43,7 +43,8 @@ typedef struct tlsio__timers {
 /** Make room for @p n timers, so that set() cannot fail below that. 0 or -ENOMEM (also past
  * UINT32_MAX - 1 timers). */
 int tlsio__timers_reserve(tlsio__timers *h, size_t n);
-/** Queue @p t at @p at, or move it there if it is queued. 0 or -ENOMEM (only past the reserve). */
+/** Queue @p t at @p at, or move it there if it is queued (also to the time it has: it then
+ * goes behind the others due at that time). 0 or -ENOMEM (only past the reserve). */
 int tlsio__timers_set(tlsio__timers *h, tlsio__timer *t, uint64_t at);
 /** Take @p t out if it is queued. */
 void tlsio__timers_del(tlsio__timers *h, tlsio__timer *t);

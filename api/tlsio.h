@@ -330,17 +330,19 @@ typedef void (*tlsio_post_cb)(tlsio_loop *loop, void *arg, int status);
  * order in which their posts took effect, across threads), each batch after one wake-up of the
  * loop; when nothing was posted the loop pays one atomic load per turn, no lock. Tasks still
  * pending at tlsio_loop_free() run there, on the freeing thread, with status TLSIO_E_ABORTED,
- * so that @p arg can be released (nothing leaks). The application must not post to a loop
- * once tlsio_loop_free() has begun. A pending task keeps a TLSIO_RUN_DEFAULT run going until
- * it ran.
+ * so that @p arg can be released (nothing leaks), before the loop's timers and watches are
+ * freed; so do tasks posted during the free by the loop's callbacks (on_close, an aborted task;
+ * up to 64 rounds of them: a task that re-posts itself whatever its status is dropped then).
+ * Other threads must not post to a loop once tlsio_loop_free() has begun. A pending task keeps
+ * a TLSIO_RUN_DEFAULT run going until it ran.
  * @return 0; -EINVAL (@p fn NULL); -ENOMEM.
  */
 TLSIO_EXPORT int tlsio_loop_post(tlsio_loop *loop, tlsio_post_cb fn, void *arg);
 
 typedef struct tlsio_task tlsio_task;
-/** A posted tlsio_task runs: @p status 0, or TLSIO_E_ABORTED from tlsio_loop_free(). The task
- * may be posted again from here on (also from this callback). */
-typedef void (*tlsio_task_cb)(tlsio_task *task, int status);
+/** A posted tlsio_task runs on @p loop's thread: @p status 0, or TLSIO_E_ABORTED from
+ * tlsio_loop_free(). The task may be posted again from here on (also from this callback). */
+typedef void (*tlsio_task_cb)(tlsio_loop *loop, tlsio_task *task, int status);
 /** A task the caller embeds (like a libuv uv_async_t): posting it needs no allocation, so a
  * signal handler may post it. Only @c data is the caller's; zero the rest before the first post
  * (e.g. `tlsio_task t = {0}`); reserved_ lets it change without changing the size. */

@@ -408,13 +408,13 @@ static atomic_int stop_level;
 static atomic_int signal_count;
 static atomic_int signal_exit_after;
 
-static void stop_task_run(tlsio_task *task, int status)
+static void stop_task_run(tlsio_loop *loop, tlsio_task *task, int status)
 {
 	struct stop_slot *s = task->data;
-	tlsio_loop *loop = atomic_load(&s->loop);
+	tlsio_loop *watched = atomic_load(&s->loop);
 	/* status != 0: the loop is being freed, nothing is left to stop. NULL: unwatched, the tool
 	 * no longer wants stops (and the slot is not reused before queued is back at 0). */
-	if (status == 0 && loop != NULL)
+	if (status == 0 && watched == loop)
 		s->cb(loop, task == &s->task[1] ? TLSX_STOP_ABORT : TLSX_STOP_GRACEFUL, s->user);
 	atomic_fetch_sub(&s->queued, 1); /* last: the slot may be reused from here on */
 }

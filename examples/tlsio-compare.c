@@ -164,10 +164,11 @@ static void server_give_up(tlsio_timer *t, void *user)
 
 /* On the server's loop, posted by the client's thread once its connection ended. The timer is
  * not referenced: a server connection that ends in time ends the run without it. */
-static void client_done(tlsio_task *task, int status)
+static void client_done(tlsio_loop *loop, tlsio_task *task, int status)
 {
 	struct run *r = task->data;
 	tlsio_timer *t = NULL;
+	(void)loop; /* r->server_loop */
 	if (status != 0)
 		return; /* the loop is being freed */
 	if (r->res->failed || tlsio_timer_new(r->server_loop, server_give_up, r, &t) < 0 ||

@@ -295,9 +295,10 @@ static void counted_fn(tlsio_loop *loop, void *arg, int status)
 	t->got++;
 }
 
-static void emb_fn(tlsio_task *task, int status)
+static void emb_fn(tlsio_loop *loop, tlsio_task *task, int status)
 {
 	struct tasks *t = task->data;
+	ck_assert_ptr_eq(loop, t->loop);
 	ck_assert_int_eq(status, 0);
 	if (!pthread_equal(pthread_self(), t->loop_thread))
 		t->off_thread++;
@@ -325,9 +326,9 @@ static void seq_fn(tlsio_loop *loop, void *arg, int status)
 		t->seq[t->nseq++] = status == 0 ? (char)(uintptr_t)arg : (char)((uintptr_t)arg - 32);
 }
 
-static void seq_task(tlsio_task *task, int status)
+static void seq_task(tlsio_loop *loop, tlsio_task *task, int status)
 {
-	seq_fn(NULL, task->data, status);
+	seq_fn(loop, task->data, status);
 }
 
 static tlsio_task g_sig_task;
@@ -670,11 +671,12 @@ static void second_sigterm(tlsio_timer *t, void *user)
 }
 
 /* What a SIGTERM handler's task does. */
-static void sigterm_task(tlsio_task *task, int status)
+static void sigterm_task(tlsio_loop *loop, tlsio_task *task, int status)
 {
 	struct drain *d = task->data;
 	tlsio_conn *c = NULL;
 	tlsio_listener *l = NULL;
+	ck_assert_ptr_eq(loop, d->srv.loop);
 	ck_assert_int_eq(status, 0);
 	d->count_at_drain = tlsio_loop_conn_count(d->srv.loop);
 	ck_assert_int_eq(tlsio_loop_drain(d->srv.loop, d->stuck_variant == 1 ? 300 : 20000, on_drained, d), 0);

@@ -957,9 +957,10 @@ static void le_drained(tlsio_loop *loop, size_t aborted, void *user)
 	le->once = le->rep = NULL;
 }
 
-static void le_embedded(tlsio_task *task, int status)
+static void le_embedded(tlsio_loop *loop, tlsio_task *task, int status)
 {
 	struct loop_events *le = task->data;
+	TU_CHECK(loop == le->a->loop, "the task ran with another loop");
 	tr_add(le->a, "task (embedded, posted on the loop) status=%s", status_name(status));
 	TU_CHECK(tlsio_loop_drain(le->a->loop, 5000, le_drained, le) == 0, "tlsio_loop_drain failed");
 }

@@ -209,19 +209,18 @@ static const struct tlsio_backend fake_backend = {
 #define NTASKS 4
 #define CB_BUDGET 256
 
-/* A timer of the application, as the model sees it. Two start orders: the contract's (every
- * tlsio_timer_start/_again is a start) and the heap's, where a start to the time the timer
- * already has leaves it in place (tlsio__timers_set). Checks use the heap's; where the two
- * differ, a "timer gap" is reported (timer_gap). */
+/* A timer of the application, as the model sees it: every tlsio_timer_start/_again is a new
+ * start (also to the time the timer already has), which orders ties and keeps it out of the
+ * pass it was started in (tlsio.h). */
 struct ftimer {
 	tlsio_timer *t;        /* NULL: none in this slot */
 	int slot;
 	int armed, ref;
 	uint64_t due;          /* never fires before tlsio_loop_now() reaches it */
 	uint64_t repeat;
-	uint64_t order, eff_order;   /* the contract's and the heap's start order */
-	unsigned long epoch, eff_epoch; /* pass.epoch at the start, contract's and heap's */
-	int in_pass, eff_in_pass;       /* started from a timer's callback: inside that pass */
+	uint64_t order;      /* start order (every start, also to the time it had, is a new one) */
+	unsigned long epoch; /* pass.epoch at the start */
+	int in_pass;         /* started from a timer's callback: inside that pass */
 	unsigned action;       /* what its callback does (cb_action) */
 };
 
@@ -294,7 +293,7 @@ static struct {
 	tlsio_timer *stopper;       /* ends a FC_RUN_UNTIL run */
 	int stopper_fired;
 	int fired_any;              /* the last timer that fired: the order of expiries */
-	uint64_t last_fire_due, last_fire_order, last_fire_eff;
+	uint64_t last_fire_due, last_fire_order;
 } S;
 
 static void on_close_cb(tlsio_conn *c, int status, int alert, void *user);
@@ -480,28 +479,6 @@ static const tlsio_callbacks cbs_all = {.struct_size = sizeof(tlsio_callbacks),
 static void timer_cb(tlsio_timer *t, void *user);
 static void cb_action(unsigned a, int self);
 
-/* Where the contract (tlsio.h) and the heap disagree: a start to the time a started timer
- * already has keeps its place in the heap (tlsio__timers_set moves nothing then), so it keeps
- * its old start order among ties and, started from a callback in a pass in which it was due
- * already, fires in that pass. Listed once per kind on stderr, as "timer gap: ..." lines;
- * FZ_TIMER_STRICT=1 makes them crashes, to keep and minimise an input. */
-static void timer_gap(const char *what)
-{
-	static const char *seen[8];
-	static size_t nseen;
-	const char *strict = getenv("FZ_TIMER_STRICT");
-	if (strict != NULL && strcmp(strict, "1") == 0) {
-		fprintf(stderr, "timer gap: %s (FZ_TIMER_STRICT)\n", what);
-		abort();
-	}
-	for (size_t i = 0; i < nseen; i++)
-		if (seen[i] == what)
-			return;
-	if (nseen < sizeof(seen) / sizeof(seen[0]))
-		seen[nseen++] = what;
-	fprintf(stderr, "timer gap: %s\n", what);
-}
-
 static void check_timer(const struct ftimer *ft)
 {
 	int64_t due_in;
@@ -524,7 +501,7 @@ static void check_timers(void)
 
 static int started_in_this_pass(const struct ftimer *ft)
 {
-	return ft->eff_in_pass && ft->eff_epoch == pass.epoch;
+	return ft->in_pass && ft->epoch == pass.epoch;
 }
 
 static void pass_ran(uint64_t now)
@@ -568,11 +545,6 @@ static void timer_started(struct ftimer *ft, uint64_t due)
 	ft->order = ++S.order;
 	ft->epoch = pass.epoch;
 	ft->in_pass = pass.depth > 0;
-	if (!ft->armed || ft->due != due) {
-		ft->eff_order = ft->order;
-		ft->eff_epoch = ft->epoch;
-		ft->eff_in_pass = ft->in_pass;
-	}
 	ft->due = due;
 	ft->armed = 1;
 }
@@ -672,9 +644,10 @@ static void post_cb(tlsio_loop *loop, void *arg, int status)
 		cb_action(action, -1);
 }
 
-static void task_cb(tlsio_task *task, int status)
+static void task_cb(tlsio_loop *loop, tlsio_task *task, int status)
 {
 	struct ftask *ft = (struct ftask *)task;
+	FZ_CHECK(loop == S.loop, "an embedded task ran with another loop");
 	FZ_CHECK(task->data == ft, "the library wrote the task's data");
 	FZ_CHECK(ft->pending, "embedded task %d ran, not posted", ft->slot);
 	ft->pending = 0;
@@ -807,33 +780,27 @@ static void timer_cb(tlsio_timer *t, void *user)
 	FZ_CHECK(pass.seen && now >= ft->due && pass.now >= ft->due,
 	         "timer %d fired at %llu, due at %llu", ft->slot, (unsigned long long)now,
 	         (unsigned long long)ft->due);
+	/* also one started again to the time it had: every start is a new one (tlsio.h) */
 	FZ_CHECK(!started_in_this_pass(ft), "timer %d fired in the pass it was started in", ft->slot);
-	if (ft->in_pass && ft->epoch == pass.epoch)
-		timer_gap("a timer started again from a callback, to the time it had and was due at "
-		          "already, fired in the same pass");
 	if (S.fired_any) {
 		FZ_CHECK(ft->due > S.last_fire_due ||
-		             (ft->due == S.last_fire_due && ft->eff_order > S.last_fire_eff),
+		             (ft->due == S.last_fire_due && ft->order > S.last_fire_order),
 		         "timer %d (due %llu, start %llu) fired after one due %llu (start %llu)",
-		         ft->slot, (unsigned long long)ft->due, (unsigned long long)ft->eff_order,
-		         (unsigned long long)S.last_fire_due, (unsigned long long)S.last_fire_eff);
-		if (ft->due == S.last_fire_due && ft->order < S.last_fire_order)
-			timer_gap("timers due in the same millisecond fired out of start order (one was "
-			          "started again to the time it had)");
+		         ft->slot, (unsigned long long)ft->due, (unsigned long long)ft->order,
+		         (unsigned long long)S.last_fire_due, (unsigned long long)S.last_fire_order);
 	}
 	S.fired_any = 1;
 	S.last_fire_due = ft->due;
 	S.last_fire_order = ft->order;
-	S.last_fire_eff = ft->eff_order;
 	if (ft->repeat != 0) {
 		/* the library's rule: keep the period; after a stall, go on from the pass's time */
 		uint64_t next = ft->due + ft->repeat;
 		if (next <= pass.now)
 			next = pass.now + ft->repeat;
 		ft->due = next;
-		ft->order = ft->eff_order = ++S.order;
-		ft->epoch = ft->eff_epoch = pass.epoch;
-		ft->in_pass = ft->eff_in_pass = 1;
+		ft->order = ++S.order;
+		ft->epoch = pass.epoch;
+		ft->in_pass = 1;
 	} else {
 		ft->armed = 0;
 	}
