@@ -622,6 +622,11 @@ static void drain_check(tlsio_loop *loop);
 
 static void loop_deadlines(tlsio_loop *loop);
 
+/* Batches of pending work one pass of loop_process serves before it returns to the wait (with
+ * a zero timeout: loop_run sees pending work), so that I/O, accepts, watches and a stop get
+ * their turn too. */
+#define PROCESS_BATCHES 8
+
 /* Pending pumps and finalizations, batch by batch: what the callbacks of one batch schedule is
  * the next batch, and the timers and tasks that came due get their turn in between. Otherwise
  * a connection refilled from on_drain could keep them out for as long as it streams (on the
@@ -629,7 +634,7 @@ static void loop_deadlines(tlsio_loop *loop);
 static void loop_process(tlsio_loop *loop)
 {
 	tlsio__tasks_run(loop, loop->freeing ? TLSIO_E_ABORTED : 0);
-	for (;;) {
+	for (int batches = 1;; batches++) {
 		tlsio_conn *batch = loop->pend_head;
 		loop->pend_head = loop->pend_tail = NULL;
 		while (batch != NULL) {
@@ -644,7 +649,7 @@ static void loop_process(tlsio_loop *loop)
 			loop->fin_head = c->fin_next;
 			conn_finalize(c);
 		}
-		if (loop->pend_head == NULL)
+		if (loop->pend_head == NULL || batches == PROCESS_BATCHES)
 			break;
 		if (!loop->freeing) {
 			loop_deadlines(loop);
@@ -878,7 +883,9 @@ static void drain_expired(tlsio_loop *loop)
 	for (tlsio_conn *c = loop->conns; c != NULL; c = c->next) {
 		if (c->state == ST_DEAD)
 			continue;
-		loop->drain.aborted++;
+		/* one failing on its own (flushing its alert) ends with its own status: not ours */
+		if (c->state != ST_FAILING)
+			loop->drain.aborted++;
 		conn_terminate(c, TLSIO_E_ABORTED);
 	}
 }
@@ -965,7 +972,7 @@ static int conn_new(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *c
 	tlsio_conn *c;
 	int rc;
 	*out = NULL;
-	if (loop->drain.on)
+	if (loop->drain.on || loop->freeing)
 		return -ESHUTDOWN;
 	/* a timer slot for every connection (and every other timer): arming one later cannot fail */
 	rc = tlsio__loop_reserve_app(loop);
@@ -1323,7 +1330,7 @@ int tlsio_listen_ex(tlsio_loop *loop, const char *addr, const tlsio_listen_opts 
 	int fd = -1, one = 1, rc;
 
 	*out = NULL;
-	if (loop->drain.on)
+	if (loop->drain.on || loop->freeing)
 		return -ESHUTDOWN;
 	rc = tlsio__struct_in(lo, sizeof(*lo), lopts);
 	if (rc == 0)

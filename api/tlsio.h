@@ -216,8 +216,10 @@ TLSIO_EXPORT int tlsio_loop_new(tlsio_loop **out, const tlsio_backend *b);
 /**
  * Abort every connection (completions and on_close fire with TLSIO_E_ABORTED), close listeners,
  * run pending tasks with TLSIO_E_ABORTED, free the timers and watches left (their handles are
- * gone; the watched fds stay open), free. Call it on the thread that ran the loop: it also releases that thread's TLS caches
- * (wolfSSL's ECC point cache, which wolfSSL would otherwise keep until process exit).
+ * gone; the watched fds stay open), free. Callbacks it runs may not make new connections or
+ * listeners (-ESHUTDOWN). Call it on the thread that ran the loop: it also releases that
+ * thread's TLS caches (wolfSSL's ECC point cache, which wolfSSL would otherwise keep until
+ * process exit).
  */
 TLSIO_EXPORT void tlsio_loop_free(tlsio_loop *loop);
 /** The backend the loop runs on. Never fails. */
@@ -291,12 +293,17 @@ typedef void (*tlsio_timer_cb)(tlsio_timer *t, void *user);
 TLSIO_EXPORT int tlsio_timer_new(tlsio_loop *loop, tlsio_timer_cb cb, void *user, tlsio_timer **out);
 /**
  * (Re)start: expire @p timeout_ms after now (tlsio_loop_now()), then every @p repeat_ms if it is
- * not 0. A running timer is moved. Millisecond resolution on the monotonic clock; a timer is
- * never early, and fires in the first loop turn after its time (a loop busy in callbacks makes
- * it late, never skipped). Timers due in the same millisecond fire in the order they were
- * started. A repeating timer that falls behind (a stalled loop) fires once and keeps its
- * period from then, rather than firing in a burst. A timer started from a timer callback with
- * timeout 0 fires in the next loop turn, not in the current one.
+ * not 0. A running timer is moved; every start, also to the time it has, is a new one.
+ * Millisecond resolution on the monotonic clock: a timer never fires before tlsio_loop_now()
+ * reached its time (the clock counts whole milliseconds, so the real interval may be up to
+ * 1 ms shorter than @p timeout_ms, as with libuv), and fires in the first pass over the
+ * deadlines after that (a loop busy in callbacks makes it late, never skipped). Timers due in
+ * the same millisecond fire in the order they were started. A repeating timer that falls
+ * behind (a stalled loop) fires once and keeps its period from then, rather than firing in a
+ * burst. A timer started from a timer callback with timeout 0 fires in a later pass, never in
+ * the current one: so no callback can hold the loop (passes come at each loop turn, and
+ * between batches of pending work in one).
+ * Loop thread, and from the loop's callbacks.
  * @return 0; -EINVAL (@p timeout_ms or @p repeat_ms above one year, 31,536,000,000);
  *         -ENOMEM (the deadline heap could not grow; the timer stays as it was).
  */
@@ -345,7 +352,9 @@ typedef struct tlsio_task tlsio_task;
 typedef void (*tlsio_task_cb)(tlsio_loop *loop, tlsio_task *task, int status);
 /** A task the caller embeds (like a libuv uv_async_t): posting it needs no allocation, so a
  * signal handler may post it. Only @c data is the caller's; zero the rest before the first post
- * (e.g. `tlsio_task t = {0}`); reserved_ lets it change without changing the size. */
+ * (e.g. `tlsio_task t = {0}`); reserved_ lets it change without changing the size. The memory
+ * is the library's while the task is pending: keep it valid until its callback ran (at the
+ * latest in tlsio_loop_free()). */
 struct tlsio_task {
 	void *data;            /**< free for the caller */
 	/* private below */
@@ -359,8 +368,11 @@ struct tlsio_task {
  * with the other posts. Any thread, and async-signal-safe (a lock-free push and a write(2)):
  * the way for a SIGTERM handler to reach a loop. Posting a task that is still pending does
  * nothing (the posts coalesce, as with uv_async_send()): it runs once.
+ * On a libev loop the application runs, a pending task holds no reference on the ev loop: it
+ * runs in the library's next hook if ev_run is going (tlsio_loop_wake() makes a waiting one go
+ * round), and the same holds for tlsio_loop_post().
  * @return 0 (queued); -EALREADY (still pending from an earlier post: it will run once);
- *         -EINVAL (@p task or @p cb NULL).
+ *         -EINVAL (@p loop, @p task or @p cb NULL).
  */
 TLSIO_EXPORT int tlsio_loop_post_task(tlsio_loop *loop, tlsio_task *task, tlsio_task_cb cb);
 
@@ -382,7 +394,10 @@ typedef void (*tlsio_watch_cb)(tlsio_watch *w, int fd, unsigned revents, void *u
  * application consumes the condition, stops watching it (tlsio_watch_set()) or frees the watch.
  * The fd stays the application's: the library never reads, writes or closes it; free the watch
  * before closing the fd. One watch per fd per loop, and not on an fd of the library's own
- * (connections, listeners). Loop thread, and from the loop's callbacks.
+ * (connections, listeners). Loop thread, and from the loop's callbacks. A watch made paused
+ * meets the backend's refusal (-EPERM...) at the first tlsio_watch_set() that gives it events;
+ * on io_uring a poll the kernel refuses later comes as one TLSIO_HANGUP, and the watch waits
+ * for the next tlsio_watch_set().
  * @return 0; -EINVAL (@p fd < 0, @p cb or @p out NULL, an unknown event bit); -EPERM (the
  *         backend cannot wait on this kind of fd: epoll refuses regular files and directories);
  *         -EEXIST (epoll: the fd is watched already); -ENOMEM; -ENOTSUP (a backend without fd
@@ -398,7 +413,9 @@ TLSIO_EXPORT unsigned tlsio_watch_events(const tlsio_watch *w);
 /** Whether the watch (with events other than 0) keeps a TLSIO_RUN_DEFAULT run going (@p on 1)
  * or not (0, the default). Never fails. */
 TLSIO_EXPORT void tlsio_watch_ref(tlsio_watch *w, int on);
+/** The watched fd (the application's). */
 TLSIO_EXPORT int tlsio_watch_fd(const tlsio_watch *w);
+/** The user pointer given to tlsio_watch_new(). */
 TLSIO_EXPORT void *tlsio_watch_user(const tlsio_watch *w);
 /** The loop the watch belongs to. */
 TLSIO_EXPORT tlsio_loop *tlsio_watch_loop(const tlsio_watch *w);
@@ -430,7 +447,8 @@ typedef void (*tlsio_drain_cb)(tlsio_loop *loop, size_t aborted, void *user);
  */
 TLSIO_EXPORT int tlsio_loop_drain(tlsio_loop *loop, uint32_t timeout_ms, tlsio_drain_cb cb,
                                   void *user);
-/** Connections of the loop not yet ended (on_close not yet returned), of both sides. */
+/** Connections of the loop not yet ended (on_close not yet returned), of both sides. Loop
+ * thread, and from the loop's callbacks. */
 TLSIO_EXPORT size_t tlsio_loop_conn_count(const tlsio_loop *loop);
 /**@}*/
 
@@ -641,7 +659,8 @@ typedef struct tlsio_listen_opts {
  * backlog; the other arguments are tlsio_listen()'s. SO_REUSEADDR is always set.
  * @return 0; -EINVAL (unknown flag, negative backlog, a struct_size not set); -E2BIG (a field
  *         this library does not know); TLSIO_E_BAD_ADDRESS; TLSIO_E_TLS_CONFIG (@p cfg NULL or
- *         a client configuration); -ENOPROTOOPT (a flag the kernel does not support); or the
+ *         a client configuration); -ENOPROTOOPT (a flag the kernel does not support);
+ *         -ESHUTDOWN (the loop is draining or being freed); or the
  *         -errno of socket(), bind() or listen() (e.g. -EADDRINUSE, also when a listener without
  *         TLSIO_LISTEN_REUSEPORT holds the address; -EACCES for a privileged port).
  */
@@ -669,7 +688,8 @@ TLSIO_EXPORT void tlsio_listener_close(tlsio_listener *l);
  *         empty, a wildcard or longer than a host name: nothing to check a certificate
  *         against); TLSIO_E_TLS_CONFIG (@p cfg NULL or a server configuration, or a server name
  *         wolfSSL refuses as SNI); -EINVAL / -E2BIG (@p opts or its callbacks: struct_size);
- *         -ENOMEM; or the -errno of socket() or connect() (e.g. -ENETUNREACH; a refused
+ *         -ESHUTDOWN (the loop is draining or being freed); -ENOMEM; or the -errno of socket()
+ *         or connect() (e.g. -ENETUNREACH; a refused
  *         connection arrives in on_close).
  */
 TLSIO_EXPORT int tlsio_connect(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
@@ -680,8 +700,8 @@ TLSIO_EXPORT int tlsio_connect(tlsio_loop *loop, const char *addr, tlsio_tls_con
  * identity from.
  * @param is_server 1 to run the server side of the handshake.
  * @return 0; TLSIO_E_NO_IDENTITY (a verifying client without server_name); TLSIO_E_TLS_CONFIG
- *         (@p cfg NULL or of the other side); -EINVAL / -E2BIG (struct_size); -ENOMEM; or the
- *         -errno of fcntl() (e.g. -EBADF).
+ *         (@p cfg NULL or of the other side); -EINVAL / -E2BIG (struct_size); -ESHUTDOWN (the
+ *         loop is draining or being freed); -ENOMEM; or the -errno of fcntl() (e.g. -EBADF).
  */
 TLSIO_EXPORT int tlsio_conn_adopt(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *cfg,
                                   const tlsio_conn_opts *opts, tlsio_conn **out);

@@ -179,9 +179,13 @@ static void blk_flush(tlsio_conn *c)
 	while (tlsio__sock_write(c, 0) == TLSIO__SOCK_AGAIN) {
 		struct pollfd p = {tlsio__conn_fd(c), POLLOUT, 0};
 		uint64_t deadline = tlsio__conn_write_deadline(c);
-		if (deadline != 0 && tlsio__now_ms() >= deadline)
+		uint64_t now = tlsio__now_ms();
+		int wait = SEND_TIMEOUT_MS;
+		if (deadline != 0 && now >= deadline)
 			return; /* the core's deadline check ends the connection */
-		(void)poll(&p, 1, SEND_TIMEOUT_MS);
+		if (deadline != 0 && deadline - now < (uint64_t)wait)
+			wait = (int)(deadline - now);
+		(void)poll(&p, 1, wait);
 	}
 }
 

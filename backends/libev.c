@@ -69,6 +69,7 @@ struct lnode {
 	tlsio_watch *w;
 	struct lnode *grave_next;
 	unsigned connecting : 1, want_write : 1, dead : 1;
+	unsigned unref_held : 1; /* a watch's ev_io gave its reference back (io_start_unref) */
 };
 
 struct lloop {
@@ -150,27 +151,36 @@ static void drop_owed_edges(void)
 			;
 }
 
-/* Start an ev_io or ev_timer that must not keep ev_run going, and stop it again. */
-static void io_start_unref(struct ev_loop *evl, ev_io *w)
+/* A watch's ev_io must not keep ev_run going: started, it gives its reference back; it takes
+ * it again before it stops, whether we stop it or libev did (fd_kill on a bad fd: EV_ERROR,
+ * whose ev_stop dropped a reference already). ev_io_stop also clears a pending event. */
+static void io_start_unref(struct ev_loop *evl, struct lnode *n)
 {
-	ev_io_start(evl, w);
+	ev_io_start(evl, &n->io);
 	ev_unref(evl);
+	n->unref_held = 1;
 }
 
-static void io_stop_unref(struct ev_loop *evl, ev_io *w)
+static void io_stop_unref(struct ev_loop *evl, struct lnode *n)
 {
-	if (!ev_is_active(w))
-		return;
-	ev_ref(evl);
-	ev_io_stop(evl, w);
+	if (n->unref_held) {
+		ev_ref(evl);
+		n->unref_held = 0;
+	}
+	ev_io_stop(evl, &n->io);
 }
 
+/* Likewise the deadline timer; an expired one that libev stopped itself and whose callback is
+ * still pending gets its callback's ev_ref here (and the callback is cleared). */
 static void deadline_stop(struct lloop *e)
 {
-	if (!ev_is_active(&e->deadline))
-		return;
-	ev_ref(e->evl);
-	ev_timer_stop(e->evl, &e->deadline);
+	if (ev_is_active(&e->deadline)) {
+		ev_ref(e->evl);
+		ev_timer_stop(e->evl, &e->deadline);
+	} else if (ev_is_pending(&e->deadline)) {
+		ev_clear_pending(e->evl, &e->deadline);
+		ev_ref(e->evl);
+	}
 }
 
 static void arm_deadline(struct lloop *e, int ms)
@@ -433,13 +443,15 @@ static void io_cb(struct ev_loop *evl, ev_io *w, int revents)
 {
 	struct lnode *n = (struct lnode *)w;
 	struct lloop *e = n->e;
-	(void)evl;
+	if (n->dead)
+		return; /* buried in this iteration: its pending event was for the old owner */
 	e->depth++;
 	if (n->w != NULL) {
-		/* EV_ERROR (a bad fd): libev stopped the watcher itself, taking the reference that
-		 * io_start_unref gave back already */
-		if ((revents & EV_ERROR) && !ev_is_active(&n->io))
+		/* EV_ERROR (a bad fd): libev stopped the watcher itself (see io_stop_unref) */
+		if ((revents & EV_ERROR) && !ev_is_active(&n->io) && n->unref_held) {
 			ev_ref(evl);
+			n->unref_held = 0;
+		}
 		tlsio__watch_on_ready(n->w, watch_revents(n, revents));
 	} else if (n->l != NULL) {
 		accept_some(n->l);
@@ -532,10 +544,10 @@ static void watch_sync(struct lnode *n)
 	int want = (events & TLSIO_READABLE ? EV_READ : 0) | (events & TLSIO_WRITABLE ? EV_WRITE : 0);
 	if (ev_is_active(&n->io) && (n->io.events & (EV_READ | EV_WRITE)) == want)
 		return;
-	io_stop_unref(evl, &n->io);
+	io_stop_unref(evl, n);
 	if (want != 0) {
 		ev_io_modify(&n->io, want);
-		io_start_unref(evl, &n->io);
+		io_start_unref(evl, n);
 	}
 }
 
@@ -561,7 +573,7 @@ static void lev_watch_detach(tlsio_watch *w)
 {
 	struct lnode *n = tlsio__watch_bdata(w);
 	struct lloop *e = n->e;
-	io_stop_unref(e->evl, &n->io);
+	io_stop_unref(e->evl, n);
 	n->w = NULL;
 	n->dead = 1;
 	/* the graveyard, not free(): libev may hold it in the pending list of this iteration */

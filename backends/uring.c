@@ -46,7 +46,9 @@
  *   checks readiness when armed, so its re-arm is that check. Events of one turn are merged:
  *   one callback per watch per turn. A changed mask cancels the poll (by user_data) and arms
  *   a new one when the cancelled poll's last CQE is in. The poll holds its own reference on the
- *   file: a watch must be detached (cancelled) before the application's close() means anything.
+ *   file: until the cancel of a freed watch is submitted (the next run_once), an fd the
+ *   application closed right after tlsio_watch_free() stays open in the kernel (a peer sees its
+ *   EOF a turn later).
  * - TLSIO_URING_SETUP=plain and TLSIO_URING_RECV=plain force the fallbacks (for tests).
  */
 #ifdef HAVE_CONFIG_H
@@ -742,8 +744,12 @@ static void serve_watch(struct uloop *e, struct unode *n)
 	short want = watch_poll_mask(n);
 	struct io_uring_sqe *sqe;
 	if (n->watch_armed) {
-		if (n->watch_mask != want && !n->watch_cancel && prep_cancel(e, &n->tok_watch) == 0)
-			n->watch_cancel = 1; /* its last CQE brings the node back to arm the new mask */
+		if (n->watch_mask != want && !n->watch_cancel) {
+			if (prep_cancel(e, &n->tok_watch) == 0)
+				n->watch_cancel = 1; /* its last CQE brings the node back to arm the new mask */
+			else
+				push_ready(e, n); /* no SQE free: try again next turn */
+		}
 		return;
 	}
 	if (want == 0 || n->watch_failed)
