@@ -57,6 +57,7 @@ struct tlsio_conn {
 	unsigned read_paused : 1, close_req : 1, shut_req : 1, notify_sent : 1, wr_shut : 1;
 	unsigned peer_notify : 1, peer_eof : 1, drain_armed : 1, hs_done : 1, bclosed : 1;
 	unsigned timed_out : 1; /* ended by a deadline: see close_fd */
+	unsigned zombie : 1;    /* released while still on a pending list: freed when it comes up */
 	tlsio_callbacks cb;
 	void *user;
 	void *bdata;
@@ -598,7 +599,12 @@ static void conn_free(tlsio_conn *c)
 	tlsio_tls_config_free(c->cfg);
 	if (c->marks != c->marks_small)
 		free(c->marks);
-	free(c);
+	/* A callback may have scheduled it before it ended (on_close of another connection sends
+	 * on it, then aborts it): it is still linked on a pending list, whose walk frees it. */
+	if (c->pending)
+		c->zombie = 1;
+	else
+		free(c);
 }
 
 /* Completions of unsent data, then on_close, then free: in that order, exactly once. */
@@ -641,7 +647,9 @@ static void loop_process(tlsio_loop *loop)
 			tlsio_conn *c = batch;
 			batch = c->pend_next;
 			c->pending = 0; /* from here on it may be scheduled again: into the next batch */
-			if (c->state != ST_DEAD)
+			if (c->zombie)
+				free(c);
+			else if (c->state != ST_DEAD)
 				conn_pump(c);
 		}
 		while (loop->fin_head != NULL) {
@@ -929,6 +937,15 @@ void tlsio_loop_free(tlsio_loop *loop)
 		loop->be->run_once(loop, 10);
 		loop_process(loop);
 	}
+	/* released connections still linked on the pending list (see conn_free) */
+	while (loop->pend_head != NULL) {
+		tlsio_conn *c = loop->pend_head;
+		loop->pend_head = c->pend_next;
+		c->pending = 0;
+		if (c->zombie)
+			free(c);
+	}
+	loop->pend_tail = NULL;
 	/* Tasks posted until now (also by the callbacks above, and by aborted tasks themselves)
 	 * learn that they will not run, while the timers and watches they may free still exist.
 	 * Bounded: a task that re-posts itself whatever its status would hold the free forever. */
