@@ -878,6 +878,82 @@ START_TEST(test_drain_idle_loop)
 END_TEST
 
 /* ---------------------------------------------------------------------------------------- */
+/* a close callback that schedules another connection and then ends it */
+
+struct pairs {
+	tlsio_conn *srv[2], *cli[2];
+	int handshakes, closed, srv_status[2];
+};
+
+static void pr_handshake(tlsio_conn *c, void *user)
+{
+	struct pairs *p = user;
+	(void)c;
+	p->handshakes++;
+}
+
+static void pr_close(tlsio_conn *c, int status, int alert, void *user)
+{
+	struct pairs *p = user;
+	(void)alert;
+	p->closed++;
+	for (int i = 0; i < 2; i++)
+		if (c == p->srv[i])
+			p->srv_status[i] = status;
+	/* on A's end: queue on B (B is scheduled for a pump), then end B in the same callback: B is
+	 * finalized while it is still on the pending list */
+	if (c == p->srv[0] && p->srv[1] != NULL) {
+		ck_assert_int_eq(tlsio_send(p->srv[1], "late", 4), 0);
+		tlsio_abort(p->srv[1]);
+	}
+}
+
+static const tlsio_callbacks pr_cbs = {.struct_size = sizeof(tlsio_callbacks),
+                                       .on_handshake = pr_handshake, .on_close = pr_close};
+
+START_TEST(test_close_callback_schedules_then_aborts)
+{
+	struct lx x;
+	struct pairs p = {0};
+	tlsio_tls_opts so = TLSIO_TLS_OPTS_INIT, co = TLSIO_TLS_OPTS_INIT;
+	tlsio_conn_opts o = TLSIO_CONN_OPTS_INIT;
+	tlsio_tls_config *scfg, *ccfg;
+	uint64_t end;
+	BEGIN();
+	so.cert_file = tu_cert("server.pem");
+	so.key_file = tu_cert("server.key");
+	co.ca_file = tu_cert("ca.pem");
+	ck_assert_int_eq(tlsio_tls_config_new(&scfg, 1, &so, NULL), 0);
+	ck_assert_int_eq(tlsio_tls_config_new(&ccfg, 0, &co, NULL), 0);
+	lx_open(&x);
+	o.cb = &pr_cbs;
+	o.user = &p;
+	o.server_name = "localhost";
+	for (int i = 0; i < 2; i++) {
+		int sv[2];
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		ck_assert_int_eq(tlsio_conn_adopt(x.loop, sv[0], 1, scfg, &o, &p.srv[i]), 0);
+		ck_assert_int_eq(tlsio_conn_adopt(x.loop, sv[1], 0, ccfg, &o, &p.cli[i]), 0);
+	}
+	end = tu_now_ms() + 20000;
+	while (p.handshakes < 4 && tu_now_ms() < end)
+		lx_turn(&x, 0);
+	ck_assert_int_eq(p.handshakes, 4);
+	tlsio_abort(p.srv[0]);
+	while (p.closed < 4 && tu_now_ms() < end)
+		lx_turn(&x, 0);
+	ck_assert_int_eq(p.closed, 4);
+	ck_assert_int_eq(p.srv_status[0], TLSIO_E_ABORTED);
+	ck_assert_int_eq(p.srv_status[1], TLSIO_E_ABORTED);
+	ck_assert_uint_eq(tlsio_loop_conn_count(x.loop), 0);
+	lx_close(&x);
+	tlsio_tls_config_free(scfg);
+	tlsio_tls_config_free(ccfg);
+	ASSERT_NO_FAILURE();
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------- */
 
 static void fx_setup(void)
 {
@@ -909,4 +985,6 @@ void contract_loop_cases(Suite *s, const char *backend, int app_ev)
 	add(s, "test_drain_deadline_aborts_the_rest", test_drain_deadline_aborts_the_rest, 90, "event");
 	add(s, "test_drain_escalates", test_drain_escalates, 90, "event");
 	add(s, "test_drain_idle_loop", test_drain_idle_loop, 30, NULL);
+	add(s, "test_close_callback_schedules_then_aborts", test_close_callback_schedules_then_aborts,
+	    30, NULL);
 }
