@@ -793,6 +793,12 @@ uint64_t tlsio_loop_now(tlsio_loop *loop) { (void)loop; return tlsio__now_ms(); 
 void tlsio_loop_stop(tlsio_loop *loop) { atomic_store(&loop->stop, 1); }
 void tlsio_loop_wake(tlsio_loop *loop) { loop->be->wake(loop); }
 
+/* Work that must not wait: pending pumps, finalizations, posted tasks. */
+static int loop_has_work(tlsio_loop *loop)
+{
+	return loop->pend_head != NULL || loop->fin_head != NULL || tlsio__tasks_pending(loop);
+}
+
 /* A stop is consumed by the run it ends (exchange, not a clear at the start): one made by another
  * thread just before a run begins, or between two runs, still ends the next run instead of being
  * forgotten while its wake has already been used up. */
@@ -807,7 +813,7 @@ static int loop_run(tlsio_loop *loop, int mode)
 		    loop->refs == 0 && !tlsio__tasks_pending(loop))
 			break;
 		timeout = mode == TLSIO_RUN_NOWAIT ? 0 : loop_timeout(loop);
-		if (loop->pend_head != NULL || loop->fin_head != NULL || tlsio__tasks_pending(loop))
+		if (loop_has_work(loop))
 			timeout = 0;
 		rc = loop->be->run_once(loop, timeout);
 		if (rc < 0)
@@ -839,7 +845,7 @@ int tlsio__loop_process(tlsio_loop *loop)
 {
 	loop_deadlines(loop);
 	loop_process(loop);
-	if (loop->pend_head != NULL || loop->fin_head != NULL || tlsio__tasks_pending(loop))
+	if (loop_has_work(loop))
 		return 0;
 	return loop_timeout(loop);
 }
