@@ -502,6 +502,15 @@ void tlsx_signals_unwatch(tlsio_loop *loop)
 	}
 }
 
+void tlsx_drained(tlsio_loop *loop, size_t aborted, void *co)
+{
+	const struct tlsx_common *o = co;
+	(void)loop;
+	if (aborted > 0 && !o->quiet)
+		fprintf(stderr, "%s: shutdown: aborted %zu connection%s still open after %d s\n", o->prog,
+		        aborted, aborted == 1 ? "" : "s", TLSX_DRAIN_MS / 1000);
+}
+
 void tlsx_stop_all(void)
 {
 	post_stops(TLSX_STOP_GRACEFUL);

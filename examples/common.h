@@ -171,6 +171,9 @@ void tlsx_stop_all(void);
  * and scripts/demo.sh wait before they kill.
  */
 #define TLSX_DRAIN_MS 7000
+/** The servers' drain callback (@p co: their struct tlsx_common): says how many connections
+ * the deadline aborted, unless --quiet. */
+void tlsx_drained(tlsio_loop *loop, size_t aborted, void *co);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Servers on several threads: one loop and one SO_REUSEPORT listener per thread */

@@ -368,15 +368,6 @@ static void abort_all(struct echo_server *srv)
 	}
 }
 
-static void on_drained(tlsio_loop *loop, size_t aborted, void *user)
-{
-	struct echo_server *srv = user;
-	(void)loop;
-	if (aborted > 0 && !srv->co.quiet)
-		fprintf(stderr, PROG ": shutdown: aborted %zu connection%s still open after %d s\n",
-		        aborted, aborted == 1 ? "" : "s", TLSX_DRAIN_MS / 1000);
-}
-
 /* A signal, --max-conns (on any thread) or a thread that failed: runs on this thread's loop.
  * The drain stops accepting, closes every connection and ends echo_run's tlsio_loop_run(). */
 static void echo_stop(tlsio_loop *loop, int how, void *user)
@@ -390,7 +381,7 @@ static void echo_stop(tlsio_loop *loop, int how, void *user)
 			if (!ec->close_sent)
 				ec->close_sent = 1; /* the drain calls tlsio_close() */
 		}
-		rc = tlsio_loop_drain(loop, TLSX_DRAIN_MS, on_drained, srv);
+		rc = tlsio_loop_drain(loop, TLSX_DRAIN_MS, tlsx_drained, &srv->co);
 		if (rc < 0) {
 			/* Without a drain the run still ends once nothing is left: close it all here. */
 			fprintf(stderr, PROG ": shutdown without a deadline: cannot drain the loop: %s\n",

@@ -678,15 +678,6 @@ static void abort_all(struct https_server *srv)
 	}
 }
 
-static void on_drained(tlsio_loop *loop, size_t aborted, void *user)
-{
-	struct https_server *srv = user;
-	(void)loop;
-	if (aborted > 0 && !srv->co.quiet)
-		fprintf(stderr, PROG ": shutdown: aborted %zu connection%s still open after %d s\n",
-		        aborted, aborted == 1 ? "" : "s", TLSX_DRAIN_MS / 1000);
-}
-
 /* A signal or a thread that failed: runs on this thread's loop. The drain stops accepting,
  * closes every connection (what is queued goes out, the rest of a body does not) and ends
  * https_run's tlsio_loop_run(). */
@@ -701,7 +692,7 @@ static void https_stop(tlsio_loop *loop, int how, void *user)
 			if (!hc->closing)
 				hc->closing = 1; /* the drain calls tlsio_close() */
 		}
-		rc = tlsio_loop_drain(loop, TLSX_DRAIN_MS, on_drained, srv);
+		rc = tlsio_loop_drain(loop, TLSX_DRAIN_MS, tlsx_drained, &srv->co);
 		if (rc < 0) {
 			/* Without a drain the run still ends once nothing is left: close it all here. */
 			fprintf(stderr, PROG ": shutdown without a deadline: cannot drain the loop: %s\n",
