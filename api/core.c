@@ -19,6 +19,7 @@
 
 #include "abi.h"
 #include "core.h"
+#include "conn.h"
 #include "queue.h"
 #include "timers.h"
 #include "loop.h"
@@ -26,80 +27,7 @@
 #include "tls.h"
 #include "backend.h"
 
-#define DEFAULT_HIGH_WATER (16u * 1024 * 1024)
-/* Ciphertext kept encrypted ahead of the socket (see conn_encrypt). */
-#define ENCRYPT_AHEAD (256u * 1024)
-#define DEFAULT_LINGER_MS 5000u
-
-enum conn_state {
-	ST_CONNECTING,
-	ST_HANDSHAKE,
-	ST_OPEN,
-	ST_FAILING, /* fatal error: flushing the alert, then a lingering close */
-	ST_DEAD     /* handed to the backend's conn_close; freed after tlsio__conn_closed */
-};
-
-/* Ciphertext position at which a record's plaintext ends: lets sends complete when the kernel
- * has taken the record carrying their last byte. */
-struct rec_mark {
-	uint64_t ct_end, pt_end;
-};
-
-struct tlsio_conn {
-	tlsio_loop *loop;
-	tlsio_conn *prev, *next;   /* loop->conns */
-	tlsio_conn *pend_next;     /* loop pending list */
-	tlsio_conn *fin_next;      /* loop finalize list */
-	int fd;
-	int is_server;
-	enum conn_state state;
-	unsigned pending : 1, finalizing : 1, in_input : 1, want_input : 1;
-	unsigned read_paused : 1, close_req : 1, shut_req : 1, notify_sent : 1, wr_shut : 1;
-	unsigned peer_notify : 1, peer_eof : 1, drain_armed : 1, hs_done : 1, bclosed : 1;
-	unsigned timed_out : 1; /* ended by a deadline: see close_fd */
-	unsigned zombie : 1;    /* released while still on a pending list: freed when it comes up */
-	tlsio_callbacks cb;
-	void *user;
-	void *bdata;
-	tlsio_tls_config *cfg;
-	tlsio__tls *tls;
-	tlsio__ptq ptq;
-	tlsio__ctq ctq;
-	/* stream positions */
-	uint64_t pt_queued, pt_encrypted, ct_produced, ct_sent;
-	/* record marks, a ring: in marks_small while few records wait (a small response), on the
-	 * heap during a bulk send, and back in marks_small once all are sent, so that a connection
-	 * idle after traffic holds nothing here (it kept a 1 KiB ring for life before) */
-	struct rec_mark *marks;
-	size_t marks_head, marks_len, marks_cap;
-	struct rec_mark marks_small[4];
-	tlsio_send_req *req_head, *req_tail;
-	size_t high_water, low_water;
-	uint32_t linger_ms, hs_timeout_ms, idle_timeout_ms;
-	uint64_t hs_deadline, idle_deadline, linger_deadline;
-	tlsio__timer timer;        /* loop->timers; due no later than the earliest deadline */
-	int status;
-	int alert;
-	tlsio_stats st;
-};
-
-struct tlsio_listener {
-	tlsio_loop *loop;
-	tlsio_listener *next;
-	int fd;
-	int closed;
-	void *bdata;
-	tlsio_tls_config *cfg;
-	tlsio_conn_opts opts;
-	tlsio_callbacks cb;
-	char *server_name;
-	tlsio_accept_cb on_accept;
-	void *accept_user;
-};
-
-
 static void conn_fail(tlsio_conn *c, int status);
-static int check_cfg(tlsio_tls_config *cfg, int is_server);
 static void conn_terminate(tlsio_conn *c, int status);
 static void conn_process_input(tlsio_conn *c);
 static void conn_arm_timer(tlsio_conn *c);
@@ -127,7 +55,7 @@ static void conn_schedule(tlsio_conn *c)
 	loop->pend_tail = c;
 }
 
-static int set_nonblock(int fd)
+int tlsio__set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
@@ -135,7 +63,7 @@ static int set_nonblock(int fd)
 	return 0;
 }
 
-static void set_sockopts(int fd, const tlsio_conn_opts *o)
+void tlsio__set_sockopts(int fd, const tlsio_conn_opts *o)
 {
 	int one = 1;
 	/* Records are already coalesced by the core: Nagle would only add latency. */
@@ -166,7 +94,8 @@ static int marks_push(tlsio_conn *c, uint64_t ct_end, uint64_t pt_end)
 	return 0;
 }
 
-/* The TLS output function: everything wolfSSL writes lands in the ciphertext queue. */
+/* The TLS output function: everything wolfSSL writes lands in the ciphertext queue (and a plain
+ * connection's bytes, see conn_encrypt). */
 static int conn_tls_out(void *arg, const uint8_t *data, size_t len)
 {
 	tlsio_conn *c = arg;
@@ -219,6 +148,32 @@ void tlsio__loop_set_bdata(tlsio_loop *loop, void *p) { loop->bdata = p; }
 /* ---------------------------------------------------------------------------------------- */
 /* sending */
 
+/* A plain connection's record layer is the identity: queued bytes move to the output queue as
+ * they are, up to @p ahead bytes ahead of the socket (as conn_encrypt keeps ciphertext), with a
+ * mark per chunk so that completions and counters work as for TLS. Once all is in, a close
+ * needs no close_notify: notify_sent lets conn_after_write shut the write side. */
+static void conn_pass_plain(tlsio_conn *c, size_t ahead)
+{
+	while (c->ptq.bytes > 0 && c->ctq.bytes < ahead && c->state == ST_OPEN) {
+		size_t n;
+		const uint8_t *p = tlsio__ptq_peek(&c->ptq, &n);
+		int rc;
+		if (n > TLSIO__TLS_MAX_PLAIN)
+			n = TLSIO__TLS_MAX_PLAIN;
+		rc = conn_tls_out(c, p, n);
+		if (rc == 0)
+			rc = marks_push(c, c->ct_produced, c->pt_encrypted + n);
+		if (rc < 0) {
+			conn_fail(c, rc);
+			return;
+		}
+		tlsio__ptq_consume(&c->ptq, n);
+		c->pt_encrypted += n;
+	}
+	if (c->state == ST_OPEN && (c->close_req || c->shut_req) && c->ptq.bytes == 0)
+		c->notify_sent = 1;
+}
+
 /* Encrypt queued plaintext into records of up to 16 KiB, coalescing small sends: N small sends
  * made in one loop turn become one record and one write. Encryption is lazy: only ENCRYPT_AHEAD
  * bytes of ciphertext are kept ready; tlsio__conn_on_sent() refills as they leave. A 64 MiB send
@@ -226,6 +181,10 @@ void tlsio__loop_set_bdata(tlsio_loop *loop, void *p) { loop->bdata = p; }
  * whole send, and the loop turn stays short. Then close_notify, once all plaintext is in. */
 static void conn_encrypt(tlsio_conn *c)
 {
+	if (c->plain) {
+		conn_pass_plain(c, ENCRYPT_AHEAD);
+		return;
+	}
 	while (c->ptq.bytes > 0 && c->ctq.bytes < ENCRYPT_AHEAD && c->state == ST_OPEN &&
 	       !c->notify_sent) {
 		size_t n;
@@ -314,6 +273,15 @@ static void conn_after_write(tlsio_conn *c)
 /* One pass of deferred work for a connection: input held back, encryption, close_notify, write. */
 static void conn_pump(tlsio_conn *c)
 {
+	if (c->announce && c->state == ST_OPEN) {
+		/* a plain connection is established: what on_handshake means for TLS */
+		c->announce = 0;
+		if (c->cb.on_handshake != NULL) {
+			c->cb.on_handshake(c, c->user);
+			if (c->state == ST_DEAD)
+				return;
+		}
+	}
 	if (c->want_input && !c->read_paused) {
 		c->want_input = 0;
 		conn_process_input(c);
@@ -381,7 +349,7 @@ static int conn_client_hello(tlsio_conn *c)
 	if (alert > 0)
 		return tlsio__tls_hello_decide(c->tls, NULL, alert);
 	if (cfg != c->cfg) {
-		if (check_cfg(cfg, 1) < 0)
+		if (tlsio__check_cfg(cfg, 1, 0) < 0)
 			return tlsio__tls_hello_decide(c->tls, NULL, TLSIO_ALERT_INTERNAL_ERROR);
 		tlsio__tls_config_ref(cfg);
 		tlsio_tls_config_free(c->cfg);
@@ -390,8 +358,56 @@ static int conn_client_hello(tlsio_conn *c)
 	return tlsio__tls_hello_decide(c->tls, c->cfg, 0);
 }
 
+/* Plain input: straight to the application, or held while reading is paused (also what arrives
+ * after a pause from a read already under way). */
+static void conn_plain_input(tlsio_conn *c, const uint8_t *data, size_t n)
+{
+	if (c->read_paused || c->hold_len > 0 || c->in_input) {
+		uint8_t *h = realloc(c->hold, c->hold_len + n);
+		if (h == NULL) {
+			conn_fail(c, -ENOMEM);
+			return;
+		}
+		memcpy(h + c->hold_len, data, n);
+		c->hold = h;
+		c->hold_len += n;
+		c->want_input = 1;
+		return;
+	}
+	c->in_input = 1;
+	c->st.app_bytes_received += n;
+	if (c->cb.on_data != NULL)
+		c->cb.on_data(c, data, n, c->user);
+	c->in_input = 0;
+}
+
+/* Input held back from a plain connection, once reading resumes: one on_data call. */
+static void conn_plain_release(tlsio_conn *c)
+{
+	uint8_t *h = c->hold;
+	size_t n = c->hold_len;
+	if (n == 0 || c->read_paused || c->in_input)
+		return;
+	c->hold = NULL;
+	c->hold_len = 0;
+	if (!c->close_req) {
+		c->in_input = 1;
+		c->st.app_bytes_received += n;
+		if (c->cb.on_data != NULL)
+			c->cb.on_data(c, h, n, c->user);
+		c->in_input = 0;
+	}
+	free(h);
+	if (c->peer_eof && !c->peer_notify && c->state == ST_OPEN)
+		conn_handle_peer_notify(c);
+}
+
 static void conn_process_input(tlsio_conn *c)
 {
+	if (c->plain) {
+		conn_plain_release(c);
+		return;
+	}
 	if (c->in_input)
 		return; /* re-entered from an application callback: the outer call goes on */
 	c->in_input = 1;
@@ -451,6 +467,11 @@ void tlsio__conn_on_recv(tlsio_conn *c, const uint8_t *data, size_t n)
 	conn_touch_idle(c);
 	if (c->state == ST_FAILING)
 		return; /* lingering close: input is read only to be dropped */
+	if (c->plain) {
+		if (!c->close_req)
+			conn_plain_input(c, data, n);
+		return;
+	}
 	/* wolfSSL reads straight from the backend's buffer; only what it leaves (a partial record,
 	 * or input held while reading is paused) is copied. The core frees no connection inside
 	 * a callback, so c->tls outlives whatever the application did in conn_process_input. */
@@ -468,7 +489,17 @@ void tlsio__conn_on_eof(tlsio_conn *c)
 	if (c->state == ST_DEAD || c->peer_eof)
 		return;
 	c->peer_eof = 1;
-	tlsio__tls_set_eof(c->tls);
+	if (c->plain) {
+		/* TCP's orderly end is all a plain peer can say: a clean end, or a half-close */
+		if (c->state == ST_OPEN && !c->peer_notify) {
+			/* after the input held back, if any: conn_plain_release tells then */
+			if (c->hold_len == 0)
+				conn_handle_peer_notify(c);
+			return;
+		}
+	} else {
+		tlsio__tls_set_eof(c->tls);
+	}
 	switch (c->state) {
 	case ST_CONNECTING:
 	case ST_HANDSHAKE:
@@ -511,6 +542,13 @@ void tlsio__conn_on_connected(tlsio_conn *c, int status)
 		conn_terminate(c, status);
 		return;
 	}
+	c->connect_deadline = 0;
+	if (c->plain) {
+		c->state = ST_OPEN;
+		c->announce = 1;
+		conn_schedule(c);
+		return;
+	}
 	c->state = ST_HANDSHAKE;
 	rc = tlsio__tls_handshake(c->tls); /* writes the ClientHello */
 	if (rc < 0) {
@@ -530,8 +568,9 @@ static void conn_fail(tlsio_conn *c, int status)
 	if (c->state == ST_FAILING || c->state == ST_DEAD)
 		return;
 	c->status = status;
-	c->alert = tlsio__tls_alert(c->tls);
-	if (c->state == ST_CONNECTING || c->ctq.bytes == 0 || status == -ENOMEM) {
+	c->alert = c->tls != NULL ? tlsio__tls_alert(c->tls) : TLSIO_ALERT_NONE;
+	/* a plain connection has no alert to deliver: what is queued is lost either way */
+	if (c->state == ST_CONNECTING || c->ctq.bytes == 0 || status == -ENOMEM || c->tls == NULL) {
 		conn_terminate(c, status);
 		return;
 	}
@@ -552,8 +591,16 @@ static void conn_terminate(tlsio_conn *c, int status)
 	if (c->alert == TLSIO_ALERT_NONE && c->status != 0 && c->tls != NULL)
 		c->alert = tlsio__tls_alert(c->tls);
 	c->state = ST_DEAD;
+	if (c->dial != NULL || c->fd < 0) {
+		/* resolving or dialling: no backend has seen it */
+		tlsio__dial_cancel(c);
+		tlsio__conn_closed(c);
+		return;
+	}
 	c->loop->be->conn_close(c);
 }
+
+void tlsio__conn_terminate(tlsio_conn *c, int status) { conn_terminate(c, status); }
 
 void tlsio__conn_closed(tlsio_conn *c)
 {
@@ -595,8 +642,12 @@ static void conn_free(tlsio_conn *c)
 		close_fd(c);
 	tlsio__ptq_free(&c->ptq);
 	tlsio__ctq_free(&c->ctq);
-	tlsio__tls_free(c->tls);
+	if (c->tls != NULL)
+		tlsio__tls_free(c->tls);
 	tlsio_tls_config_free(c->cfg);
+	free(c->hold);
+	free(c->identity);
+	free(c->detail);
 	if (c->marks != c->marks_small)
 		free(c->marks);
 	/* A callback may have scheduled it before it ended (on_close of another connection sends
@@ -669,6 +720,7 @@ static void loop_process(tlsio_loop *loop)
 		loop->dead_listeners = l->next;
 		tlsio_tls_config_free(l->cfg);
 		free(l->server_name);
+		free(l->unix_path);
 		free(l);
 	}
 	drain_check(loop);
@@ -680,8 +732,8 @@ static void loop_process(tlsio_loop *loop)
 static uint64_t conn_deadline(const tlsio_conn *c)
 {
 	uint64_t d = 0;
-	uint64_t cand[3] = {c->hs_deadline, c->idle_deadline, c->linger_deadline};
-	for (int i = 0; i < 3; i++)
+	uint64_t cand[4] = {c->hs_deadline, c->idle_deadline, c->linger_deadline, c->connect_deadline};
+	for (int i = 0; i < 4; i++)
 		if (cand[i] != 0 && (d == 0 || cand[i] < d))
 			d = cand[i];
 	return d;
@@ -697,6 +749,8 @@ static void conn_arm_timer(tlsio_conn *c)
 	if (d != 0 && (c->timer.pos == 0 || d < c->timer.at))
 		(void)tlsio__timers_set(&c->loop->timers, &c->timer, d);
 }
+
+void tlsio__conn_arm_timer(tlsio_conn *c) { conn_arm_timer(c); }
 
 /* Input, output progress or a new send: the idle deadline starts again. */
 static void conn_touch_idle(tlsio_conn *c)
@@ -751,6 +805,8 @@ static void loop_deadlines(tlsio_loop *loop)
 		c->timed_out = 1;
 		if (c->linger_deadline != 0 && now >= c->linger_deadline)
 			conn_terminate(c, c->state == ST_FAILING ? c->status : TLSIO_E_LINGER_TIMEOUT);
+		else if (c->connect_deadline != 0 && now >= c->connect_deadline)
+			conn_terminate(c, TLSIO_E_CONNECT_TIMEOUT);
 		else if (c->hs_deadline != 0 && now >= c->hs_deadline)
 			conn_terminate(c, TLSIO_E_HANDSHAKE_TIMEOUT);
 		else if (c->idle_deadline != 0 && now >= c->idle_deadline)
@@ -973,23 +1029,20 @@ void tlsio_loop_free(tlsio_loop *loop)
 /* ---------------------------------------------------------------------------------------- */
 /* connections */
 
-/* The caller's connection options and their callbacks, in the library's layout (abi.h). */
-struct conn_opts {
-	tlsio_conn_opts o;
-	tlsio_callbacks cb;
-};
+#define CONN_FLAGS_KNOWN TLSIO_CONN_PLAIN
 
-static int conn_opts_in(struct conn_opts *co, const tlsio_conn_opts *opts)
+int tlsio__conn_opts_in(struct tlsio__conn_opts *co, const tlsio_conn_opts *opts)
 {
 	int rc = tlsio__struct_in(&co->o, sizeof(co->o), opts);
 	if (rc == 0)
 		rc = tlsio__struct_in(&co->cb, sizeof(co->cb), co->o.cb);
 	co->o.cb = &co->cb;
+	if (rc == 0 && (co->o.flags & ~CONN_FLAGS_KNOWN) != 0)
+		rc = -EINVAL;
 	return rc;
 }
 
-/* @p o: normalised (conn_opts_in); @p identity: a client's expected server name */
-static int conn_new(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *cfg,
+int tlsio__conn_new(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *cfg,
                     const tlsio_conn_opts *o, const char *identity, tlsio_conn **out)
 {
 	tlsio_conn *c;
@@ -1022,17 +1075,29 @@ static int conn_new(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *c
 	tlsio__ctq_init(&c->ctq);
 	tlsio__ptq_use_pool(&c->ptq, &loop->pt_pool);
 	tlsio__ctq_use_pool(&c->ctq, &loop->ct_pool);
-	rc = tlsio__tls_new(&c->tls, cfg, is_server ? NULL : identity, conn_tls_out, c);
-	if (rc < 0) {
-		free(c);
-		return rc;
+	if (cfg == NULL) {
+		/* plain (tlsio__check_cfg let it through): no handshake; a client keeps the name it
+		 * meant to reach for a tlsio_starttls() */
+		c->plain = 1;
+		c->state = ST_OPEN;
+		if (!is_server && identity != NULL && identity[0] != '\0' &&
+		    (c->identity = strdup(identity)) == NULL) {
+			free(c);
+			return -ENOMEM;
+		}
+	} else {
+		rc = tlsio__tls_new(&c->tls, cfg, is_server ? NULL : identity, conn_tls_out, c);
+		if (rc < 0) {
+			free(c);
+			return rc;
+		}
+		if (is_server && c->cb.on_client_hello != NULL)
+			tlsio__tls_inspect_hello(c->tls);
+		tlsio__tls_config_ref(cfg);
+		c->cfg = cfg;
+		if (c->hs_timeout_ms)
+			c->hs_deadline = tlsio__now_ms() + c->hs_timeout_ms;
 	}
-	if (is_server && c->cb.on_client_hello != NULL)
-		tlsio__tls_inspect_hello(c->tls);
-	tlsio__tls_config_ref(cfg);
-	c->cfg = cfg;
-	if (c->hs_timeout_ms)
-		c->hs_deadline = tlsio__now_ms() + c->hs_timeout_ms;
 	if (c->idle_timeout_ms)
 		c->idle_deadline = tlsio__now_ms() + c->idle_timeout_ms;
 	conn_arm_timer(c);
@@ -1041,101 +1106,71 @@ static int conn_new(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *c
 	if (loop->conns != NULL)
 		loop->conns->prev = c;
 	loop->conns = c;
+	if (c->plain && is_server) {
+		c->announce = 1;
+		conn_schedule(c);
+	}
 	*out = c;
 	return 0;
 }
 
-/* Undo conn_new for a connection no backend has seen yet; the fd stays the caller's. */
-static void conn_discard(tlsio_conn *c)
+void tlsio__conn_discard(tlsio_conn *c)
 {
 	c->fd = -1;
 	conn_free(c);
 }
 
-static int check_cfg(tlsio_tls_config *cfg, int is_server)
+int tlsio__check_cfg(tlsio_tls_config *cfg, int is_server, unsigned flags)
 {
+	if (flags & TLSIO_CONN_PLAIN)
+		return cfg == NULL ? 0 : -EINVAL; /* a configuration and "no TLS": which one is meant? */
 	if (cfg == NULL || tlsio__tls_config_is_server(cfg) != is_server)
 		return TLSIO_E_TLS_CONFIG;
 	return 0;
 }
 
-int tlsio_connect(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
-                  const tlsio_conn_opts *opts, tlsio_conn **out)
+int tlsio__conn_attach(tlsio_conn *c, int connecting)
 {
-	struct sockaddr_storage ss;
-	struct conn_opts co;
-	char host[TLSIO__HOST_MAX];
-	const char *id = NULL;
-	unsigned sl;
-	tlsio_conn *c;
-	int fd, rc;
+	return c->loop->be->conn_attach(c, connecting);
+}
 
-	*out = NULL;
-	rc = check_cfg(cfg, 0);
-	if (rc == 0)
-		rc = conn_opts_in(&co, opts);
-	if (rc == 0)
-		rc = tlsio__parse_addr(addr, &ss, &sl);
-	if (rc == 0)
-		rc = tlsio__addr_host(addr, host, sizeof(host));
-	/* Whom we meant to reach is whom the certificate must name: the application's name for
-	 * it, or else the address it gave. Checked before a SYN goes out. */
-	if (rc == 0)
-		id = co.o.server_name != NULL && co.o.server_name[0] != '\0' ? co.o.server_name : host;
-	if (rc == 0 && tlsio__tls_config_verifies(cfg) &&
-	    (id[0] == '\0' || strchr(id, '*') != NULL || strlen(id) > 253))
-		rc = TLSIO_E_NO_IDENTITY;
-	if (rc < 0)
-		return rc;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	/* Buffer sizes before connect(): the receive window scale is fixed by the SYN. */
-	set_sockopts(fd, &co.o);
-	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	rc = conn_new(loop, fd, 0, cfg, &co.o, id, &c);
+void tlsio__conn_dialled(tlsio_conn *c, int fd)
+{
+	int rc;
+	c->fd = fd;
+	rc = c->loop->be->conn_attach(c, 0);
 	if (rc < 0) {
+		c->fd = -1;
 		close(fd);
-		return rc;
+		conn_terminate(c, rc);
+		return;
 	}
-	c->state = ST_CONNECTING;
-	rc = loop->be->conn_attach(c, 1);
-	if (rc < 0) {
-		conn_discard(c);
-		close(fd);
-		return rc;
-	}
-	*out = c;
-	return 0;
+	tlsio__conn_on_connected(c, 0);
 }
 
 int tlsio_conn_adopt(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *cfg,
                      const tlsio_conn_opts *opts, tlsio_conn **out)
 {
-	struct conn_opts co;
+	struct tlsio__conn_opts co;
 	tlsio_conn *c;
 	int rc;
 	*out = NULL;
-	rc = check_cfg(cfg, is_server);
+	rc = tlsio__conn_opts_in(&co, opts);
 	if (rc == 0)
-		rc = conn_opts_in(&co, opts);
+		rc = tlsio__check_cfg(cfg, is_server, co.o.flags);
 	if (rc == 0)
-		rc = set_nonblock(fd);
+		rc = tlsio__set_nonblock(fd);
 	/* a socket has no name to verify: a verifying client must be told one (TLSIO_E_NO_IDENTITY) */
 	if (rc == 0)
-		rc = conn_new(loop, fd, is_server, cfg, &co.o, co.o.server_name, &c);
+		rc = tlsio__conn_new(loop, fd, is_server, cfg, &co.o, co.o.server_name, &c);
 	if (rc < 0) {
 		close(fd);
 		return rc;
 	}
-	set_sockopts(fd, &co.o);
+	tlsio__set_sockopts(fd, &co.o);
 	rc = loop->be->conn_attach(c, 0);
 	if (rc < 0) {
-		conn_discard(c);
+		tlsio__conn_discard(c);
 		close(fd);
 		return rc;
 	}
@@ -1145,6 +1180,73 @@ int tlsio_conn_adopt(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *
 	}
 	*out = c;
 	return 0;
+}
+
+/* Everything queued before the switch leaves in plaintext (it is moved to the output queue
+ * now, whatever its size: the application queued it, within its high water), then the TLS
+ * handshake follows in the same queue. */
+int tlsio_starttls(tlsio_conn *c, tlsio_tls_config *cfg)
+{
+	tlsio__tls *t = NULL;
+	int rc;
+	if (!c->plain)
+		return -EINVAL;
+	if (c->state == ST_CONNECTING)
+		return -ENOTCONN;
+	if (c->state != ST_OPEN || c->close_req || c->shut_req || c->notify_sent)
+		return TLSIO_E_CLOSED;
+	rc = tlsio__check_cfg(cfg, c->is_server, 0);
+	if (rc < 0)
+		return rc;
+	rc = tlsio__tls_new(&t, cfg, c->is_server ? NULL : c->identity, conn_tls_out, c);
+	if (rc < 0)
+		return rc;
+	conn_pass_plain(c, SIZE_MAX);
+	if (c->state != ST_OPEN || c->ptq.bytes > 0) {
+		tlsio__tls_free(t);
+		return c->state != ST_OPEN ? TLSIO_E_CLOSED : -ENOMEM;
+	}
+	/* plaintext that arrived before the switch and was not delivered is not the peer's TLS */
+	free(c->hold);
+	c->hold = NULL;
+	c->hold_len = 0;
+	c->tls = t;
+	c->plain = 0;
+	c->announce = 0;
+	tlsio__tls_config_ref(cfg);
+	c->cfg = cfg;
+	if (c->is_server && c->cb.on_client_hello != NULL)
+		tlsio__tls_inspect_hello(c->tls);
+	c->state = ST_HANDSHAKE;
+	if (c->hs_timeout_ms) {
+		c->hs_deadline = tlsio__now_ms() + c->hs_timeout_ms;
+		conn_arm_timer(c);
+	}
+	if (!c->is_server) {
+		rc = tlsio__tls_handshake(c->tls); /* the ClientHello, after the plaintext */
+		if (rc < 0) {
+			conn_fail(c, rc);
+			return 0; /* on_close tells */
+		}
+	}
+	/* a paused reader still reads the handshake */
+	c->loop->be->read_start(c);
+	conn_schedule(c);
+	return 0;
+}
+
+int tlsio_conn_is_tls(const tlsio_conn *c) { return c->tls != NULL; }
+const char *tlsio_conn_error_detail(const tlsio_conn *c) { return c->detail; }
+
+int tlsio_conn_peer_addr(const tlsio_conn *c, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (c->fd < 0 || c->state == ST_CONNECTING)
+		return -ENOTCONN;
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -errno;
+	return tlsio__format_addr(&ss, sl, buf, len);
 }
 
 static int conn_enqueue(tlsio_conn *c, tlsio_send_req *req, const void *buf, size_t len, int flags,
@@ -1231,7 +1333,8 @@ void tlsio_read_start(tlsio_conn *c)
 		return;
 	c->read_paused = 0;
 	c->want_input = 1;
-	c->loop->be->read_start(c);
+	if (c->fd >= 0 && c->dial == NULL) /* a name being dialled has no backend yet */
+		c->loop->be->read_start(c);
 	conn_schedule(c);
 }
 
@@ -1286,7 +1389,7 @@ int tlsio_conn_fd(const tlsio_conn *c) { return c->fd; }
 const char *tlsio_conn_tls_version(const tlsio_conn *c) { return c->hs_done ? tlsio__tls_version(c->tls) : NULL; }
 const char *tlsio_conn_cipher(const tlsio_conn *c) { return c->hs_done ? tlsio__tls_cipher(c->tls) : NULL; }
 const char *tlsio_conn_alpn(const tlsio_conn *c) { return c->hs_done ? tlsio__tls_alpn(c->tls) : NULL; }
-const char *tlsio_conn_server_name(const tlsio_conn *c) { return tlsio__tls_sni(c->tls); }
+const char *tlsio_conn_server_name(const tlsio_conn *c) { return c->tls != NULL ? tlsio__tls_sni(c->tls) : NULL; }
 
 int tlsio_conn_stats(const tlsio_conn *c, tlsio_stats *out)
 {
@@ -1297,176 +1400,31 @@ int tlsio_conn_stats(const tlsio_conn *c, tlsio_stats *out)
 
 int tlsio_conn_cert_error(const tlsio_conn *c, const char **why)
 {
+	if (c->tls == NULL) {
+		if (why != NULL)
+			*why = "";
+		return TLSIO_CERT_OK;
+	}
 	return tlsio__tls_cert_error(c->tls, why);
 }
 
 const uint8_t *tlsio_conn_peer_cert(const tlsio_conn *c, size_t *len)
 {
+	if (c->tls == NULL) {
+		if (len != NULL)
+			*len = 0;
+		return NULL;
+	}
 	return tlsio__tls_peer_cert(c->tls, len);
 }
 
 int tlsio_conn_peer_cert_info(const tlsio_conn *c, tlsio_cert_info **out)
 {
 	size_t len;
-	const uint8_t *der = tlsio__tls_peer_cert(c->tls, &len);
+	const uint8_t *der = tlsio_conn_peer_cert(c, &len);
 	*out = NULL;
 	if (der == NULL)
 		return -ENOENT;
 	return tlsio_cert_info_new(der, len, out);
 }
 
-/* ---------------------------------------------------------------------------------------- */
-/* listeners */
-
-#define LISTEN_FLAGS_KNOWN (TLSIO_LISTEN_REUSEPORT | TLSIO_LISTEN_IPV6ONLY)
-
-/* The options a listener asks for must hold, or the caller would believe it shares a port (or
- * keeps IPv4 out) when it does not: a refused setsockopt fails the listen. */
-static int listen_sockopts(int fd, int family, const tlsio_listen_opts *lo)
-{
-	int one = 1;
-	if ((lo->flags & TLSIO_LISTEN_REUSEPORT) &&
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
-		return -errno;
-	if ((lo->flags & TLSIO_LISTEN_IPV6ONLY) && family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
-		return -errno;
-	return 0;
-}
-
-int tlsio_listen(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
-                 const tlsio_conn_opts *opts, tlsio_accept_cb on_accept, void *accept_user,
-                 tlsio_listener **out)
-{
-	return tlsio_listen_ex(loop, addr, NULL, cfg, opts, on_accept, accept_user, out);
-}
-
-int tlsio_listen_ex(tlsio_loop *loop, const char *addr, const tlsio_listen_opts *lopts,
-                    tlsio_tls_config *cfg, const tlsio_conn_opts *opts, tlsio_accept_cb on_accept,
-                    void *accept_user, tlsio_listener **out)
-{
-	tlsio_listen_opts lo_buf, *lo = &lo_buf;
-	struct conn_opts co;
-	struct sockaddr_storage ss;
-	unsigned sl;
-	tlsio_listener *l = NULL;
-	int fd = -1, one = 1, rc;
-
-	*out = NULL;
-	if (loop->drain.on || loop->freeing)
-		return -ESHUTDOWN;
-	rc = tlsio__struct_in(lo, sizeof(*lo), lopts);
-	if (rc == 0)
-		rc = conn_opts_in(&co, opts);
-	if (rc < 0)
-		return rc;
-	lopts = lo;
-	if ((lopts->flags & ~LISTEN_FLAGS_KNOWN) != 0 || lopts->backlog < 0)
-		return -EINVAL;
-	rc = check_cfg(cfg, 1);
-	if (rc == 0)
-		rc = tlsio__parse_addr(addr, &ss, &sl);
-	if (rc < 0)
-		return rc;
-	l = calloc(1, sizeof(*l));
-	if (l == NULL)
-		return -ENOMEM;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		rc = -errno;
-		goto fail;
-	}
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	rc = listen_sockopts(fd, ss.ss_family, lopts);
-	if (rc < 0)
-		goto fail;
-	/* Accepted sockets inherit the receive buffer; set it before listen() like the client does
-	 * before connect(), so the window scale matches. */
-	if (co.o.rcvbuf > 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &co.o.rcvbuf, sizeof(co.o.rcvbuf));
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
-	    listen(fd, lopts->backlog > 0 ? lopts->backlog : SOMAXCONN) < 0) {
-		rc = -errno;
-		goto fail;
-	}
-	l->loop = loop;
-	l->fd = fd;
-	l->cfg = cfg;
-	l->opts = co.o;
-	l->cb = co.cb;
-	l->opts.cb = &l->cb;
-	l->opts.server_name = NULL;
-	l->on_accept = on_accept;
-	l->accept_user = accept_user;
-	rc = loop->be->listener_attach(l);
-	if (rc < 0)
-		goto fail;
-	tlsio__tls_config_ref(cfg);
-	l->next = loop->listeners;
-	loop->listeners = l;
-	*out = l;
-	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	free(l);
-	return rc;
-}
-
-void tlsio__listener_on_accept(tlsio_listener *l, int fd)
-{
-	tlsio_conn *c;
-	if (l->closed || set_nonblock(fd) < 0 || conn_new(l->loop, fd, 1, l->cfg, &l->opts, NULL, &c) < 0) {
-		close(fd);
-		return;
-	}
-	set_sockopts(fd, &l->opts);
-	if (l->loop->be->conn_attach(c, 0) < 0) {
-		conn_discard(c);
-		close(fd);
-		return;
-	}
-	if (l->on_accept != NULL)
-		l->on_accept(l, c, l->accept_user);
-}
-
-int tlsio_listener_addr(const tlsio_listener *l, char *buf, size_t len)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) < 0)
-		return -errno;
-	return tlsio__format_addr(&ss, buf, len);
-}
-
-int tlsio_listener_port(const tlsio_listener *l)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) < 0)
-		return -errno;
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
-void tlsio_listener_close(tlsio_listener *l)
-{
-	tlsio_loop *loop = l->loop;
-	tlsio_listener **pp;
-	if (l->closed)
-		return;
-	l->closed = 1;
-	loop->be->listener_detach(l);
-	close(l->fd);
-	l->fd = -1;
-	for (pp = &loop->listeners; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == l) {
-			*pp = l->next;
-			break;
-		}
-	}
-	/* freed after the current dispatch: the backend may still hold it in an event batch */
-	l->next = loop->dead_listeners;
-	loop->dead_listeners = l;
-}

@@ -90,11 +90,11 @@ extern "C" {
 /** @name Version */
 /**@{*/
 #define TLSIO_VERSION_MAJOR 0
-#define TLSIO_VERSION_MINOR 4
+#define TLSIO_VERSION_MINOR 5
 #define TLSIO_VERSION_PATCH 0
 /** The header's version as one number: (major << 16) | (minor << 8) | patch. */
 #define TLSIO_VERSION_NUMBER ((TLSIO_VERSION_MAJOR << 16) | (TLSIO_VERSION_MINOR << 8) | TLSIO_VERSION_PATCH)
-#define TLSIO_VERSION_STRING "0.4.0"
+#define TLSIO_VERSION_STRING "0.5.0"
 /**
  * The version of the library loaded at run time, as TLSIO_VERSION_NUMBER encodes it (compare
  * with the header's to detect a mismatch). Any thread.
@@ -120,12 +120,17 @@ TLSIO_EXPORT unsigned tlsio_version(const char **str);
 #define TLSIO_E_IDLE_TIMEOUT      (-20012) /**< no traffic for the idle timeout */
 #define TLSIO_E_LINGER_TIMEOUT    (-20013) /**< graceful close did not finish before linger */
 #define TLSIO_E_VERSION           (-20014) /**< no TLS version in common (protocol_version) */
-#define TLSIO_E_BAD_ADDRESS       (-20015) /**< address not of the form IP:PORT or [IPv6]:PORT */
+#define TLSIO_E_BAD_ADDRESS       (-20015) /**< not an address of the forms listed under
+                                                "Addresses" (e.g. no port) */
 #define TLSIO_E_EOF_IN_HANDSHAKE  (-20016) /**< peer closed the socket during the handshake */
 #define TLSIO_E_REFUSED           (-20017) /**< on_client_hello refused the client; alert sent */
 #define TLSIO_E_NO_IDENTITY       (-20018) /**< a verifying client has no name to check the server
                                                 certificate against (tlsio_conn_adopt() without
                                                 server_name) */
+#define TLSIO_E_RESOLVE           (-20019) /**< the host name could not be resolved (see
+                                                tlsio_conn_error_detail() for the resolver's
+                                                message) */
+#define TLSIO_E_CONNECT_TIMEOUT   (-20020) /**< no address answered before the connect timeout */
 /**@}*/
 
 /** Human-readable text for a status (negated errno or TLSIO_E_*). Never NULL; static storage; any thread. */
@@ -586,6 +591,44 @@ typedef struct tlsio_callbacks {
 } tlsio_callbacks;
 #define TLSIO_CALLBACKS_INIT {.struct_size = sizeof(tlsio_callbacks)}
 
+/**
+ * @name Addresses
+ * tlsio_connect() and tlsio_listen() take an address as a string:
+ *  - "IP:PORT" (IPv4), "[IPv6]:PORT", "[IPv6%ZONE]:PORT" (a link-local address with its
+ *    interface, by name or index: "[fe80::1%eth0]:443"); for listeners also "*:PORT" or ":PORT"
+ *    (every IPv4 address) and "localhost:PORT" (127.0.0.1);
+ *  - "HOST:PORT" (tlsio_connect() only): a host name, resolved by getaddrinfo() on one of the
+ *    library's resolver threads (up to 4 per process, shared by every loop; they end after 5 s
+ *    without work), so /etc/hosts, nsswitch.conf and the system's DNS settings apply and the loop
+ *    never blocks. Every address is tried, IPv6 and IPv4 interleaved in the order getaddrinfo
+ *    sorted them (RFC 6724), with Happy Eyeballs (RFC 8305): the next address is tried when the
+ *    previous attempt failed or has not connected within tlsio_conn_opts.attempt_delay_ms
+ *    (250 ms); the first connected wins and the others are closed;
+ *  - "unix:PATH" (a Unix domain socket file) and "unix:@NAME" (Linux's abstract namespace: no
+ *    file; NAME is the socket's name without the leading NUL); at most 107 bytes;
+ *  - "fd:N" (tlsio_listen() only): a listening stream socket the process already has, e.g.
+ *    from systemd (tlsio_listen_fds()) or a parent process. The library works on a duplicate:
+ *    descriptor N stays the caller's, so several loops may each listen on "fd:N" and share its
+ *    accept queue.
+ * The identity a verifying client checks (and sends as SNI) is tlsio_conn_opts.server_name or
+ * else the HOST (a name, or an IP address without its zone); a Unix socket has no host, so a
+ * verifying client needs server_name.
+ */
+/**@{*/
+/**@}*/
+
+/* Connection flags for tlsio_conn_opts.flags. */
+/**
+ * Connection flag: no TLS. The connection has the same send queue, completions,
+ * backpressure, deadlines and close semantics, with the identity as record layer: bytes go
+ * out as sent, a graceful close sends what is queued and shuts down the write side, the
+ * peer's EOF is a clean end (status 0: TCP has no close_notify, so truncation cannot be told
+ * from an end) or a half-close (on_peer_close). on_handshake fires once the connection is
+ * established (connected, or accepted). The TLS configuration must be NULL.
+ * tlsio_starttls() switches such a connection to TLS in place.
+ */
+#define TLSIO_CONN_PLAIN 0x1u
+
 /** Per-connection options: start from TLSIO_CONN_OPTS_INIT; zeros mean defaults. Read during the
  * call that takes them (strings and callbacks are copied). */
 typedef struct tlsio_conn_opts {
@@ -605,6 +648,15 @@ typedef struct tlsio_conn_opts {
 	/** Client: the name the server's certificate must carry, and the SNI sent (names only:
 	 * never an IP literal, RFC 6066). NULL: the host part of tlsio_connect()'s address. */
 	const char *server_name;
+	/* since 0.5 */
+	unsigned flags;             /**< TLSIO_CONN_* */
+	/** Client: from tlsio_connect() until connected, resolution included; then
+	 * TLSIO_E_CONNECT_TIMEOUT. 0 = 30000 (30 s). */
+	uint32_t connect_timeout_ms;
+	/** Client with a host name: Happy Eyeballs' connection attempt delay (RFC 8305 section 5):
+	 * the next address is tried when an attempt has not connected within this long. 0 = 250;
+	 * values below 10 are taken as 10 (the RFC's floor). */
+	uint32_t attempt_delay_ms;
 } tlsio_conn_opts;
 #define TLSIO_CONN_OPTS_INIT {.struct_size = sizeof(tlsio_conn_opts)}
 
@@ -613,9 +665,10 @@ typedef struct tlsio_conn_opts {
 typedef void (*tlsio_accept_cb)(tlsio_listener *l, tlsio_conn *c, void *user);
 
 /**
- * Listen on "IP:PORT" (IPv4) or "[IPv6]:PORT"; port 0 picks one (see tlsio_listener_addr()).
- * Accepted connections use @p cfg (a server configuration; the listener takes a reference) and
- * @p opts (copied; user data: opts->user). The socket gets SO_REUSEADDR and a backlog of
+ * Listen on @p addr (see "Addresses": IP:PORT, [IPv6]:PORT, unix:PATH, unix:@NAME, fd:N); port 0
+ * picks one (see tlsio_listener_addr()). Accepted connections use @p cfg (a server
+ * configuration; the listener takes a reference; NULL with TLSIO_CONN_PLAIN in @p opts->flags)
+ * and @p opts (copied; user data: opts->user). The socket gets SO_REUSEADDR and a backlog of
  * SOMAXCONN; tlsio_listen_ex() sets other options. *@p out stays valid until
  * tlsio_listener_close() or tlsio_loop_free().
  * @return as tlsio_listen_ex().
@@ -651,60 +704,132 @@ typedef struct tlsio_listen_opts {
 	unsigned flags; /**< TLSIO_LISTEN_* */
 	int backlog;    /**< listen() backlog; 0 = SOMAXCONN (the kernel caps any value at
 	                     net.core.somaxconn) */
+	/* since 0.5 */
+	/** "unix:PATH": the socket file's permission bits (e.g. 0660), set before listen(), so no
+	 * one connects under the umask's. 0 = as the umask leaves them. */
+	unsigned mode;
 } tlsio_listen_opts;
 #define TLSIO_LISTEN_OPTS_INIT {.struct_size = sizeof(tlsio_listen_opts)}
 
 /**
  * tlsio_listen() with socket options: @p lopts (NULL: defaults) sets the listen flags and the
- * backlog; the other arguments are tlsio_listen()'s. SO_REUSEADDR is always set.
- * @return 0; -EINVAL (unknown flag, negative backlog, a struct_size not set); -E2BIG (a field
- *         this library does not know); TLSIO_E_BAD_ADDRESS; TLSIO_E_TLS_CONFIG (@p cfg NULL or
- *         a client configuration); -ENOPROTOOPT (a flag the kernel does not support);
- *         -ESHUTDOWN (the loop is draining or being freed); or the
- *         -errno of socket(), bind() or listen() (e.g. -EADDRINUSE, also when a listener without
- *         TLSIO_LISTEN_REUSEPORT holds the address; -EACCES for a privileged port).
+ * backlog; the other arguments are tlsio_listen()'s. SO_REUSEADDR is always set (TCP).
+ * "unix:PATH": a socket file left by a process that is gone (connecting to it is refused) is
+ * replaced; one with a listener behind it gives -EADDRINUSE. The listener removes the file it
+ * made when it closes (if it is still the same file). "fd:N": the socket must be a listening
+ * stream socket (else -ENOTSOCK, -EINVAL); the listen flags, backlog and mode do not apply (it
+ * is set up already).
+ * @return 0; -EINVAL (unknown flag, negative backlog, a struct_size not set, a TLS configuration
+ *         together with TLSIO_CONN_PLAIN); -E2BIG (a field this library does not know);
+ *         TLSIO_E_BAD_ADDRESS (also a host name: resolve it first, a listener must not wait on
+ *         DNS); TLSIO_E_TLS_CONFIG (@p cfg NULL without TLSIO_CONN_PLAIN, or a client
+ *         configuration); -ENOPROTOOPT (a flag the kernel does not support); -ESHUTDOWN (the loop
+ *         is draining or being freed); or the -errno of socket(), bind(), chmod(), listen(),
+ *         dup() (e.g. -EADDRINUSE, also when a listener without TLSIO_LISTEN_REUSEPORT holds the
+ *         address; -EACCES for a privileged port or a directory we may not write).
  */
 TLSIO_EXPORT int tlsio_listen_ex(tlsio_loop *loop, const char *addr, const tlsio_listen_opts *lopts,
                                  tlsio_tls_config *cfg, const tlsio_conn_opts *opts,
                                  tlsio_accept_cb on_accept, void *accept_user,
                                  tlsio_listener **out);
-/** The bound address as "IP:PORT" / "[IPv6]:PORT" into @p buf. @return 0, -ENOSPC (@p len too
- * small) or the -errno of getsockname(). */
+/** The bound address as "IP:PORT", "[IPv6]:PORT", "unix:PATH" or "unix:@NAME" into @p buf.
+ * @return 0, -ENOSPC (@p len too small) or the -errno of getsockname(). */
 TLSIO_EXPORT int tlsio_listener_addr(const tlsio_listener *l, char *buf, size_t len);
-/** The bound port, or the -errno of getsockname(). */
+/** The bound port (0 for a Unix socket), or the -errno of getsockname(). */
 TLSIO_EXPORT int tlsio_listener_port(const tlsio_listener *l);
 /** Stop accepting and free the listener (after the current callback returns); established
  * connections go on. Idempotent until the loop frees it. */
 TLSIO_EXPORT void tlsio_listener_close(tlsio_listener *l);
 
 /**
- * Connect to numeric "IP:PORT" / "[IPv6]:PORT" (resolve names yourself; the loop never blocks on
- * DNS). The handshake starts once connected. Unless @p cfg says TLSIO_VERIFY_NONE, the server's
- * certificate must name opts->server_name or, without one, the host of @p addr (an IP address
- * then: matched against the certificate's IP addresses, and no SNI is sent). "localhost" is
- * taken as 127.0.0.1 and verified as the name "localhost". Errors after this returns arrive in
- * on_close; *@p out is valid until on_close returned.
+ * Connect to @p addr (see "Addresses": IP:PORT, [IPv6]:PORT, HOST:PORT, unix:PATH, unix:@NAME).
+ * A host name is resolved on a resolver thread and its addresses are tried with Happy
+ * Eyeballs; nothing here waits. The handshake starts once connected (plain connections:
+ * on_handshake fires then). Unless @p cfg says TLSIO_VERIFY_NONE, the server's certificate must
+ * name opts->server_name or, without one, the host of @p addr (an IP address then: matched
+ * against the certificate's IP addresses, and no SNI is sent). The whole connect (resolution
+ * and every attempt) is bounded by opts->connect_timeout_ms (TLSIO_E_CONNECT_TIMEOUT). Errors
+ * after this returns arrive in on_close: TLSIO_E_RESOLVE for a name that does not resolve,
+ * the last attempt's -errno when every address failed (-ECONNREFUSED, ...), with
+ * tlsio_conn_error_detail() saying what the resolver said or what each address answered.
+ * tlsio_abort() (or tlsio_close(), or a drain) during the resolution cancels it: on_close
+ * follows, and nothing of the connection is touched afterwards. *@p out is valid until
+ * on_close returned.
+ * @param cfg a client configuration; NULL with TLSIO_CONN_PLAIN in opts->flags.
  * @return 0; TLSIO_E_BAD_ADDRESS; TLSIO_E_NO_IDENTITY (a verifying client whose identity is
- *         empty, a wildcard or longer than a host name: nothing to check a certificate
- *         against); TLSIO_E_TLS_CONFIG (@p cfg NULL or a server configuration, or a server name
- *         wolfSSL refuses as SNI); -EINVAL / -E2BIG (@p opts or its callbacks: struct_size);
- *         -ESHUTDOWN (the loop is draining or being freed); -ENOMEM; or the -errno of socket()
- *         or connect() (e.g. -ENETUNREACH; a refused
+ *         empty, a wildcard or longer than a host name, or a Unix socket without server_name:
+ *         nothing to check a certificate against); TLSIO_E_TLS_CONFIG (@p cfg NULL without
+ *         TLSIO_CONN_PLAIN or a server configuration, or a server name wolfSSL refuses as SNI);
+ *         -EINVAL (a configuration together with TLSIO_CONN_PLAIN, an unknown flag, an unknown
+ *         interface in a zone) / -E2BIG (@p opts or its callbacks: struct_size); -ESHUTDOWN (the
+ *         loop is draining or being freed); -ENOMEM; -EAGAIN (no resolver thread could be
+ *         started); or, for a numeric address, the -errno of socket() or connect() (e.g.
+ *         -ENETUNREACH; -ENOENT for a Unix socket file that does not exist; a refused
  *         connection arrives in on_close).
  */
 TLSIO_EXPORT int tlsio_connect(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
                                const tlsio_conn_opts *opts, tlsio_conn **out);
 /**
  * Adopt a connected stream socket (ownership passes to the library, also on failure: the fd is
- * closed then). A verifying client needs opts->server_name: there is no address to take the
- * identity from.
+ * closed then), TCP or Unix. A verifying client needs opts->server_name: there is no address to
+ * take the identity from. With TLSIO_CONN_PLAIN (and @p cfg NULL) it is a plain connection.
  * @param is_server 1 to run the server side of the handshake.
  * @return 0; TLSIO_E_NO_IDENTITY (a verifying client without server_name); TLSIO_E_TLS_CONFIG
- *         (@p cfg NULL or of the other side); -EINVAL / -E2BIG (struct_size); -ESHUTDOWN (the
- *         loop is draining or being freed); -ENOMEM; or the -errno of fcntl() (e.g. -EBADF).
+ *         (@p cfg NULL without TLSIO_CONN_PLAIN, or of the other side); -EINVAL (see
+ *         tlsio_connect()) / -E2BIG (struct_size); -ESHUTDOWN (the loop is draining or being
+ *         freed); -ENOMEM; or the -errno of fcntl() (e.g. -EBADF).
  */
 TLSIO_EXPORT int tlsio_conn_adopt(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *cfg,
                                   const tlsio_conn_opts *opts, tlsio_conn **out);
+
+/**
+ * STARTTLS: switch an established plain connection (TLSIO_CONN_PLAIN) to TLS in place, as the
+ * client (@p cfg a client configuration: the server is verified against opts->server_name or
+ * the host tlsio_connect() was given) or the server (a server configuration; on_client_hello
+ * applies). The order of the stream holds across the switch: what was sent before this call
+ * goes out in plaintext first, then the handshake; sends made after it are held until the
+ * handshake finished and are then encrypted. on_handshake fires again when it finished; the
+ * handshake timeout starts now. Input from here on is TLS. Plaintext that arrived and was not
+ * yet delivered (held while reading was paused) is discarded, never read as TLS or handed out
+ * afterwards (the STARTTLS command injection of CVE-2011-0411); a protocol that forbids
+ * pipelining past its STARTTLS command should treat bytes after it in the same on_data as an
+ * error. May be called from any callback of the connection (typically on_data, after the
+ * peer's "STARTTLS" or the server's go-ahead); the connection takes a reference to @p cfg.
+ * @return 0; -EINVAL (not a plain connection, or switched already); -ENOTCONN (not established
+ *         yet); TLSIO_E_CLOSED (closing or failed); TLSIO_E_TLS_CONFIG (@p cfg NULL, or of the
+ *         other side); TLSIO_E_NO_IDENTITY (a verifying client with no name to check); -ENOMEM.
+ */
+TLSIO_EXPORT int tlsio_starttls(tlsio_conn *c, tlsio_tls_config *cfg);
+/** 1 if the connection speaks TLS (from its start, or since tlsio_starttls()), 0 if plain. */
+TLSIO_EXPORT int tlsio_conn_is_tls(const tlsio_conn *c);
+/**
+ * Why the connection could not be made, in one sentence naming the host and the cause: the
+ * resolver's message ("cannot resolve 'nosuch.test': Name or service not known"), or what each
+ * address answered ("localhost:8443: [::1]:8443: Connection refused; 127.0.0.1:8443: Connection
+ * refused"), or the timeout. NULL if there is nothing to add to the status. Valid until on_close
+ * returned.
+ */
+TLSIO_EXPORT const char *tlsio_conn_error_detail(const tlsio_conn *c);
+/**
+ * The peer's address ("IP:PORT", "[IPv6]:PORT", "unix:PATH", or "unix:" for an unnamed peer)
+ * into @p buf: for a client resolved by name, the address that won.
+ * @return 0; -ENOTCONN (not connected yet, or closed); -ENOSPC; the -errno of getpeername().
+ */
+TLSIO_EXPORT int tlsio_conn_peer_addr(const tlsio_conn *c, char *buf, size_t len);
+
+/**
+ * Listening sockets passed by systemd socket activation (sd_listen_fds(3)): if $LISTEN_PID is
+ * this process, the number of descriptors in $LISTEN_FDS, which start at 3 (listen on "fd:3",
+ * "fd:4", ...). They get FD_CLOEXEC. With @p unset_env the variables are removed (do it when
+ * the process will start others that must not take them). Not thread-safe against other
+ * threads reading or changing the environment; call it at startup.
+ * @param names optional: gets $LISTEN_FDNAMES (the sockets' names, colon-separated, in fd
+ *        order), or "" without it; @p names_len its size.
+ * @return the count (0: none passed, or passed to another process); -EINVAL (a malformed
+ *         variable); -EBADF (a passed descriptor is not open); -ENOSPC (@p names too small:
+ *         the count is lost with it, so give room for the names if you ask for them).
+ */
+TLSIO_EXPORT int tlsio_listen_fds(int unset_env, char *names, size_t names_len);
 
 /**
  * Queue a copy of @p buf. Sends made before the handshake finishes are held until it does.

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Status strings, alert names, addresses, time. */
+/* Status strings, alert names, time. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -35,7 +35,10 @@ const char *tlsio_strerror(int status)
 	case TLSIO_E_IDLE_TIMEOUT: return "connection idle timeout";
 	case TLSIO_E_LINGER_TIMEOUT: return "close did not complete before the linger deadline";
 	case TLSIO_E_VERSION: return "no TLS protocol version in common";
-	case TLSIO_E_BAD_ADDRESS: return "bad address (want IP:PORT or [IPv6]:PORT)";
+	case TLSIO_E_BAD_ADDRESS:
+		return "bad address (want IP:PORT, [IPv6]:PORT, HOST:PORT, unix:PATH, unix:@NAME or fd:N)";
+	case TLSIO_E_RESOLVE: return "the host name could not be resolved";
+	case TLSIO_E_CONNECT_TIMEOUT: return "connect timed out";
 	case TLSIO_E_EOF_IN_HANDSHAKE: return "peer closed the connection during the handshake";
 	case TLSIO_E_NO_IDENTITY:
 		return "no server name to verify the certificate against (set server_name, or TLSIO_VERIFY_NONE)";
@@ -112,94 +115,4 @@ uint64_t tlsio__now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-int tlsio__parse_addr(const char *s, struct sockaddr_storage *ss, unsigned *len)
-{
-	char host[64];
-	const char *colon, *h = s;
-	size_t hl;
-	char *end;
-	long port;
-
-	memset(ss, 0, sizeof(*ss));
-	if (s == NULL)
-		return TLSIO_E_BAD_ADDRESS;
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-		if (rb == NULL || rb[1] != ':')
-			return TLSIO_E_BAD_ADDRESS;
-		h = s + 1;
-		hl = (size_t)(rb - h);
-		colon = rb + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (colon == NULL)
-			return TLSIO_E_BAD_ADDRESS;
-		hl = (size_t)(colon - s);
-	}
-	if (hl >= sizeof(host))
-		return TLSIO_E_BAD_ADDRESS;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || errno != 0 || port < 0 || port > 65535)
-		return TLSIO_E_BAD_ADDRESS;
-	if (hl == 0 || strcmp(host, "*") == 0)
-		strcpy(host, "0.0.0.0");
-	else if (strcmp(host, "localhost") == 0)
-		strcpy(host, "127.0.0.1"); /* the one name resolved without DNS */
-	if (s[0] == '[') {
-		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-		if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
-			return TLSIO_E_BAD_ADDRESS;
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*a6);
-	} else {
-		struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-			return TLSIO_E_BAD_ADDRESS;
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons((uint16_t)port);
-		*len = sizeof(*a4);
-	}
-	return 0;
-}
-
-int tlsio__addr_host(const char *s, char *host, size_t len)
-{
-	const char *h = s, *end;
-	if (s == NULL)
-		return TLSIO_E_BAD_ADDRESS;
-	if (s[0] == '[') {
-		h = s + 1;
-		end = strchr(h, ']');
-	} else {
-		end = strrchr(s, ':');
-	}
-	if (end == NULL || (size_t)(end - h) >= len)
-		return TLSIO_E_BAD_ADDRESS;
-	memcpy(host, h, (size_t)(end - h));
-	host[end - h] = '\0';
-	return 0;
-}
-
-int tlsio__format_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char host[INET6_ADDRSTRLEN];
-	int n;
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &a6->sin6_addr, host, sizeof(host));
-		n = snprintf(buf, len, "[%s]:%u", host, ntohs(a6->sin6_port));
-	} else if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *a4 = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &a4->sin_addr, host, sizeof(host));
-		n = snprintf(buf, len, "%s:%u", host, ntohs(a4->sin_port));
-	} else {
-		return -EAFNOSUPPORT;
-	}
-	return (n < 0 || (size_t)n >= len) ? -ENOSPC : 0;
 }

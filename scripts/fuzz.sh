@@ -101,6 +101,7 @@ for t in "${targets[@]}"; do
 	# these two compile tls/tls.c (and api/core.c) into themselves, to reach the state under them
 	fuzz-record) srcs=("$f/fuzz-record.c" "$src/tls/hello.c" "$src/tls/x509.c" "$src/api/util.c") ;;
 	fuzz-core) srcs=("$f/fuzz-core.c" "$src/tls/hello.c" "$src/tls/x509.c" "$src/api/util.c" "$src/api/queue.c" "$src/api/timers.c"
+		"$src/api/addr.c" "$src/api/listen.c" "$src/api/connect.c" "$src/api/resolve.c"
 		"$src/backends/registry.c" "$src/backends/blocking.c" "$src/backends/sockio.c" "$src/api/sys.c") ;;
 	fuzz-queue) srcs=("$f/fuzz-queue.c" "$src/api/queue.c") ;;
 	fuzz-x509) srcs=("$f/fuzz-x509.c" "$src/tls/x509.c" "$src/api/util.c") ;;

@@ -34,7 +34,13 @@ for f in tlsio_timer_new tlsio_timer_start tlsio_loop_post tlsio_loop_post_task 
 	nm -D --defined-only "$lib" | grep -q " $f@@LIBTLSIO_0.4$" ||
 		{ echo "FAIL: $f is not in version node LIBTLSIO_0.4"; exit 1; }
 done
-echo "exports: $n symbols, all tlsio_*, version nodes LIBTLSIO_0.2, LIBTLSIO_0.3 and LIBTLSIO_0.4"
+# 0.5's likewise
+for f in tlsio_starttls tlsio_conn_is_tls tlsio_conn_error_detail tlsio_conn_peer_addr \
+	tlsio_listen_fds; do
+	nm -D --defined-only "$lib" | grep -q " $f@@LIBTLSIO_0.5$" ||
+		{ echo "FAIL: $f is not in version node LIBTLSIO_0.5"; exit 1; }
+done
+echo "exports: $n symbols, all tlsio_*, version nodes LIBTLSIO_0.2 to LIBTLSIO_0.5"
 
 # With wolfSSL linked in (configure's default): nothing of it is exported (checked above), the
 # library needs no libwolfssl and no run path at run time, and wolfSSL's code is inside.
