@@ -98,6 +98,8 @@ struct actor {
 	void (*on_data)(struct actor *a, const uint8_t *data, size_t len);
 	void (*on_peer_close)(struct actor *a);
 	void (*on_complete)(struct actor *a, uint64_t seq, int status);
+	int plain;              /* TLSIO_CONN_PLAIN, no configuration */
+	int starttls;           /* plain with a TLS configuration ready for tlsio_starttls() */
 	/* runtime */
 	tlsio_loop *loop;
 	tlsio_tls_config *cfg;
@@ -128,6 +130,8 @@ struct run {
 	const struct mode *mode;
 	struct actor server, client;
 	char addr[64];
+	char listen_addr[64];  /* the scenario's (default 127.0.0.1:0) */
+	int by_name;           /* the client connects to localhost:PORT (resolved, Happy Eyeballs) */
 	atomic_int addr_state; /* 0 pending, 1 ready, -1 failed */
 };
 
@@ -465,6 +469,11 @@ static int loop_open(struct actor *a, const struct mode *m, struct ev_loop **evl
 		return rc;
 	}
 	tu_loop_register(a->loop);
+	if (a->plain) {
+		a->opts.flags |= TLSIO_CONN_PLAIN;
+		if (!a->starttls)
+			return 0;
+	}
 	rc = tlsio_tls_config_new(&a->cfg, a->is_server, &a->tls, &why);
 	if (rc < 0)
 		TU_FAIL("%s: TLS config: %s (%s)", a->role, tlsio_strerror(rc), why ? why : "");
@@ -541,11 +550,15 @@ static void server_main(void *arg)
 	o.cb = a->no_peer_close_cb ? &actor_cb_no_peer_close : &actor_cb;
 	o.user = a;
 	if (rc == 0) {
-		rc = tlsio_listen(a->loop, "127.0.0.1:0", a->cfg, &o, on_accept, a, &a->listener);
+		o.flags = a->opts.flags;
+		rc = tlsio_listen(a->loop, r->listen_addr[0] ? r->listen_addr : "127.0.0.1:0",
+		                  a->plain ? NULL : a->cfg, &o, on_accept, a, &a->listener);
 		TU_CHECK(rc == 0, "server: tlsio_listen: %s", tlsio_strerror(rc));
 	}
 	if (rc == 0)
 		rc = tlsio_listener_addr(a->listener, r->addr, sizeof(r->addr));
+	if (rc == 0 && r->by_name)
+		snprintf(r->addr, sizeof(r->addr), "localhost:%d", tlsio_listener_port(a->listener));
 	atomic_store(&r->addr_state, rc == 0 ? 1 : -1);
 	if (rc == 0)
 		drive(a, evl);
@@ -567,7 +580,8 @@ static void client_main(void *arg)
 	o.cb = a->no_peer_close_cb ? &actor_cb_no_peer_close : &actor_cb;
 	o.user = a;
 	if (rc == 0) {
-		rc = tlsio_connect(a->loop, r->addr, a->cfg, &o, &a->conn);
+		o.flags = a->opts.flags;
+		rc = tlsio_connect(a->loop, r->addr, a->plain ? NULL : a->cfg, &o, &a->conn);
 		TU_CHECK(rc == 0, "client: tlsio_connect(%s): %s", r->addr, tlsio_strerror(rc));
 	}
 	if (rc == 0)
@@ -1045,6 +1059,76 @@ static void check_loop_events(const struct run *r)
 	         r->mode->label, g_le.reps, g_le.watch ? "left" : "freed");
 }
 
+/* 12. the lockstep echo of 3., plain, over a Unix socket in the abstract namespace */
+static void setup_plain_unix(struct run *r)
+{
+	static atomic_uint n;
+	setup_interleaved(r);
+	r->client.plain = r->server.plain = 1;
+	snprintf(r->listen_addr, sizeof(r->listen_addr), "unix:@tlsio-compare-%d-%u", (int)getpid(),
+	         atomic_fetch_add(&n, 1));
+}
+
+/* 13. STARTTLS, the client connecting by name: plain until "STARTTLS\r\n" / "220 go\r\n",
+ * then TLS; the many small sends of 1. over it. The server's first bytes are the command. */
+static void stls_server_data(struct actor *a, const uint8_t *data, size_t len)
+{
+	int rc;
+	(void)data;
+	if (a->mark)
+		return;
+	TU_CHECK(len == 10 && memcmp(data, "STARTTLS\r\n", 10) == 0, "server: expected STARTTLS");
+	a->mark = 1;
+	tr_add(a, "got STARTTLS: 220, then the switch");
+	TU_CHECK(tlsio_send(a->conn, "220 go\r\n", 8) == 0, "server: send 220");
+	rc = tlsio_starttls(a->conn, a->cfg);
+	TU_CHECK(rc == 0, "server: tlsio_starttls: %s", tlsio_strerror(rc));
+}
+
+static void stls_client_data(struct actor *a, const uint8_t *data, size_t len)
+{
+	int rc;
+	if (a->mark != 1)
+		return;
+	TU_CHECK(len == 8 && memcmp(data, "220 go\r\n", 8) == 0, "client: expected 220");
+	a->mark = 2;
+	tr_add(a, "got 220: the switch");
+	rc = tlsio_starttls(a->conn, a->cfg);
+	TU_CHECK(rc == 0, "client: tlsio_starttls: %s", tlsio_strerror(rc));
+}
+
+static void stls_client_handshake(struct actor *a)
+{
+	if (a->handshakes == 1) {
+		tr_add(a, "connected: %s, sending STARTTLS", tlsio_conn_is_tls(a->conn) ? "TLS" : "plain");
+		TU_CHECK(tlsio_send(a->conn, "STARTTLS\r\n", 10) == 0, "client: send STARTTLS");
+		a->mark = 1;
+		return;
+	}
+	small_handshake(a);
+}
+
+static void setup_starttls(struct run *r)
+{
+	r->by_name = 1;
+	r->client.plain = r->client.starttls = 1;
+	r->server.plain = r->server.starttls = 1;
+	r->client.on_handshake = stls_client_handshake;
+	r->client.on_data = stls_client_data;
+	r->server.on_data = stls_server_data;
+	r->client.drains = DR_COUNT;
+}
+
+static void check_starttls(const struct run *r)
+{
+	expect_status(&r->client, r->mode->label, 0);
+	expect_status(&r->server, r->mode->label, 0);
+	TU_CHECK(r->client.handshakes == 2 && r->server.handshakes == 2, "[%s] handshakes %d/%d",
+	         r->mode->label, r->client.handshakes, r->server.handshakes);
+	TU_CHECK(r->server.rx_len == 10 + r->client.tx_len, "[%s] server received %" PRIu64
+	         ", client sent 10 + %" PRIu64, r->mode->label, r->server.rx_len, r->client.tx_len);
+}
+
 static const struct scenario scenarios[] = {
 	{"many_small_sends", "20000 sends of 1-100 bytes in one turn (40 with completions), then close",
 	 setup_many_small, expect_clean},
@@ -1068,6 +1152,10 @@ static const struct scenario scenarios[] = {
 	 setup_mutual_tls, expect_clean},
 	{"loop_events", "timer, task from a thread, fd watch, repeating timer, embedded task, drain",
 	 setup_loop_events, check_loop_events},
+	{"plain_unix_interleaved", "the lockstep echo, plain, over a Unix socket (abstract name)",
+	 setup_plain_unix, check_interleaved},
+	{"starttls_by_name", "plain to localhost:PORT by name, STARTTLS both ways, 20000 small "
+	 "sends over TLS", setup_starttls, check_starttls},
 };
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 

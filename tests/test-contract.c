@@ -38,6 +38,8 @@ static uint64_t g_t0;
 
 Suite *contract_suite(const char *backend);
 void contract_loop_cases(Suite *s, const char *backend, int app_ev);
+void contract_connect_cases(Suite *s, const char *backend, int transport);
+int contract_connect_init(void);
 
 #define ASSERT_NO_FAILURE() ck_assert_msg(tu_failed() == 0, "%s", tu_failure())
 #define SRV(p) (&(p)->server.peers[0])
@@ -1084,6 +1086,14 @@ static void big_rcvbuf_paused(tu_peer *p)
 	p->value = setsockopt(tlsio_conn_fd(p->conn), SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) == 0;
 }
 
+/* Client over a Unix socket: there the sender's buffer bounds what waits for the reader (the
+ * bytes are queued on the receiving socket but counted against the sender's SO_SNDBUF). */
+static void big_sndbuf(tu_peer *p)
+{
+	int sz = 16 * 1024 * 1024;
+	(void)setsockopt(tlsio_conn_fd(p->conn), SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
+}
+
 /* Server: read once the kernel holds several MiB (or after 3 s), all of it at once. */
 static void read_when_full_tick(tu_side *s)
 {
@@ -1115,6 +1125,8 @@ START_TEST(test_read_budget_resumes)
 	p->client.plan.tx_then = TU_THEN_NOTHING;
 	p->server.plan.rx_close_at = 6 * TU_MIB;
 	p->server.plan.on_handshake = big_rcvbuf_paused;
+	if (p->unix_sock)
+		p->client.plan.on_handshake = big_sndbuf;
 	p->server.tick = read_when_full_tick;
 	pair_run(p);
 	tu_log("[%s] %" PRIu64 " bytes waited in the kernel when reading began (16 MiB buffer %s)",
@@ -1621,6 +1633,11 @@ static void add_case(Suite *s, const char *name, const TTest *t, int timeout, in
 #define BULK(fn) add_case(s, #fn, fn, 240, 0, NULL)
 #define SMALL(fn) add_case(s, #fn, fn, 90, 0, NULL)
 
+/* Cases of the TLS record layer itself (alerts, verification, truncation): tag "tls", left out
+ * of the plain suite. Cases of TCP addresses or a TCP proxy: tag "tcp", left out of the Unix
+ * socket suite. The rest is the contract of every transport. */
+#define TLS_ONLY(fn, timeout, loops) add_case(s, #fn, fn, timeout, loops, "tls")
+
 Suite *contract_suite(const char *backend)
 {
 	static char names[16][64]; /* Check keeps the pointer */
@@ -1628,7 +1645,10 @@ Suite *contract_suite(const char *backend)
 	char *name = names[nnames++ % 16];
 	Suite *s;
 	g_backend = backend;
-	snprintf(name, sizeof(names[0]), "contract/%s", backend);
+	if (tu_transport == TU_TCP_TLS)
+		snprintf(name, sizeof(names[0]), "contract/%s", backend);
+	else
+		snprintf(name, sizeof(names[0]), "contract/%s/%s", backend, tu_transport_name(tu_transport));
 	s = suite_create(name);
 	BULK(test_bulk_client_to_server);
 	BULK(test_bulk_server_to_client_single_send);
@@ -1642,27 +1662,55 @@ Suite *contract_suite(const char *backend)
 	/* C3 is about event loops; the blocking backend blocks inside tlsio_loop_run by design */
 	add_case(s, "test_never_block", test_never_block, 240, 0, "event");
 	SMALL(test_many_small_sends);
-	SMALL(test_truncation);
+	TLS_ONLY(test_truncation, 90, 0);
 	SMALL(test_half_close);
-	add_case(s, "test_handshake_verify", test_handshake_verify, 90, HS_VARIANTS, NULL);
-	add_case(s, "test_peer_identity", test_peer_identity, 90, ID_CASES, NULL);
-	SMALL(test_adopt_needs_identity);
-	SMALL(test_bad_input);
-	SMALL(test_timeout_resets_non_reader);
+	TLS_ONLY(test_handshake_verify, 90, HS_VARIANTS);
+	add_case(s, "test_peer_identity", test_peer_identity, 90, ID_CASES, "tls tcp");
+	TLS_ONLY(test_adopt_needs_identity, 90, 0);
+	TLS_ONLY(test_bad_input, 90, 0);
+	/* the reset is TCP's answer to an orphan socket; a Unix socket has neither */
+	add_case(s, "test_timeout_resets_non_reader", test_timeout_resets_non_reader, 90, 0, "tcp");
 	SMALL(test_watermark_boundaries);
 	SMALL(test_idle_is_idle);
 	add_case(s, "test_paused_reader_bounded", test_paused_reader_bounded, 240, 2, NULL);
 	SMALL(test_read_budget_resumes);
-	SMALL(test_truncation_while_paused);
+	TLS_ONLY(test_truncation_while_paused, 90, 0);
 	SMALL(test_idle_restarted_by_output);
 	SMALL(test_close_paused_with_input);
-	SMALL(test_tampered_record_with_queued_sends);
+	/* the bit-flipping proxy listens on TCP: the client's socket is TCP in every transport */
+	add_case(s, "test_tampered_record_with_queued_sends", test_tampered_record_with_queued_sends, 90,
+	         0, "tls tcp");
 	SMALL(test_idle_timeout_after_slow_callback);
 	contract_loop_cases(s, backend, 0); /* tests/contract-loop.c */
+	contract_connect_cases(s, backend, tu_transport); /* tests/contract-connect.c */
 	return s;
 }
 
 #define MAX_RUN 16
+
+/* $TLSIO_TEST_TRANSPORTS (comma list of tls, plain, unix) narrows a run; all by default. */
+static int transport_wanted(int t)
+{
+	const char *v = getenv("TLSIO_TEST_TRANSPORTS");
+	const char *n = tu_transport_name(t);
+	size_t nl = strlen(n);
+	if (v == NULL || v[0] == '\0')
+		return 1;
+	for (const char *p = v; (p = strstr(p, n)) != NULL; p += nl)
+		if ((p == v || p[-1] == ',') && (p[nl] == '\0' || p[nl] == ','))
+			return 1;
+	return 0;
+}
+
+static const char *suite_name_of(const char *backend, int t)
+{
+	static char buf[64];
+	if (t == TU_TCP_TLS)
+		snprintf(buf, sizeof(buf), "contract/%s", backend);
+	else
+		snprintf(buf, sizeof(buf), "contract/%s/%s", backend, tu_transport_name(t));
+	return buf;
+}
 
 int main(void)
 {
@@ -1679,6 +1727,8 @@ int main(void)
 		fprintf(stderr, "test-contract: SHA-256 known answer failed: %s\n", hex);
 		return 1;
 	}
+	/* before any thread (and any lookup) exists: a private /etc/hosts for the name cases */
+	(void)contract_connect_init();
 	for (size_t i = 0; i < n; i++) {
 		const char *name = tlsio_backend_name(bs[i]), *why = NULL;
 		SRunner *sr;
@@ -1694,18 +1744,39 @@ int main(void)
 				tu_log("[%s] %s", name, tlsio_loop_info(loop));
 			tlsio_loop_free(loop);
 		}
-		sr = srunner_create(contract_suite(name));
-		if (strcmp(name, "blocking") == 0) {
-			printf("SKIP contract/%s test_never_block, test_drain_deadline_aborts_the_rest, "
-			       "test_drain_escalates (tag \"event\"): C3 covers event loops; this backend "
-			       "blocks inside tlsio_loop_run by design (in a flush to a peer that does not "
-			       "read)\n", name);
-			srunner_run_tagged(sr, NULL, NULL, NULL, "event", CK_NORMAL);
-		} else {
-			srunner_run_all(sr, CK_NORMAL);
+		for (int t = 0; t < 3; t++) {
+			char excl[32] = "";
+			if (!transport_wanted(t))
+				continue;
+			tu_transport = t;
+			sr = srunner_create(contract_suite(name));
+			if (strcmp(name, "blocking") == 0) {
+				printf("SKIP %s test_never_block, test_drain_deadline_aborts_the_rest, "
+				       "test_drain_escalates (tag \"event\"): C3 covers event loops; this "
+				       "backend blocks inside tlsio_loop_run by design (in a flush to a peer "
+				       "that does not read)\n", suite_name_of(name, t));
+				strcat(excl, "event ");
+			}
+			if (t == TU_TCP_PLAIN) {
+				printf("SKIP %s: the cases tagged \"tls\" (truncation, verification, peer "
+				       "identity, alerts for garbage and tampered records): a plain connection "
+				       "has no TLS record layer\n", suite_name_of(name, t));
+				strcat(excl, "tls ");
+			}
+			if (t == TU_UNIX_TLS) {
+				printf("SKIP %s test_peer_identity, test_timeout_resets_non_reader, "
+				       "test_tampered_record_with_queued_sends (tag \"tcp\"): IP addresses "
+				       "checked against certificates; the reset of a timed-out connection "
+				       "whose peer did not acknowledge (TCP's orphan sockets): a Unix socket "
+				       "has neither; the tampering proxy the client connects to is TCP\n",
+				       suite_name_of(name, t));
+				strcat(excl, "tcp ");
+			}
+			srunner_run_tagged(sr, NULL, NULL, NULL, excl[0] != '\0' ? excl : NULL, CK_NORMAL);
+			failed += srunner_ntests_failed(sr);
+			srunner_free(sr);
 		}
-		failed += srunner_ntests_failed(sr);
-		srunner_free(sr);
+		tu_transport = TU_TCP_TLS;
 		ran++;
 #ifdef TLSIO_HAVE_LIBEV
 		if (strcmp(name, "libev") == 0) {

@@ -15,6 +15,7 @@
  * the stream (no gap, reorder or duplicate), a receiver that saw close_notify got all of it, at
  * least one end failed, and every completion still fired exactly once, in order, the successful
  * ones before the failed ones. A watchdog turns a hang into a failure; ASan builds find leaks.
+ * Every fourth run is plain (TLSIO_CONN_PLAIN), without injected resets.
  * Across a backend's storm the injectors must have fired (a backend that bypassed them would
  * otherwise pass untested).
  *
@@ -67,11 +68,12 @@ typedef struct run_cfg {
 	int shim;
 	tlsio_fault_cfg fc;
 	const tlsio_backend *side_be[2]; /* NULL: the backend under test */
+	int plain;               /* TLSIO_CONN_PLAIN on both sides */
 } run_cfg;
 
 /* Totals over one backend's storm. */
 typedef struct storm_totals {
-	uint64_t runs, failed, by_dir[4], mixed, shim_runs, reset_runs, reset_hit, tiny;
+	uint64_t runs, failed, by_dir[4], mixed, shim_runs, reset_runs, reset_hit, tiny, plain;
 	uint64_t bytes_sent, bytes_delivered;
 	uint64_t calls, shortened, eagain, eintr, reset;         /* the shim (or uring hook) */
 	uint64_t st_short, st_eagain, st_eintr, st_writes;      /* tlsio_stats, both ends */
@@ -226,6 +228,12 @@ static void gen(run_cfg *r, uint64_t master, uint64_t index, const tlsio_backend
 	/* io_uring against an epoll peer: both sides then inject, through the hook and the shim */
 	if (strcmp(tlsio_backend_name(be), "uring") == 0 && epoll != NULL && tu_rng_below(&g, 3) == 0)
 		r->side_be[tu_rng_below(&g, 2)] = epoll;
+	/* Every fourth run is plain (by the index, so that the other runs keep their parameters).
+	 * Without resets: a plain receiver cannot tell a peer that failed from one that closed
+	 * (TCP's FIN is all it gets), so a reset's prefix would pass as a clean end. */
+	r->plain = index % 4 == 3;
+	if (r->plain)
+		r->fc.reset_permille = 0;
 }
 
 static int is_sender(const run_cfg *r, int i)
@@ -251,6 +259,8 @@ static void describe_run(const run_cfg *r, const char *backend, char *buf, size_
 		                      r->side_be[i] != NULL ? tlsio_backend_name(r->side_be[i]) : "",
 		                      r->sndbuf[i], r->rcvbuf[i], r->sleep_every[i], r->pause_every[i],
 		                      r->long_pause[i]);
+	if (o < len && r->plain)
+		o += (size_t)snprintf(buf + o, len - o, "; plain");
 	if (o < len && r->window)
 		o += (size_t)snprintf(buf + o, len - o, "; window %zu", r->window);
 	if (o < len)
@@ -320,8 +330,11 @@ static void plan_reader(tu_plan *pl, const run_cfg *r, int i, uint64_t rx_seed)
 
 static tu_pair *build_pair(const run_cfg *r, const char *backend)
 {
-	tu_pair *p = tu_pair_new(backend);
+	tu_pair *p;
 	tu_side *side[2];
+	tu_transport = r->plain ? TU_TCP_PLAIN : TU_TCP_TLS;
+	p = tu_pair_new(backend);
+	tu_transport = TU_TCP_TLS;
 	if (p == NULL)
 		return NULL;
 	side[0] = &p->server;
@@ -557,6 +570,7 @@ static int run_one(const tlsio_backend *be, const tlsio_backend *epoll, uint64_t
 	bad = rc != 0 || tu_failed() != 0;
 
 	t->runs++;
+	t->plain += r.plain;
 	t->by_dir[r.dir]++;
 	t->mixed += r.side_be[0] != NULL || r.side_be[1] != NULL;
 	t->shim_runs += r.shim;
@@ -671,10 +685,10 @@ static int storm_backend(const tlsio_backend *be, const tlsio_backend *epoll, ui
 	secs = (double)(tu_now_ms() - t0) / 1000.0;
 	tu_log("storm/%s: %" PRIu64 " runs (%" PRIu64 " client->server, %" PRIu64 " server->client, %" PRIu64
 	       " echo, %" PRIu64 " duplex; %" PRIu64 " with tiny socket buffers, %" PRIu64
-	       " with an epoll peer), %.3f GiB sent, %.3f GiB delivered, %" PRIu64
+	       " with an epoll peer, %" PRIu64 " plain), %.3f GiB sent, %.3f GiB delivered, %" PRIu64
 	       " completions (%" PRIu64 " failed), longest run %" PRIu64 " ms, %" PRIu64 " over %u s",
 	       name, t.runs, t.by_dir[D_C2S], t.by_dir[D_S2C], t.by_dir[D_ECHO], t.by_dir[D_DUPLEX],
-	       t.tiny, t.mixed, gib(t.bytes_sent), gib(t.bytes_delivered), t.compl, t.compl_fail,
+	       t.tiny, t.mixed, t.plain, gib(t.bytes_sent), gib(t.bytes_delivered), t.compl, t.compl_fail,
 	       t.max_run_ms, t.slow_runs, SLOW_RUN_MS / 1000);
 	tu_log("storm/%s: faults injected in %" PRIu64 " runs (%" PRIu64 " allowed resets, %" PRIu64
 	       " got one): %" PRIu64 " decisions, %" PRIu64 " shortened, %" PRIu64 " EAGAIN, %" PRIu64

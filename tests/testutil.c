@@ -10,7 +10,9 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -893,6 +895,18 @@ tu_pair *tu_pair_new(const char *backend)
 	p->server.tls.key_file = tu_cert("server.key");
 	p->client.tls.ca_file = tu_cert("ca.pem");
 	p->client.opts.server_name = "localhost";
+	if (tu_transport == TU_TCP_PLAIN) {
+		p->plain = 1;
+		p->server.opts.flags |= TLSIO_CONN_PLAIN;
+		p->client.opts.flags |= TLSIO_CONN_PLAIN;
+	} else if (tu_transport == TU_UNIX_TLS) {
+		static atomic_uint seq;
+		const char *tmp = getenv("TMPDIR");
+		p->unix_sock = 1;
+		snprintf(p->unix_path, sizeof(p->unix_path), "%s/tlsio-test.%d.%u.sock",
+		         tmp != NULL && strlen(tmp) < 60 ? tmp : "/tmp", (int)getpid(),
+		         atomic_fetch_add(&seq, 1));
+	}
 	return p;
 }
 
@@ -951,6 +965,8 @@ static int side_open(tu_side *s)
 		return rc;
 	}
 	tu_loop_register(s->loop);
+	if (s->pair->plain)
+		return 0; /* no configuration: TLSIO_CONN_PLAIN */
 	rc = tlsio_tls_config_new(&s->cfg, s->is_server, &s->tls, &why);
 	if (rc < 0)
 		TU_FAIL("%s: tlsio_tls_config_new: %s (%s)", s->name, tlsio_strerror(rc),
@@ -1011,9 +1027,36 @@ static void side_drive(tu_side *s)
 
 /* ---- a proxy that tampers with the server->client stream (tamper_s2c_at) ---------------- */
 
+int tu_transport = TU_TCP_TLS;
+
+const char *tu_transport_name(int t)
+{
+	return t == TU_TCP_PLAIN ? "plain" : t == TU_UNIX_TLS ? "unix" : "tls";
+}
+
 int tu_tcp_connect(const char *addr)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
+	if (strncmp(addr, "unix:", 5) == 0) {
+		struct sockaddr_un un = {.sun_family = AF_UNIX};
+		socklen_t ul;
+		int ufd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		size_t n = strlen(addr + 5);
+		if (ufd < 0 || n >= sizeof(un.sun_path)) {
+			if (ufd >= 0)
+				close(ufd);
+			return -1;
+		}
+		memcpy(un.sun_path, addr + 5, n);
+		if (un.sun_path[0] == '@')
+			un.sun_path[0] = '\0';
+		ul = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (un.sun_path[0] != '\0'));
+		if (connect(ufd, (struct sockaddr *)&un, ul) < 0) {
+			close(ufd);
+			return -1;
+		}
+		return ufd;
+	}
 	const char *colon = strrchr(addr, ':');
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || colon == NULL) {
@@ -1126,9 +1169,16 @@ static void server_thread(void *arg)
 	if (rc == 0) {
 		char la[80];
 		const char *h = pr->listen_host != NULL ? pr->listen_host : "127.0.0.1";
+		char ua[120];
 		snprintf(la, sizeof(la), strchr(h, ':') != NULL ? "[%s]:0" : "%s:0", h);
+		if (pr->unix_sock) {
+			snprintf(ua, sizeof(ua), "unix:%s", pr->unix_path);
+			rc = tlsio_listen(s->loop, ua, s->cfg, &o, on_accept, s, &s->listener);
+			TU_CHECK(rc == 0, "server: tlsio_listen(%s): %s", ua, tlsio_strerror(rc));
+		} else {
 		rc = tlsio_listen(s->loop, la, s->cfg, &o, on_accept, s, &s->listener);
 		TU_CHECK(rc == 0, "server: tlsio_listen(%s): %s", la, tlsio_strerror(rc));
+		}
 	}
 	if (rc == 0) {
 		rc = tlsio_listener_addr(s->listener, pr->addr, sizeof(pr->addr));
@@ -1139,8 +1189,8 @@ static void server_thread(void *arg)
 			         tlsio_listener_port(s->listener));
 		if (rc == 0 && pr->tamper_s2c_at > 0)
 			rc = proxy_start(pr);
-		TU_CHECK(rc != 0 || tlsio_listener_port(s->listener) > 0, "server: listener port %d",
-		         tlsio_listener_port(s->listener));
+		TU_CHECK(rc != 0 || pr->unix_sock || tlsio_listener_port(s->listener) > 0,
+		         "server: listener port %d", tlsio_listener_port(s->listener));
 	}
 	if (rc == 0 && s->setup != NULL)
 		s->setup(s);

@@ -251,10 +251,21 @@ struct tu_pair {
 	atomic_int flag[8];     /**< cross-thread signals for the tests */
 	int stuck;              /**< a thread never ended: the pair is leaked */
 	int quiet;              /**< no summary log after the run (many short runs); watchdog still logs */
+	int plain;              /**< both sides plain (TLSIO_CONN_PLAIN): from tu_transport */
+	int unix_sock;          /**< the server listens on a Unix socket file: from tu_transport */
+	char unix_path[108];
 };
 
-/** A blocking TCP connection to "127.0.0.1:PORT" (the port of @p addr). @return the fd or -1. */
+/** A blocking connection to @p addr as the pair's server gives it: "127.0.0.1:PORT" (the
+ * loopback, the port of @p addr) or "unix:PATH" / "unix:@NAME". @return the fd or -1. */
 int tu_tcp_connect(const char *addr);
+
+/** How tu_pair_new()'s pairs connect: TLS over TCP (the default), plain TCP (TLSIO_CONN_PLAIN,
+ * no TLS configuration), TLS over a Unix socket (a file in $TMPDIR). */
+enum tu_transport { TU_TCP_TLS = 0, TU_TCP_PLAIN = 1, TU_UNIX_TLS = 2 };
+extern int tu_transport;
+/** The transport's name: "tls", "plain", "unix". */
+const char *tu_transport_name(int t);
 
 /** A pair on @p backend with defaults: server cert/key, client CA + server_name "localhost". */
 tu_pair *tu_pair_new(const char *backend);
