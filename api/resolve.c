@@ -120,9 +120,11 @@ static void *worker(void *unused)
 		hints.ai_family = AF_UNSPEC;
 		hints.ai_socktype = SOCK_STREAM;
 		hints.ai_protocol = IPPROTO_TCP;
-		/* only the families this host has an address of (no AAAA answer to try on an
-		 * IPv4-only host), and a numeric service */
-		hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+		/* Both families whatever the host's addresses (no AI_ADDRCONFIG: it ignores loopback
+		 * addresses, so "localhost" would lose ::1 on a host whose only IPv6 address is
+		 * ::1); an address family without a route fails its attempt at once (ENETUNREACH)
+		 * and Happy Eyeballs goes on with the next. */
+		hints.ai_flags = AI_NUMERICSERV;
 		errno = 0;
 		r->res = NULL;
 		r->gai_rc = getaddrinfo(r->host, r->port, &hints, &r->res);

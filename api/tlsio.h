@@ -27,6 +27,9 @@
  * from another thread (not a signal handler). To hand work to a loop, post a task: it runs on
  * the loop's thread. Different loops may run in different threads at once, and
  * share a tlsio_tls_config (its reference count is atomic; wolfSSL is initialised once).
+ * tlsio_connect() to a host name hands the lookup to one of the library's resolver threads (at
+ * most 4 per process, started on demand with every signal blocked, ending after 5 s idle);
+ * nothing else in the library runs on a thread of its own.
  * tlsio_tls_config_new() and tlsio_tls_config_free(), backend lookup and probing,
  * tlsio_version(), tlsio_crypto_info(), tlsio_strerror(), tlsio_alert_name(),
  * tlsio_cert_error_name() and the tlsio_cert_info functions may be called from any thread. A
@@ -906,7 +909,8 @@ TLSIO_EXPORT void tlsio_conn_set_user(tlsio_conn *c, void *user);
  *         on failure the callbacks stay as they were. */
 TLSIO_EXPORT int tlsio_conn_set_callbacks(tlsio_conn *c, const tlsio_callbacks *cb);
 TLSIO_EXPORT tlsio_loop *tlsio_conn_loop(const tlsio_conn *c);
-/** The socket (the library's: do not read, write or close it). */
+/** The socket (the library's: do not read, write or close it); -1 while a host name is
+ * resolved and its addresses are tried. */
 TLSIO_EXPORT int tlsio_conn_fd(const tlsio_conn *c);
 /** Negotiated protocol ("TLSv1.3"), cipher suite and ALPN after the handshake, else NULL. The
  * strings stay valid until on_close returned. */
