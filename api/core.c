@@ -6,6 +6,7 @@
 #endif
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -32,6 +33,7 @@ static void conn_terminate(tlsio_conn *c, int status);
 static void conn_process_input(tlsio_conn *c);
 static void conn_arm_timer(tlsio_conn *c);
 static void conn_touch_idle(tlsio_conn *c);
+static int conn_announce(tlsio_conn *c);
 
 /* ---------------------------------------------------------------------------------------- */
 /* small helpers */
@@ -273,15 +275,8 @@ static void conn_after_write(tlsio_conn *c)
 /* One pass of deferred work for a connection: input held back, encryption, close_notify, write. */
 static void conn_pump(tlsio_conn *c)
 {
-	if (c->announce && c->state == ST_OPEN) {
-		/* a plain connection is established: what on_handshake means for TLS */
-		c->announce = 0;
-		if (c->cb.on_handshake != NULL) {
-			c->cb.on_handshake(c, c->user);
-			if (c->state == ST_DEAD)
-				return;
-		}
-	}
+	if (c->state == ST_OPEN && conn_announce(c) < 0 && c->state == ST_DEAD)
+		return;
 	if (c->want_input && !c->read_paused) {
 		c->want_input = 0;
 		conn_process_input(c);
@@ -358,10 +353,25 @@ static int conn_client_hello(tlsio_conn *c)
 	return tlsio__tls_hello_decide(c->tls, c->cfg, 0);
 }
 
+/* A plain connection became established: on_handshake, before anything else is delivered. The
+ * pump does it, unless input comes first (epoll reports the connect and the first bytes in one
+ * event; an accepted peer may have written already). 0, or -1 if the connection ended there. */
+static int conn_announce(tlsio_conn *c)
+{
+	if (!c->announce)
+		return 0;
+	c->announce = 0;
+	if (c->cb.on_handshake != NULL)
+		c->cb.on_handshake(c, c->user);
+	return c->state == ST_OPEN ? 0 : -1;
+}
+
 /* Plain input: straight to the application, or held while reading is paused (also what arrives
  * after a pause from a read already under way). */
 static void conn_plain_input(tlsio_conn *c, const uint8_t *data, size_t n)
 {
+	if (conn_announce(c) < 0)
+		return;
 	if (c->read_paused || c->hold_len > 0 || c->in_input) {
 		uint8_t *h = realloc(c->hold, c->hold_len + n);
 		if (h == NULL) {
@@ -492,6 +502,8 @@ void tlsio__conn_on_eof(tlsio_conn *c)
 	if (c->plain) {
 		/* TCP's orderly end is all a plain peer can say: a clean end, or a half-close */
 		if (c->state == ST_OPEN && !c->peer_notify) {
+			if (conn_announce(c) < 0)
+				return;
 			/* after the input held back, if any: conn_plain_release tells then */
 			if (c->hold_len == 0)
 				conn_handle_peer_notify(c);
@@ -1188,6 +1200,7 @@ int tlsio_conn_adopt(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *
 int tlsio_starttls(tlsio_conn *c, tlsio_tls_config *cfg)
 {
 	tlsio__tls *t = NULL;
+	size_t discarded;
 	int rc;
 	if (!c->plain)
 		return -EINVAL;
@@ -1207,6 +1220,7 @@ int tlsio_starttls(tlsio_conn *c, tlsio_tls_config *cfg)
 		return c->state != ST_OPEN ? TLSIO_E_CLOSED : -ENOMEM;
 	}
 	/* plaintext that arrived before the switch and was not delivered is not the peer's TLS */
+	discarded = c->hold_len;
 	free(c->hold);
 	c->hold = NULL;
 	c->hold_len = 0;
@@ -1232,7 +1246,7 @@ int tlsio_starttls(tlsio_conn *c, tlsio_tls_config *cfg)
 	/* a paused reader still reads the handshake */
 	c->loop->be->read_start(c);
 	conn_schedule(c);
-	return 0;
+	return discarded > INT_MAX ? INT_MAX : (int)discarded;
 }
 
 int tlsio_conn_is_tls(const tlsio_conn *c) { return c->tls != NULL; }

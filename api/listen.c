@@ -144,6 +144,11 @@ int tlsio_listen_ex(tlsio_loop *loop, const char *addr, const tlsio_listen_opts 
 	if (l == NULL)
 		return -ENOMEM;
 	if (a.kind == TLSIO__ADDR_FD) {
+		/* set up by whoever made it: what the caller asks for here could not hold */
+		if (lopts->flags != 0 || lopts->backlog != 0 || lopts->mode != 0) {
+			free(l);
+			return -EINVAL;
+		}
 		fd = adopt_listener(a.fd);
 		if (fd < 0) {
 			rc = fd;

@@ -720,8 +720,8 @@ typedef struct tlsio_listen_opts {
  * "unix:PATH": a socket file left by a process that is gone (connecting to it is refused) is
  * replaced; one with a listener behind it gives -EADDRINUSE. The listener removes the file it
  * made when it closes (if it is still the same file). "fd:N": the socket must be a listening
- * stream socket (else -ENOTSOCK, -EINVAL); the listen flags, backlog and mode do not apply (it
- * is set up already).
+ * stream socket (else -ENOTSOCK, -EINVAL); it is set up already, so listen flags, a backlog or a
+ * mode asked for there are refused (-EINVAL) rather than silently not applied.
  * @return 0; -EINVAL (unknown flag, negative backlog, a struct_size not set, a TLS configuration
  *         together with TLSIO_CONN_PLAIN); -E2BIG (a field this library does not know);
  *         TLSIO_E_BAD_ADDRESS (also a host name: resolve it first, a listener must not wait on
@@ -794,11 +794,13 @@ TLSIO_EXPORT int tlsio_conn_adopt(tlsio_loop *loop, int fd, int is_server, tlsio
  * handshake finished and are then encrypted. on_handshake fires again when it finished; the
  * handshake timeout starts now. Input from here on is TLS. Plaintext that arrived and was not
  * yet delivered (held while reading was paused) is discarded, never read as TLS or handed out
- * afterwards (the STARTTLS command injection of CVE-2011-0411); a protocol that forbids
- * pipelining past its STARTTLS command should treat bytes after it in the same on_data as an
- * error. May be called from any callback of the connection (typically on_data, after the
+ * afterwards (the STARTTLS command injection of CVE-2011-0411), and counted in the return
+ * value; a protocol that forbids pipelining past its STARTTLS command should also treat bytes
+ * after it in the same on_data as an error. May be called from any callback of the connection (typically on_data, after the
  * peer's "STARTTLS" or the server's go-ahead); the connection takes a reference to @p cfg.
- * @return 0; -EINVAL (not a plain connection, or switched already); -ENOTCONN (not established
+ * @return >= 0: switched; the number of plaintext bytes discarded (0 normally; more means the
+ *         peer sent data after its command without waiting: a server should tlsio_abort()
+ *         it); -EINVAL (not a plain connection, or switched already); -ENOTCONN (not established
  *         yet); TLSIO_E_CLOSED (closing or failed); TLSIO_E_TLS_CONFIG (@p cfg NULL, or of the
  *         other side); TLSIO_E_NO_IDENTITY (a verifying client with no name to check); -ENOMEM.
  */
@@ -807,7 +809,7 @@ TLSIO_EXPORT int tlsio_starttls(tlsio_conn *c, tlsio_tls_config *cfg);
 TLSIO_EXPORT int tlsio_conn_is_tls(const tlsio_conn *c);
 /**
  * Why the connection could not be made, in one sentence naming the host and the cause: the
- * resolver's message ("cannot resolve 'nosuch.test': Name or service not known"), or what each
+ * resolver's message ("cannot resolve 'nosuch.test:443': Name or service not known"), or what each
  * address answered ("localhost:8443: [::1]:8443: Connection refused; 127.0.0.1:8443: Connection
  * refused"), or the timeout. NULL if there is nothing to add to the status. Valid until on_close
  * returned.
