@@ -31,6 +31,21 @@ const char tlsx_common_help[] =
 	"  -q, --quiet          print less\n"
 	"  -h, --help           this text\n";
 
+const char tlsx_server_help[] =
+	"  --plain              no TLS: plain TCP or Unix connections (then no --cert/--key)\n"
+	"  --unix PATH          listen on the Unix socket PATH instead of --listen (@NAME:\n"
+	"                       Linux's abstract namespace, no file); a file left by a\n"
+	"                       process that is gone is replaced, and removed at exit\n"
+	"  --unix-mode OCTAL    permission bits of the socket file, e.g. 0660 (default:\n"
+	"                       as the umask leaves them)\n";
+
+const char tlsx_client_help[] =
+	"  --plain              no TLS: a plain TCP or Unix connection\n"
+	"  --unix PATH          connect to the Unix socket PATH instead of --connect\n"
+	"                       (@NAME: abstract); TLS over it needs --server-name\n"
+	"  --connect-timeout MS  bound on resolving the name and connecting (default\n"
+	"                       30000; every address the name has is tried, Happy Eyeballs)\n";
+
 /* ------------------------------------------------------------------------------------------ */
 /* Parsing */
 
@@ -158,6 +173,34 @@ int tlsx_common_opt(struct tlsx_common *o, int opt, const char *arg)
 	case 'q':
 		o->quiet = 1;
 		return 1;
+	case TLSX_OPT_PLAIN:
+		o->plain = 1;
+		return 1;
+	case TLSX_OPT_UNIX:
+		/* sun_path holds 108 bytes with the NUL: say so here rather than "bad address" later */
+		if (arg[0] == '\0' || strcmp(arg, "@") == 0 || strlen(arg) > 107)
+			return bad_value(o, "--unix", arg, "a socket path or @NAME, at most 107 bytes");
+		o->unix_path = arg;
+		return 1;
+	case TLSX_OPT_UNIX_MODE: {
+		char *end;
+		unsigned long v;
+		if (arg[0] < '0' || arg[0] > '7')
+			return bad_value(o, "--unix-mode", arg, "octal permission bits such as 0660");
+		errno = 0;
+		v = strtoul(arg, &end, 8);
+		if (errno != 0 || *end != '\0' || v == 0 || v > 07777)
+			return bad_value(o, "--unix-mode", arg, "octal permission bits such as 0660");
+		o->unix_mode = (unsigned)v;
+		return 1;
+	}
+	case TLSX_OPT_CONNECT_TIMEOUT: {
+		uint64_t v;
+		if (tlsx_parse_u64(arg, &v) < 0 || v > UINT32_MAX)
+			return bad_value(o, "--connect-timeout", arg, "milliseconds");
+		o->connect_timeout_ms = (uint32_t)v;
+		return 1;
+	}
 	default:
 		return 0;
 	}
@@ -180,6 +223,41 @@ void tlsx_conn_opts(const struct tlsx_common *o, tlsio_conn_opts *c)
 	*c = (tlsio_conn_opts)TLSIO_CONN_OPTS_INIT;
 	c->sndbuf = o->sndbuf;
 	c->rcvbuf = o->rcvbuf;
+	c->flags = o->plain ? TLSIO_CONN_PLAIN : 0;
+	c->connect_timeout_ms = o->connect_timeout_ms;
+}
+
+int tlsx_client_addr(const struct tlsx_common *o, const char *connect_addr, int tls, int insecure,
+                     const char *server_name, char *buf, size_t len)
+{
+	const char *addr = connect_addr;
+	char unix_addr[TLSX_ADDR_LEN];
+	if (o->unix_path != NULL && connect_addr != NULL) {
+		fprintf(stderr, "%s: give --connect or --unix, not both\n", o->prog);
+		return TLSX_EXIT_USAGE;
+	}
+	if (o->unix_path != NULL) {
+		snprintf(unix_addr, sizeof(unix_addr), "unix:%s", o->unix_path);
+		addr = unix_addr;
+	}
+	if (addr == NULL) {
+		fprintf(stderr, "%s: --connect HOST:PORT (or --unix PATH) is required\nTry '%s --help'.\n",
+		        o->prog, o->prog);
+		return TLSX_EXIT_USAGE;
+	}
+	/* The library would refuse it too (TLSIO_E_NO_IDENTITY); the flag to add is ours to name. */
+	if (tls && !insecure && server_name == NULL && strncmp(addr, "unix:", 5) == 0) {
+		fprintf(stderr, "%s: a Unix socket has no host name to check the server's certificate "
+		                "against:\ngive --server-name NAME (the name in the certificate, e.g. "
+		                "localhost), or --insecure, or --plain\n", o->prog);
+		return TLSX_EXIT_USAGE;
+	}
+	if (strlen(addr) >= len) {
+		fprintf(stderr, "%s: address too long: '%s'\n", o->prog, addr);
+		return TLSX_EXIT_USAGE;
+	}
+	strcpy(buf, addr);
+	return 0;
 }
 
 /* "epoll, libev, blocking, auto; not usable here: uring (why)": the names a user can pick. */
@@ -550,43 +628,151 @@ int tlsx_parse_threads(const char *s, int *out)
 	return 0;
 }
 
-int tlsx_server_listen(const char *prog, const char *backend, const char *addr, int shared,
+static int addr_is(const char *addr, const char *prefix)
+{
+	return strncmp(addr, prefix, strlen(prefix)) == 0;
+}
+
+static int addrs_add(const struct tlsx_common *o, struct tlsx_addrs *a, const char *addr)
+{
+	if (a->n >= TLSX_MAX_LISTEN) {
+		fprintf(stderr, "%s: more than %d addresses to listen on\n", o->prog, TLSX_MAX_LISTEN);
+		return TLSX_EXIT_FAIL;
+	}
+	if (strlen(addr) >= TLSX_ADDR_LEN) {
+		fprintf(stderr, "%s: address too long: '%s'\n", o->prog, addr);
+		return TLSX_EXIT_USAGE;
+	}
+	strcpy(a->addr[a->n++], addr);
+	return 0;
+}
+
+int tlsx_server_addrs(const struct tlsx_common *o, const char *listen_addr, const char *def,
+                      int threads, struct tlsx_addrs *out)
+{
+	char buf[TLSX_ADDR_LEN];
+	int rc = 0, has_file = 0;
+	memset(out, 0, sizeof(*out));
+	if (o->unix_path != NULL && listen_addr != NULL) {
+		fprintf(stderr, "%s: give --listen or --unix, not both\n", o->prog);
+		return TLSX_EXIT_USAGE;
+	}
+	if (o->unix_path != NULL) {
+		snprintf(buf, sizeof(buf), "unix:%s", o->unix_path);
+		rc = addrs_add(o, out, buf);
+	} else if (listen_addr != NULL && strcmp(listen_addr, "systemd") == 0) {
+		/* The variables go: a process this one starts must not take the sockets for its own. */
+		int n = tlsio_listen_fds(1, NULL, 0);
+		if (n < 0) {
+			fprintf(stderr, "%s: --listen systemd: the sockets passed are unusable ($LISTEN_FDS): "
+			        "%s\n", o->prog, tlsio_strerror(n));
+			return TLSX_EXIT_FAIL;
+		}
+		if (n == 0) {
+			fprintf(stderr, "%s: --listen systemd: no socket was passed to this process "
+			        "($LISTEN_FDS and $LISTEN_PID not set, or set for another process):\n"
+			        "start it from a systemd .socket unit or with systemd-socket-activate\n",
+			        o->prog);
+			return TLSX_EXIT_FAIL;
+		}
+		for (int i = 0; i < n && rc == 0; i++) {
+			snprintf(buf, sizeof(buf), "fd:%d", 3 + i);
+			rc = addrs_add(o, out, buf);
+		}
+	} else {
+		rc = addrs_add(o, out, listen_addr != NULL ? listen_addr : def);
+	}
+	if (rc != 0)
+		return rc;
+	for (int i = 0; i < out->n; i++) {
+		const char *a = out->addr[i];
+		/* A second bind of the path (or name) fails, and there is no listener fd to hand the
+		 * other threads ("fd:N" would share its queue): so one thread, or an inherited socket. */
+		if (addr_is(a, "unix:") && threads > 1) {
+			fprintf(stderr, "%s: %s: a Unix socket cannot be shared by --threads %d (it is bound "
+			        "once and the threads would need its descriptor):\nuse --threads 1, or "
+			        "pass the socket in (--listen fd:N, --listen systemd)\n", o->prog, a, threads);
+			return TLSX_EXIT_USAGE;
+		}
+		if (addr_is(a, "unix:") && !addr_is(a, "unix:@"))
+			has_file = 1;
+	}
+	if (o->unix_mode != 0 && !has_file) {
+		fprintf(stderr, "%s: --unix-mode applies to a Unix socket file (--unix PATH): %s has "
+		        "none\n", o->prog, out->addr[0]);
+		return TLSX_EXIT_USAGE;
+	}
+	return 0;
+}
+
+int tlsx_addrs_inherited(const struct tlsx_addrs *a)
+{
+	for (int i = 0; i < a->n; i++)
+		if (!addr_is(a->addr[i], "fd:"))
+			return 0;
+	return a->n > 0;
+}
+
+int tlsx_server_listen(const struct tlsx_common *o, const struct tlsx_addrs *addrs, int shared,
                        tlsio_tls_config *cfg, const tlsio_conn_opts *copts, tlsio_accept_cb cb,
                        tlsx_stop_cb on_stop, void *arg, tlsio_loop **loop,
-                       tlsio_listener **listener, char *bound, size_t len)
+                       tlsio_listener **listeners, struct tlsx_addrs *bound)
 {
-	tlsio_listen_opts lo = {.struct_size = sizeof(tlsio_listen_opts), .flags = shared ? TLSIO_LISTEN_REUSEPORT : 0};
-	int rc = tlsio_loop_new(loop, tlsio_backend_by_name(backend));
+	int rc = tlsio_loop_new(loop, tlsio_backend_by_name(o->backend));
+	memset(bound, 0, sizeof(*bound));
 	if (rc < 0) {
-		fprintf(stderr, "%s: cannot create a loop on backend '%s': %s\n", prog,
-		        backend != NULL ? backend : "auto", tlsio_strerror(rc));
+		fprintf(stderr, "%s: cannot create a loop on backend '%s': %s\n", o->prog,
+		        o->backend != NULL ? o->backend : "auto", tlsio_strerror(rc));
 		return TLSX_EXIT_FAIL;
 	}
 	rc = tlsx_signals_watch(*loop, on_stop, arg);
 	if (rc < 0) {
-		fprintf(stderr, "%s: cannot watch the loop for signals: more than %d loops\n", prog,
+		fprintf(stderr, "%s: cannot watch the loop for signals: more than %d loops\n", o->prog,
 		        TLSX_MAX_LOOPS);
 		return TLSX_EXIT_FAIL;
 	}
-	rc = tlsio_listen_ex(*loop, addr, &lo, cfg, copts, cb, arg, listener);
-	if (rc < 0) {
-		fprintf(stderr, "%s: cannot listen on %s: %s\n", prog, addr, tlsio_strerror(rc));
-		return TLSX_EXIT_FAIL;
-	}
-	rc = tlsio_listener_addr(*listener, bound, len);
-	if (rc < 0) {
-		fprintf(stderr, "%s: cannot read the bound address: %s\n", prog, tlsio_strerror(rc));
-		return TLSX_EXIT_FAIL;
+	for (int i = 0; i < addrs->n; i++) {
+		const char *a = addrs->addr[i];
+		tlsio_listen_opts lo = TLSIO_LISTEN_OPTS_INIT;
+		/* An inherited socket is set up already (its accept queue is what the threads share);
+		 * a Unix socket is never shared (tlsx_server_addrs). */
+		if (shared && !addr_is(a, "fd:") && !addr_is(a, "unix:"))
+			lo.flags = TLSIO_LISTEN_REUSEPORT;
+		if (addr_is(a, "unix:"))
+			lo.mode = o->unix_mode;
+		rc = tlsio_listen_ex(*loop, a, &lo, cfg, copts, cb, arg, &listeners[i]);
+		if (rc < 0) {
+			fprintf(stderr, "%s: cannot listen on %s: %s%s\n", o->prog, a, tlsio_strerror(rc),
+			        addr_is(a, "fd:") ? " (fd:N must be a listening stream socket this process "
+			                            "inherited)" : "");
+			return TLSX_EXIT_FAIL;
+		}
+		rc = tlsio_listener_addr(listeners[i], bound->addr[i], sizeof(bound->addr[i]));
+		if (rc < 0) {
+			fprintf(stderr, "%s: cannot read the bound address of %s: %s\n", o->prog, a,
+			        tlsio_strerror(rc));
+			return TLSX_EXIT_FAIL;
+		}
+		bound->n = i + 1;
 	}
 	return 0;
+}
+
+void tlsx_listeners_close(tlsio_listener **listeners)
+{
+	for (int i = 0; i < TLSX_MAX_LISTEN; i++) {
+		if (listeners[i] != NULL)
+			tlsio_listener_close(listeners[i]);
+		listeners[i] = NULL;
+	}
 }
 
 struct server_thread {
 	pthread_t tid;
 	const struct tlsx_server_ops *ops;
 	void *worker;
-	const char *addr;
-	char bound[128];
+	const struct tlsx_addrs *addrs;
+	struct tlsx_addrs bound;
 	int state; /* 0 starting, 1 listening, -1 failed to start; under start_mu */
 	int rc;
 };
@@ -597,7 +783,7 @@ static pthread_cond_t start_cv = PTHREAD_COND_INITIALIZER;
 static void *server_thread_main(void *arg)
 {
 	struct server_thread *t = arg;
-	int rc = t->ops->start(t->worker, t->addr, 1, t->bound, sizeof(t->bound));
+	int rc = t->ops->start(t->worker, t->addrs, 1, &t->bound);
 	pthread_mutex_lock(&start_mu);
 	t->state = rc == 0 ? 1 : -1;
 	pthread_cond_broadcast(&start_cv);
@@ -633,18 +819,19 @@ static int server_thread_start(struct server_thread *t)
 }
 
 int tlsx_run_servers(int n, void *workers, size_t size, const struct tlsx_server_ops *ops,
-                     const char *addr, void (*on_listening)(const char *bound, void *arg),
-                     void *arg)
+                     const struct tlsx_addrs *addrs,
+                     void (*on_listening)(const struct tlsx_addrs *bound, void *arg), void *arg)
 {
 	struct server_thread *t;
+	struct tlsx_addrs rest;
 	int started = 0, ret = 0;
 
 	if (n <= 1) {
-		char bound[128];
-		int rc = ops->start(workers, addr, 0, bound, sizeof(bound));
+		struct tlsx_addrs bound;
+		int rc = ops->start(workers, addrs, 0, &bound);
 		if (rc == 0) {
 			if (on_listening != NULL)
-				on_listening(bound, arg);
+				on_listening(&bound, arg);
 			rc = ops->run(workers);
 		}
 		ops->finish(workers);
@@ -656,18 +843,25 @@ int tlsx_run_servers(int n, void *workers, size_t size, const struct tlsx_server
 		return TLSX_EXIT_FAIL;
 	}
 	/* One after the other: the first binds (and picks the port if it is 0), the rest join its
-	 * SO_REUSEPORT group on the address it got. */
+	 * SO_REUSEPORT group on the address it got; an inherited socket is adopted by each as it
+	 * is (its bound address would be a new socket, outside the group). */
 	for (int i = 0; i < n; i++) {
 		t[i].ops = ops;
 		t[i].worker = (char *)workers + (size_t)i * size;
-		t[i].addr = i == 0 ? addr : t[0].bound;
+		t[i].addrs = i == 0 ? addrs : &rest;
 		if (server_thread_start(&t[i]) != 1)
 			break;
+		if (i == 0) {
+			rest = t[0].bound;
+			for (int k = 0; k < addrs->n; k++)
+				if (addr_is(addrs->addr[k], "fd:"))
+					strcpy(rest.addr[k], addrs->addr[k]);
+		}
 		started++;
 	}
 	if (started == n) {
 		if (on_listening != NULL)
-			on_listening(t[0].bound, arg);
+			on_listening(&t[0].bound, arg);
 	} else {
 		tlsx_stop_all(); /* a task to each started loop: its stop callback drains it */
 	}

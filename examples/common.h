@@ -29,6 +29,11 @@ struct tlsx_common {
 	int sndbuf, rcvbuf;   /* 0: kernel default */
 	int quiet;
 	int list_backends;
+	/* the network tools' flags (TLSX_SERVER_LONGOPTS, TLSX_CLIENT_LONGOPTS) */
+	int plain;                   /* --plain: TLSIO_CONN_PLAIN, no TLS configuration */
+	const char *unix_path;       /* --unix PATH ("@NAME": abstract) */
+	unsigned unix_mode;          /* --unix-mode OCTAL (servers); 0: as the umask leaves it */
+	uint32_t connect_timeout_ms; /* --connect-timeout MS (clients); 0: the library's 30 s */
 };
 
 /* getopt_long values of the common flags; tools number their own from TLSX_OPT_TOOL. */
@@ -43,6 +48,10 @@ enum {
 	TLSX_OPT_SNDBUF,
 	TLSX_OPT_RCVBUF,
 	TLSX_OPT_LIST_BACKENDS,
+	TLSX_OPT_PLAIN,
+	TLSX_OPT_UNIX,
+	TLSX_OPT_UNIX_MODE,
+	TLSX_OPT_CONNECT_TIMEOUT,
 	TLSX_OPT_TOOL = 0x200
 };
 
@@ -63,6 +72,20 @@ enum {
 /* The --help lines of the flags above (except --cert/--key/--ca, whose meaning differs). */
 extern const char tlsx_common_help[];
 
+/* Where a server listens and what it speaks, the same in every server tool. */
+#define TLSX_SERVER_LONGOPTS                                                   \
+	{"plain", no_argument, NULL, TLSX_OPT_PLAIN},                              \
+	{"unix", required_argument, NULL, TLSX_OPT_UNIX},                          \
+	{"unix-mode", required_argument, NULL, TLSX_OPT_UNIX_MODE}
+/* Where a client connects and what it speaks, the same in every client tool. */
+#define TLSX_CLIENT_LONGOPTS                                                   \
+	{"plain", no_argument, NULL, TLSX_OPT_PLAIN},                              \
+	{"unix", required_argument, NULL, TLSX_OPT_UNIX},                          \
+	{"connect-timeout", required_argument, NULL, TLSX_OPT_CONNECT_TIMEOUT}
+/* Their --help lines (each tool's own --listen or --connect line names the address forms). */
+extern const char tlsx_server_help[];
+extern const char tlsx_client_help[];
+
 /**
  * Handle one common flag from getopt_long.
  * @return 1 if handled, 0 if @p opt is not a common flag, -1 on a bad value (message printed).
@@ -71,8 +94,19 @@ int tlsx_common_opt(struct tlsx_common *o, int opt, const char *arg);
 
 /** Options for tlsio_tls_config_new() from the common flags (verify is left at DEFAULT). */
 void tlsx_tls_opts(const struct tlsx_common *o, tlsio_tls_opts *t);
-/** Connection options from the common flags (callbacks and user are the caller's). */
+/** Connection options from the common flags (callbacks and user are the caller's):
+ * TLSIO_CONN_PLAIN with --plain, the connect timeout. */
 void tlsx_conn_opts(const struct tlsx_common *o, tlsio_conn_opts *c);
+
+/**
+ * A client's address: "unix:PATH" with --unix, else @p connect_addr (--connect, passed to
+ * tlsio_connect() as it is: host names are resolved by the library). One of the two is
+ * needed, not both. A verifying TLS client (@p tls, not @p insecure) over a Unix socket has no
+ * host to check the certificate against: it needs @p server_name. Prints its errors.
+ * @return 0 or TLSX_EXIT_USAGE.
+ */
+int tlsx_client_addr(const struct tlsx_common *o, const char *connect_addr, int tls, int insecure,
+                     const char *server_name, char *buf, size_t len);
 
 /**
  * The backend named by --backend. An unknown name prints the compiled-in ones and returns
@@ -181,15 +215,43 @@ void tlsx_drained(tlsio_loop *loop, size_t aborted, void *co);
 /** --threads N: 1 or more, or 0 for one per online CPU. @return 0, or -1 on a bad value. */
 int tlsx_parse_threads(const char *s, int *out);
 
+/** Most addresses one server listens on (systemd may pass several sockets). */
+#define TLSX_MAX_LISTEN 16
+/** The longest address: "unix:" and a 107-byte path, "[IPv6%zone]:port". */
+#define TLSX_ADDR_LEN 128
+
+/** The addresses a server listens on (or, from a start, the ones it bound). */
+struct tlsx_addrs {
+	int n;
+	char addr[TLSX_MAX_LISTEN][TLSX_ADDR_LEN];
+};
+
+/**
+ * Where a server listens, from its flags: --unix PATH ("unix:PATH"), --listen systemd (every
+ * socket systemd passed, "fd:3" ...: tlsio_listen_fds()), else --listen @p listen_addr (any
+ * address tlsio_listen() takes, "fd:N" too), or the tool's default @p def when neither was
+ * given. With @p threads > 1 every thread listens on each of them: TCP addresses through
+ * SO_REUSEPORT, inherited sockets ("fd:N") by sharing their accept queue; a Unix socket
+ * cannot be bound twice and the library hands out no listener's fd to share, so --unix (and
+ * a unix: address) is refused with --threads > 1. Prints its errors.
+ * @return 0, TLSX_EXIT_USAGE or TLSX_EXIT_FAIL.
+ */
+int tlsx_server_addrs(const struct tlsx_common *o, const char *listen_addr, const char *def,
+                      int threads, struct tlsx_addrs *out);
+/** Whether the addresses are sockets the process was given ("fd:N"): no SO_REUSEPORT group,
+ * the threads share one accept queue. For the startup line. */
+int tlsx_addrs_inherited(const struct tlsx_addrs *a);
+
 /** What a server tool does on each of its threads; @p worker is that thread's own state. */
 struct tlsx_server_ops {
 	/**
 	 * Create the thread's loop (tlsx_signals_watch() it, with the tool's stop callback) and
-	 * listen on @p addr, with TLSIO_LISTEN_REUSEPORT when @p shared; write the bound address
-	 * into @p bound.
+	 * listen on every address of @p addrs, with TLSIO_LISTEN_REUSEPORT on TCP when @p shared;
+	 * write the bound addresses, in the same order, into @p bound.
 	 * Prints its own errors. @return 0 or an exit status.
 	 */
-	int (*start)(void *worker, const char *addr, int shared, char *bound, size_t len);
+	int (*start)(void *worker, const struct tlsx_addrs *addrs, int shared,
+	             struct tlsx_addrs *bound);
 	/** Serve until the stop callback's drain ends the run. @return 0 or an exit status. */
 	int (*run)(void *worker);
 	/** After run, or after a failed start: tlsx_signals_unwatch() and free what start made. */
@@ -197,26 +259,30 @@ struct tlsx_server_ops {
 };
 
 /**
- * The usual start: a loop on @p backend (NULL: auto), tlsx_signals_watch()ed with @p on_stop,
- * listening on @p addr (TLSIO_LISTEN_REUSEPORT when @p shared), its bound address in @p bound.
- * @p arg goes to @p cb and to @p on_stop. Prints its errors prefixed by @p prog.
- * @return 0 or an exit status (what start returns).
+ * The usual start: a loop on --backend (@p o), tlsx_signals_watch()ed with @p on_stop,
+ * listening on every address of @p addrs (TLSIO_LISTEN_REUSEPORT on TCP when @p shared,
+ * --unix-mode on a socket file), the listeners in @p listeners (TLSX_MAX_LISTEN slots), their
+ * bound addresses in @p bound. @p arg goes to @p cb and to @p on_stop. Prints its errors
+ * prefixed by the tool's name. @return 0 or an exit status (what start returns).
  */
-int tlsx_server_listen(const char *prog, const char *backend, const char *addr, int shared,
+int tlsx_server_listen(const struct tlsx_common *o, const struct tlsx_addrs *addrs, int shared,
                        tlsio_tls_config *cfg, const tlsio_conn_opts *copts, tlsio_accept_cb cb,
                        tlsx_stop_cb on_stop, void *arg, tlsio_loop **loop,
-                       tlsio_listener **listener, char *bound, size_t len);
+                       tlsio_listener **listeners, struct tlsx_addrs *bound);
+/** Close the listeners tlsx_server_listen() made (a stop without a drain); NULLs the slots. */
+void tlsx_listeners_close(tlsio_listener **listeners);
 
 /**
  * Run @p n servers, worker i at (char *)workers + i * size, each on its own thread with its own
  * loop; with @p n == 1 everything runs on the calling thread (and without SO_REUSEPORT). The
- * first listens on @p addr, the others on the address it bound, so port 0 works. Once all
- * listen, @p on_listening (optional) gets that address on the calling thread. If one fails to
- * start, or its loop fails, the others are stopped (tlsx_stop_all()).
+ * first listens on @p addrs, the others on the TCP addresses it bound (so port 0 works) and on
+ * the same inherited sockets. Once all listen, @p on_listening (optional) gets the bound
+ * addresses on the calling thread. If one fails to start, or its loop fails, the others are
+ * stopped (tlsx_stop_all()).
  * @return the first nonzero exit status of a worker, else 0.
  */
 int tlsx_run_servers(int n, void *workers, size_t size, const struct tlsx_server_ops *ops,
-                     const char *addr, void (*on_listening)(const char *bound, void *arg),
-                     void *arg);
+                     const struct tlsx_addrs *addrs,
+                     void (*on_listening)(const struct tlsx_addrs *bound, void *arg), void *arg);
 
 #endif

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tlsio-client: sends a deterministic pseudo-random byte stream to an echo server and checks
  * that exactly the same bytes come back (SHA-256 of both directions, plus the offset of the
- * first differing byte), then prints what the connection went through. */
+ * first differing byte), then prints what the connection went through. With --starttls smtp
+ * it first speaks the plaintext part of SMTP (RFC 3207) and switches to TLS in place. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -10,6 +11,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common.h"
 
@@ -33,6 +35,18 @@ enum {
 	OPT_TEXT,
 	OPT_TIMEOUT,
 	OPT_JSON,
+	OPT_STARTTLS,
+};
+
+/* A reply line is at most 512 octets with its CRLF (RFC 5321 4.5.3.1.5); room for more. */
+#define SMTP_LINE_MAX 1000
+
+/* Where the SMTP dialogue before the switch stands. */
+enum smtp_state {
+	SMTP_OFF = 0,      /* no --starttls, or switched */
+	SMTP_GREETING,     /* waiting for the server's 220 */
+	SMTP_EHLO,         /* sent EHLO, reading the 250 lines */
+	SMTP_STARTTLS      /* sent STARTTLS, waiting for 220 */
 };
 
 /* A by-reference send: the bytes live here until the library completes the request. */
@@ -48,13 +62,23 @@ struct client {
 	struct tlsx_common co;
 	const char *connect_addr;
 	const char *server_name;
+	char addr[TLSX_ADDR_LEN]; /* what is connected to: --connect, or unix:PATH */
 	int insecure, json, ref_mode, text;
+	int starttls;          /* --starttls smtp */
+	int plain_only;        /* --plain without --starttls: no TLS at all */
 	uint64_t total, chunk, window, seed, timeout_s;
 	int window_set;
 
 	tlsio_loop *loop;
 	tlsio_conn *c;
+	tlsio_tls_config *cfg; /* for tlsio_connect(), or kept for tlsio_starttls() */
 	const char *backend_name;
+
+	enum smtp_state smtp;
+	char line[SMTP_LINE_MAX];
+	size_t line_len;
+	int smtp_has_starttls; /* the EHLO reply offered it */
+	char smtp_error[SMTP_LINE_MAX + 96];
 
 	tlsx_prng gen;         /* the bytes we send */
 	tlsx_prng check;       /* the same stream again, to compare with what comes back */
@@ -80,6 +104,7 @@ struct client {
 	int done, closed, aborted;
 	int close_status, close_alert;
 	char cert_why[512]; /* why the server certificate was refused */
+	char detail[512];   /* tlsio_conn_error_detail(): why the connect failed */
 	double t_start, t_hs, t_done, t_closed;
 	tlsio_stats stats;
 	char version[32], cipher[96], alpn[64];
@@ -88,7 +113,8 @@ struct client {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: " PROG " --connect ADDR:PORT [options]\n"
+		"Usage: " PROG " --connect HOST:PORT [options]\n"
+		"       " PROG " --unix PATH --server-name NAME [options]\n"
 		"\n"
 		"Sends --bytes of deterministic pseudo-random data (seeded by --seed) to a TLS\n"
 		"echo server such as tlsio-echo and checks that the echo is byte for byte the\n"
@@ -96,9 +122,16 @@ static void usage(FILE *f)
 		"counters, the TLS version and cipher, and the throughput.\n"
 		"\n"
 		"Options:\n"
-		"  --connect ADDR:PORT  server address, numeric IPv4 or [IPv6] (required)\n"
+		"  --connect HOST:PORT  server address: a host name (resolved off the loop, every\n"
+		"                       address tried), IP:PORT, [IPv6]:PORT, [IPv6%%zone]:PORT,\n"
+		"                       unix:PATH or unix:@NAME (this or --unix is required)\n"
 		"  --server-name NAME   SNI and the name verified in the server certificate\n"
-		"                       (default: the host of --connect, a name or an IP address)\n"
+		"                       (default: the host of --connect, a name or an IP address;\n"
+		"                       required for TLS over a Unix socket)\n"
+		"  --starttls smtp      connect in plaintext, speak SMTP up to STARTTLS (read the\n"
+		"                       220 greeting, EHLO, expect STARTTLS among the 250 lines,\n"
+		"                       STARTTLS, wait for 220), then switch to TLS and run the\n"
+		"                       echo check over it (against tlsio-echo --starttls smtp)\n"
 		"  --ca FILE            PEM CA bundle to verify the server (default: system's)\n"
 		"  --insecure           do not verify the server certificate nor its name\n"
 		"  --cert FILE          client certificate (PEM), for servers that ask for one\n"
@@ -121,12 +154,13 @@ static void usage(FILE *f)
 		"  --timeout SEC        handshake and idle timeout (default 30, 0: none)\n"
 		"  --json               print the result as one JSON object on one line\n"
 		"%s"
+		"%s"
 		"\n"
 		"SIGINT/SIGTERM abort the connection (the run fails); a second one exits at once.\n"
 		"\n"
 		"Exit status: 0 if every byte came back unchanged and the connection closed\n"
 		"cleanly, 1 on a mismatch or a connection error, 2 on bad usage.\n",
-		tlsx_common_help);
+		tlsx_client_help, tlsx_common_help);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -246,13 +280,130 @@ static int check_bytes(struct client *cl, const uint8_t *data, size_t len)
 	return 0;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* --starttls smtp: the client's plaintext part, up to the switch */
+
+static void smtp_fail(struct client *cl, const char *what, const char *line, size_t len)
+{
+	if (cl->smtp_error[0] == '\0')
+		snprintf(cl->smtp_error, sizeof(cl->smtp_error), "%s%s%.*s%s", what,
+		         line != NULL ? " ('" : "", (int)len, line != NULL ? line : "",
+		         line != NULL ? "')" : "");
+	cl->smtp = SMTP_OFF;
+	tlsio_close(cl->c);
+}
+
+static void smtp_send(struct client *cl, const char *cmd)
+{
+	int rc = tlsio_send(cl->c, cmd, strlen(cmd));
+	if (rc < 0)
+		fail_send(cl, rc);
+}
+
+/* One reply line (CRLF stripped); @p more: bytes follow it in the same read. */
+static void smtp_reply_line(struct client *cl, const char *line, size_t len, int more)
+{
+	int code, last;
+	if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' ||
+	    line[2] < '0' || line[2] > '9' || (len > 3 && line[3] != ' ' && line[3] != '-')) {
+		smtp_fail(cl, "not an SMTP reply", line, len);
+		return;
+	}
+	code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+	last = len == 3 || line[3] == ' ';
+	switch (cl->smtp) {
+	case SMTP_GREETING:
+		if (code != 220) {
+			smtp_fail(cl, "the server's greeting is not 220", line, len);
+			return;
+		}
+		if (last) {
+			cl->smtp = SMTP_EHLO;
+			smtp_send(cl, "EHLO tlsio-client\r\n");
+		}
+		return;
+	case SMTP_EHLO:
+		if (code != 250) {
+			smtp_fail(cl, "EHLO refused", line, len);
+			return;
+		}
+		/* the first line names the server; each further one is an extension keyword */
+		if (len >= 12 && strncasecmp(line + 4, "STARTTLS", 8) == 0 && (len == 12 || line[12] == ' '))
+			cl->smtp_has_starttls = 1;
+		if (!last)
+			return;
+		if (!cl->smtp_has_starttls) {
+			smtp_fail(cl, "the server does not offer STARTTLS in its EHLO reply", NULL, 0);
+			return;
+		}
+		cl->smtp = SMTP_STARTTLS;
+		smtp_send(cl, "STARTTLS\r\n");
+		return;
+	case SMTP_STARTTLS: {
+		int rc;
+		if (code != 220) {
+			smtp_fail(cl, "STARTTLS refused", line, len);
+			return;
+		}
+		if (!last)
+			return;
+		/* The mirror of CVE-2011-0411: plaintext behind the go-ahead could be a
+		 * man-in-the-middle's, and would be taken as the TLS server's first bytes. */
+		if (more) {
+			smtp_fail(cl, "bytes after the server's 220 to STARTTLS (response injection)", NULL,
+			          0);
+			return;
+		}
+		cl->smtp = SMTP_OFF;
+		rc = tlsio_starttls(cl->c, cl->cfg);
+		if (rc < 0) {
+			char why[96];
+			snprintf(why, sizeof(why), "tlsio_starttls: %s", tlsio_strerror(rc));
+			smtp_fail(cl, why, NULL, 0);
+		}
+		return;
+	}
+	case SMTP_OFF:
+		return;
+	}
+}
+
+static void smtp_input(struct client *cl, const uint8_t *data, size_t len)
+{
+	while (len > 0 && cl->smtp != SMTP_OFF) {
+		const uint8_t *nl = memchr(data, '\n', len);
+		size_t take = nl != NULL ? (size_t)(nl - data) + 1 : len, n;
+		if (cl->line_len + take > sizeof(cl->line)) {
+			smtp_fail(cl, "reply line too long", NULL, 0);
+			return;
+		}
+		memcpy(cl->line + cl->line_len, data, take);
+		cl->line_len += take;
+		data += take;
+		len -= take;
+		if (nl == NULL)
+			return;
+		n = cl->line_len - 1;
+		if (n > 0 && cl->line[n - 1] == '\r')
+			n--;
+		cl->line_len = 0;
+		smtp_reply_line(cl, cl->line, n, len > 0);
+	}
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
 static void on_handshake(tlsio_conn *c, void *user)
 {
 	struct client *cl = user;
 	const char *v = tlsio_conn_tls_version(c), *ci = tlsio_conn_cipher(c), *a = tlsio_conn_alpn(c);
+	if (!tlsio_conn_is_tls(c) && cl->starttls)
+		return; /* connected: the server speaks first (smtp is SMTP_GREETING from the start) */
 	cl->t_hs = tlsx_now();
-	snprintf(cl->version, sizeof(cl->version), "%s", v != NULL ? v : "?");
-	snprintf(cl->cipher, sizeof(cl->cipher), "%s", ci != NULL ? ci : "?");
+	if (!tlsio_conn_is_tls(c))
+		v = ci = NULL; /* --plain */
+	snprintf(cl->version, sizeof(cl->version), "%s", v != NULL ? v : "none");
+	snprintf(cl->cipher, sizeof(cl->cipher), "%s", ci != NULL ? ci : "(plain TCP or Unix socket, --plain)");
 	snprintf(cl->alpn, sizeof(cl->alpn), "%s", a != NULL ? a : "");
 	if (cl->total == 0) {
 		cl->done = 1;
@@ -266,6 +417,10 @@ static void on_handshake(tlsio_conn *c, void *user)
 static void on_data(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
 {
 	struct client *cl = user;
+	if (cl->smtp != SMTP_OFF) {
+		smtp_input(cl, data, len);
+		return;
+	}
 	if (cl->done || cl->overflow)
 		return;
 	if (len > cl->sent - cl->received) {
@@ -311,6 +466,8 @@ static void on_close(tlsio_conn *c, int status, int alert, void *user)
 		tlsio_conn_cert_error(c, &why);
 		snprintf(cl->cert_why, sizeof(cl->cert_why), "%s", why);
 	}
+	if (tlsio_conn_error_detail(c) != NULL)
+		snprintf(cl->detail, sizeof(cl->detail), "%s", tlsio_conn_error_detail(c));
 	cl->close_alert = alert;
 	cl->t_closed = tlsx_now();
 	cl->c = NULL;
@@ -352,7 +509,9 @@ static int parse_args(struct client *cl, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		TLSX_COMMON_LONGOPTS,
+		TLSX_CLIENT_LONGOPTS,
 		{"connect", required_argument, NULL, OPT_CONNECT},
+		{"starttls", required_argument, NULL, OPT_STARTTLS},
 		{"insecure", no_argument, NULL, OPT_INSECURE},
 		{"server-name", required_argument, NULL, OPT_SERVER_NAME},
 		{"bytes", required_argument, NULL, OPT_BYTES},
@@ -431,6 +590,13 @@ static int parse_args(struct client *cl, int argc, char **argv)
 		case OPT_JSON:
 			cl->json = 1;
 			break;
+		case OPT_STARTTLS:
+			if (strcmp(optarg, "smtp") != 0) {
+				fprintf(stderr, PROG ": bad value for --starttls: '%s' (expected smtp)\n", optarg);
+				return TLSX_EXIT_USAGE;
+			}
+			cl->starttls = 1;
+			break;
 		default:
 			fprintf(stderr, "Try '" PROG " --help'.\n");
 			return TLSX_EXIT_USAGE;
@@ -456,8 +622,9 @@ static void print_text(const struct client *cl, const char *dsent, const char *d
 	FILE *f = stdout;
 	fprintf(f, "backend:        %s\n", cl->backend_name);
 	if (cl->version[0])
-		fprintf(f, "tls:            %s %s%s%s\n", cl->version, cl->cipher,
-		        cl->alpn[0] ? ", alpn " : "", cl->alpn);
+		fprintf(f, "tls:            %s %s%s%s%s\n", cl->version, cl->cipher,
+		        cl->alpn[0] ? ", alpn " : "", cl->alpn,
+		        cl->starttls ? " (after SMTP STARTTLS)" : "");
 	else
 		fprintf(f, "tls:            (no handshake)\n");
 	fprintf(f, "mode:           %s, chunk %" PRIu64 ", window %" PRIu64 ", seed %" PRIu64 "\n",
@@ -498,9 +665,10 @@ static void print_json(const struct client *cl, const char *dsent, const char *d
 	fputs("{\"backend\":", f);
 	tlsx_json_str(f, cl->backend_name);
 	fputs(",\"tls_version\":", f);
-	tlsx_json_str(f, cl->version[0] ? cl->version : NULL);
+	/* null for --plain: no TLS, nothing negotiated (--starttls: what the switch negotiated) */
+	tlsx_json_str(f, cl->version[0] && !cl->plain_only ? cl->version : NULL);
 	fputs(",\"cipher\":", f);
-	tlsx_json_str(f, cl->cipher[0] ? cl->cipher : NULL);
+	tlsx_json_str(f, cl->cipher[0] && !cl->plain_only ? cl->cipher : NULL);
 	fputs(",\"alpn\":", f);
 	tlsx_json_str(f, cl->alpn[0] ? cl->alpn : NULL);
 	fprintf(f, ",\"mode\":\"%s\",\"bytes\":%" PRIu64 ",\"chunk\":%" PRIu64 ",\"window\":%" PRIu64
@@ -557,10 +725,10 @@ int main(int argc, char **argv)
 		tlsx_list_backends(stdout);
 		return TLSX_EXIT_OK;
 	}
-	if (cl.connect_addr == NULL) {
-		fprintf(stderr, PROG ": --connect ADDR:PORT is required\nTry '" PROG " --help'.\n");
-		return TLSX_EXIT_USAGE;
-	}
+	rc = tlsx_client_addr(&cl.co, cl.connect_addr, !cl.co.plain || cl.starttls, cl.insecure,
+	                      cl.server_name, cl.addr, sizeof(cl.addr));
+	if (rc != 0)
+		return rc;
 	if ((cl.co.cert == NULL) != (cl.co.key == NULL)) {
 		fprintf(stderr, PROG ": a client certificate needs both --cert and --key\n");
 		return TLSX_EXIT_USAGE;
@@ -595,8 +763,13 @@ int main(int argc, char **argv)
 	}
 	tlsx_tls_opts(&cl.co, &topts);
 	topts.verify = cl.insecure ? TLSIO_VERIFY_NONE : TLSIO_VERIFY_DEFAULT;
-	if (tlsx_tls_config(&cl.co, 0, &topts, &cfg) != 0)
+	/* --starttls: the connection starts plain, the configuration is for the switch */
+	if ((!cl.co.plain || cl.starttls) && tlsx_tls_config(&cl.co, 0, &topts, &cl.cfg) != 0)
 		goto out;
+	cl.plain_only = cl.co.plain && !cl.starttls;
+	if (cl.starttls)
+		cl.co.plain = 1;
+	cfg = cl.co.plain ? NULL : cl.cfg;
 	rc = tlsx_signals_install(2);
 	if (rc == 0)
 		rc = tlsx_signals_watch(cl.loop, client_stop, &cl);
@@ -613,10 +786,13 @@ int main(int argc, char **argv)
 	copts.low_water = DEFAULT_HIGH_WATER / 4;
 	copts.handshake_timeout_ms = (uint32_t)(cl.timeout_s * 1000);
 	copts.idle_timeout_ms = (uint32_t)(cl.timeout_s * 1000);
+	/* Set before the connect rather than in on_handshake: the first bytes are the greeting,
+	 * whichever callback comes first. */
+	cl.smtp = cl.starttls ? SMTP_GREETING : SMTP_OFF;
 	cl.t_start = tlsx_now();
-	rc = tlsio_connect(cl.loop, cl.connect_addr, cfg, &copts, &cl.c);
+	rc = tlsio_connect(cl.loop, cl.addr, cfg, &copts, &cl.c);
 	if (rc < 0) {
-		fprintf(stderr, PROG ": cannot connect to %s: %s\n", cl.connect_addr, tlsio_strerror(rc));
+		fprintf(stderr, PROG ": cannot connect to %s: %s\n", cl.addr, tlsio_strerror(rc));
 		goto out;
 	}
 
@@ -648,12 +824,18 @@ int main(int argc, char **argv)
 
 	if (cl.local_error != 0)
 		fprintf(stderr, PROG ": send failed: %s\n", tlsio_strerror(cl.local_error));
+	if (cl.smtp_error[0] != '\0') {
+		fprintf(stderr, PROG ": SMTP STARTTLS: %s\n", cl.smtp_error);
+		ok = 0;
+	}
 	if (cl.close_status != 0) {
 		tlsx_print_status(PROG, cl.version[0] ? "connection failed" : "connect/handshake failed",
 		                  cl.close_status, cl.close_alert);
+		if (cl.detail[0] != '\0')
+			fprintf(stderr, PROG ": %s\n", cl.detail);
 		if (cl.cert_why[0] != '\0')
 			fprintf(stderr, PROG ": server certificate refused: %s\n", cl.cert_why);
-	} else if (!cl.done)
+	} else if (cl.smtp_error[0] == '\0' && !cl.done)
 		fprintf(stderr, PROG ": the server closed after %" PRIu64 " of %" PRIu64 " bytes came back\n",
 		        cl.received, cl.total);
 	if (cl.mismatch)
@@ -671,7 +853,7 @@ int main(int argc, char **argv)
 
 out:
 	free(cl.pend_chunk);
-	tlsio_tls_config_free(cfg);
+	tlsio_tls_config_free(cl.cfg);
 	tlsx_signals_unwatch(cl.loop);
 	tlsio_loop_free(cl.loop);
 	free(cl.buf);

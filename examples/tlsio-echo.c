@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tlsio-echo: a TLS echo server. Every byte a client sends comes back to it, in order, also when
- * the client sends faster than it reads (backpressure pauses reading instead of dropping data). */
+ * the client sends faster than it reads (backpressure pauses reading instead of dropping data).
+ * With --starttls smtp each connection starts as the plaintext part of an SMTP server (RFC 3207)
+ * and becomes the echo once the client's STARTTLS switched it to TLS (tlsio_starttls()). */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -26,9 +28,13 @@ enum {
 	OPT_HS_TIMEOUT,
 	OPT_IDLE_TIMEOUT,
 	OPT_THREADS,
+	OPT_STARTTLS,
 };
 
 #define MAX_SNI 8
+/* RFC 5321 4.5.3.1.6: a text line is at most 1000 octets with its CRLF; a command line is
+ * shorter still, so nothing a client legitimately sends before STARTTLS comes near it. */
+#define SMTP_LINE_MAX 1000
 
 /* --sni NAME=CERT:KEY: a certificate chosen by the name the client asks for. */
 struct sni_entry {
@@ -42,7 +48,9 @@ struct echo_conn;
  * parsed settings and its own loop, listener, connections and counters. */
 struct echo_server {
 	struct tlsx_common co;
-	const char *listen_addr;
+	const char *listen_addr;   /* NULL: --unix, or the default */
+	struct tlsx_addrs addrs;
+	int starttls;              /* --starttls smtp */
 	int verify;
 	uint64_t max_conns;
 	size_t high_water, low_water;
@@ -52,6 +60,7 @@ struct echo_server {
 	uint64_t hs_timeout_ms, idle_timeout_ms;
 	int threads;
 	tlsio_tls_config *cfg;     /* shared by every thread, like the --sni ones */
+	tlsio_tls_config *listen_cfg; /* cfg, or NULL: --plain, --starttls (TLS comes later) */
 	tlsio_conn_opts copts;
 
 	/* Per thread from here on, from a cache line of its own: no false sharing with the
@@ -59,7 +68,7 @@ struct echo_server {
 	_Alignas(64) int index;    /* thread number, 0 .. threads-1 */
 	int started;               /* listened: has a summary to print */
 	tlsio_loop *loop;
-	tlsio_listener *listener;
+	tlsio_listener *listener[TLSX_MAX_LISTEN];
 	struct echo_conn *conns;   /* open connections, for the shutdown */
 	int shutting_down;
 
@@ -81,25 +90,33 @@ struct echo_conn {
 	int paused;       /* we called tlsio_read_stop() */
 	int close_wanted; /* close as soon as the stash is handed over */
 	int close_sent;   /* tlsio_close() called */
+	/* --starttls smtp: the command line being read, until STARTTLS (then freed) */
+	char *line;
+	size_t line_len;
+	int smtp;         /* in the SMTP plaintext dialogue */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: " PROG " --cert FILE --key FILE [options]\n"
+		"       " PROG " --plain [options]\n"
 		"\n"
 		"TLS echo server: sends every byte it receives back to the sender. Prints\n"
-		"'listening on ADDR:PORT' on stdout once it accepts connections. SIGINT/SIGTERM\n"
-		"stop accepting and close every connection gracefully, aborting those still open\n"
-		"after %d s (a second signal aborts them at once, a third exits at once); a summary\n"
-		"line goes to stderr (with --threads, one per thread, 'thread K: ...', then the\n"
-		"total).\n"
+		"'listening on ADDR' on stdout (a line per address) once it accepts connections.\n"
+		"SIGINT/SIGTERM stop accepting and close every connection gracefully, aborting\n"
+		"those still open after %d s (a second signal aborts them at once, a third exits\n"
+		"at once); a summary line goes to stderr (with --threads, one per thread,\n"
+		"'thread K: ...', then the total).\n"
 		"\n"
 		"Options:\n"
-		"  --listen ADDR:PORT   address to listen on, IPv4 or [IPv6]\n"
-		"                       (default 127.0.0.1:0; port 0 picks a free one)\n"
-		"  --cert FILE          PEM certificate chain (required)\n"
-		"  --key FILE           PEM private key (required)\n"
+		"  --listen ADDR        address to listen on (default 127.0.0.1:0; port 0 picks\n"
+		"                       a free one): IP:PORT, [IPv6]:PORT, unix:PATH, unix:@NAME,\n"
+		"                       fd:N (a listening socket this process inherited), or\n"
+		"                       'systemd': every socket systemd socket activation passed\n"
+		"                       ($LISTEN_FDS; a .socket unit, systemd-socket-activate)\n"
+		"  --cert FILE          PEM certificate chain (required, unless --plain)\n"
+		"  --key FILE           PEM private key (required, unless --plain)\n"
 		"  --ca FILE            PEM CA bundle used to verify client certificates\n"
 		"  --verify             require a client certificate signed by --ca\n"
 		"  --max-conns N        exit after N connections have closed (default 0: never)\n"
@@ -114,12 +131,21 @@ static void usage(FILE *f)
 		"  --idle-timeout MS    end a connection silent for MS (default 0: none)\n"
 		"  --threads N          N threads, each with its own loop and its own SO_REUSEPORT\n"
 		"                       listener on the same address; the kernel spreads the\n"
-		"                       connections (default 1; 0: one per CPU)\n"
+		"                       connections (default 1; 0: one per CPU); sockets passed\n"
+		"                       in (fd:N, systemd) are shared by the threads instead\n"
+		"  --starttls smtp      start every connection in plaintext as an SMTP server\n"
+		"                       (RFC 3207): greeting, EHLO/HELO, NOOP, QUIT, and\n"
+		"                       STARTTLS, which switches it to TLS (--cert/--key), after\n"
+		"                       which it is the echo; other commands get 530. A line over\n"
+		"                       %d bytes is refused (500) and the connection closed, and\n"
+		"                       so is one with bytes after its STARTTLS line (command\n"
+		"                       injection, CVE-2011-0411), without an answer\n"
+		"%s"
 		"%s"
 		"\n"
 		"Exit status: 0 after a signal or --max-conns (counted over all threads), 1 on a\n"
 		"runtime error, 2 on bad usage.\n",
-		TLSX_DRAIN_MS / 1000, tlsx_common_help);
+		TLSX_DRAIN_MS / 1000, SMTP_LINE_MAX, tlsx_server_help, tlsx_common_help);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -171,12 +197,120 @@ static void conn_close(struct echo_conn *ec)
 	}
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* --starttls smtp: the plaintext part of an SMTP server, up to STARTTLS (RFC 3207) */
+
+static void smtp_reply(struct echo_conn *ec, const char *text)
+{
+	int rc = tlsio_send(ec->c, text, strlen(text));
+	/* A few short replies, one per command line: a refusal means the client sends commands
+	 * without reading the answers, far past any sane pipelining. */
+	if (rc < 0 && rc != TLSIO_E_CLOSED)
+		tlsio_abort(ec->c);
+}
+
+static void smtp_end(struct echo_conn *ec)
+{
+	ec->smtp = 0;
+	free(ec->line);
+	ec->line = NULL;
+	ec->line_len = 0;
+}
+
+static int smtp_verb(const char *line, size_t len, const char *verb)
+{
+	size_t n = strlen(verb);
+	return len >= n && strncasecmp(line, verb, n) == 0 && (len == n || line[n] == ' ');
+}
+
+/* One complete command line (CRLF stripped). @p more: bytes follow it in the same read. */
+static void smtp_command(struct echo_conn *ec, const char *line, size_t len, int more)
+{
+	struct echo_server *srv = ec->srv;
+	if (smtp_verb(line, len, "EHLO")) {
+		smtp_reply(ec, "250-tlsio-echo\r\n250 STARTTLS\r\n");
+	} else if (smtp_verb(line, len, "HELO")) {
+		smtp_reply(ec, "250 tlsio-echo\r\n");
+	} else if (smtp_verb(line, len, "NOOP")) {
+		/* RFC 3207 section 4: NOOP, EHLO, STARTTLS and QUIT are allowed before TLS */
+		smtp_reply(ec, "250 2.0.0 OK\r\n");
+	} else if (smtp_verb(line, len, "QUIT")) {
+		smtp_reply(ec, "221 2.0.0 Bye\r\n");
+		smtp_end(ec);
+		conn_close(ec);
+	} else if (len == 8 && strncasecmp(line, "STARTTLS", 8) == 0) {
+		int rc;
+		smtp_end(ec);
+		/* Whatever came with the command was written before the client could have seen our
+		 * 220: plaintext an attacker can inject and that would otherwise be taken as sent
+		 * under TLS (CVE-2011-0411). The library drops plaintext it still holds; the rest of
+		 * this read is ours to refuse. */
+		if (more) {
+			if (!srv->co.quiet)
+				fprintf(stderr, PROG ": connection %" PRIu64 ": bytes after STARTTLS in the same "
+				        "read (command injection): closing without an answer\n", ec->id);
+			conn_close(ec);
+			return;
+		}
+		smtp_reply(ec, "220 2.0.0 Ready to start TLS\r\n");
+		rc = tlsio_starttls(ec->c, srv->cfg);
+		if (rc < 0) {
+			if (!srv->co.quiet)
+				fprintf(stderr, PROG ": connection %" PRIu64 ": STARTTLS: %s, aborting it\n",
+				        ec->id, tlsio_strerror(rc));
+			tlsio_abort(ec->c);
+		}
+	} else {
+		smtp_reply(ec, "530 5.7.0 Must issue a STARTTLS command first\r\n");
+	}
+}
+
+static void smtp_input(struct echo_conn *ec, const uint8_t *data, size_t len)
+{
+	while (len > 0 && ec->smtp && !ec->close_sent) {
+		const uint8_t *nl = memchr(data, '\n', len);
+		size_t take = nl != NULL ? (size_t)(nl - data) + 1 : len, n;
+		if (ec->line_len + take > SMTP_LINE_MAX) {
+			smtp_reply(ec, "500 5.5.2 Line too long\r\n");
+			smtp_end(ec);
+			conn_close(ec);
+			return;
+		}
+		memcpy(ec->line + ec->line_len, data, take);
+		ec->line_len += take;
+		data += take;
+		len -= take;
+		if (nl == NULL)
+			return; /* the rest of the line comes in a later read */
+		n = ec->line_len - 1;
+		if (n > 0 && ec->line[n - 1] == '\r')
+			n--;
+		ec->line_len = 0;
+		smtp_command(ec, ec->line, n, len > 0);
+	}
+}
+
+/* Established: a plain connection (--starttls) greets; the TLS handshake after STARTTLS, or
+ * of a TLS listener, needs nothing from us. */
+static void on_handshake(tlsio_conn *c, void *user)
+{
+	struct echo_conn *ec = user;
+	if (ec != NULL && ec->smtp && !tlsio_conn_is_tls(c))
+		smtp_reply(ec, "220 tlsio-echo ESMTP ready\r\n");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
 static void on_data(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
 {
 	struct echo_conn *ec = user;
 	int rc;
 	if (ec == NULL || ec->close_sent)
 		return;
+	if (ec->smtp) {
+		smtp_input(ec, data, len);
+		return;
+	}
 	/* Already holding bytes back: newer bytes must queue behind them, or the order breaks. */
 	if (ec->stash_len > 0) {
 		rc = TLSIO_E_QUEUE_FULL;
@@ -282,6 +416,7 @@ static void on_close(tlsio_conn *c, int status, int alert, void *user)
 	}
 	conn_unlink(ec);
 	free(ec->stash);
+	free(ec->line);
 	free(ec);
 }
 
@@ -308,6 +443,7 @@ static int on_client_hello(tlsio_conn *c, const tlsio_client_hello *hello, tlsio
 }
 
 static const tlsio_callbacks echo_callbacks = {.struct_size = sizeof(tlsio_callbacks),
+	.on_handshake = on_handshake,
 	.on_client_hello = on_client_hello,
 	.on_data = on_data,
 	.on_drain = on_drain,
@@ -329,6 +465,15 @@ static void on_accept(tlsio_listener *l, tlsio_conn *c, void *user)
 	ec->srv = srv;
 	ec->c = c;
 	ec->id = ++srv->accepted;
+	if (srv->starttls) {
+		ec->line = malloc(SMTP_LINE_MAX);
+		if (ec->line == NULL) {
+			free(ec);
+			tlsio_abort(c);
+			return;
+		}
+		ec->smtp = 1;
+	}
 	ec->next = srv->conns;
 	if (srv->conns != NULL)
 		srv->conns->prev = ec;
@@ -386,11 +531,12 @@ static void echo_stop(tlsio_loop *loop, int how, void *user)
 			/* Without a drain the run still ends once nothing is left: close it all here. */
 			fprintf(stderr, PROG ": shutdown without a deadline: cannot drain the loop: %s\n",
 			        tlsio_strerror(rc));
-			tlsio_listener_close(srv->listener);
+			tlsx_listeners_close(srv->listener);
 			for (struct echo_conn *ec = srv->conns; ec != NULL; ec = ec->next)
 				tlsio_close(ec->c);
 		}
-		srv->listener = NULL; /* closed, by the drain or above */
+		/* closed, by the drain or above */
+		memset(srv->listener, 0, sizeof(srv->listener));
 	}
 	if (how == TLSX_STOP_ABORT)
 		abort_all(srv);
@@ -400,7 +546,9 @@ static int parse_args(struct echo_server *srv, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		TLSX_COMMON_LONGOPTS,
+		TLSX_SERVER_LONGOPTS,
 		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"starttls", required_argument, NULL, OPT_STARTTLS},
 		{"verify", no_argument, NULL, OPT_VERIFY},
 		{"max-conns", required_argument, NULL, OPT_MAX_CONNS},
 		{"high-water", required_argument, NULL, OPT_HIGH_WATER},
@@ -481,6 +629,13 @@ static int parse_args(struct echo_server *srv, int argc, char **argv)
 				return TLSX_EXIT_USAGE;
 			}
 			break;
+		case OPT_STARTTLS:
+			if (strcmp(optarg, "smtp") != 0) {
+				fprintf(stderr, PROG ": bad value for --starttls: '%s' (expected smtp)\n", optarg);
+				return TLSX_EXIT_USAGE;
+			}
+			srv->starttls = 1;
+			break;
 		default:
 			fprintf(stderr, "Try '" PROG " --help'.\n");
 			return TLSX_EXIT_USAGE;
@@ -496,12 +651,12 @@ static int parse_args(struct echo_server *srv, int argc, char **argv)
 /* ------------------------------------------------------------------------------------------ */
 /* one server per thread (tlsx_run_servers) */
 
-static int echo_start(void *worker, const char *addr, int shared, char *bound, size_t len)
+static int echo_start(void *worker, const struct tlsx_addrs *addrs, int shared,
+                      struct tlsx_addrs *bound)
 {
 	struct echo_server *srv = worker;
-	int rc = tlsx_server_listen(PROG, srv->co.backend, addr, shared, srv->cfg, &srv->copts,
-	                            on_accept, echo_stop, srv, &srv->loop, &srv->listener, bound,
-	                            len);
+	int rc = tlsx_server_listen(&srv->co, addrs, shared, srv->listen_cfg, &srv->copts, on_accept,
+	                            echo_stop, srv, &srv->loop, srv->listener, bound);
 	if (rc == 0)
 		srv->started = 1;
 	return rc;
@@ -526,23 +681,31 @@ static void echo_finish(void *worker)
 	/* On this thread: tlsio_loop_free releases the thread's TLS caches too. */
 	tlsio_loop_free(srv->loop);
 	srv->loop = NULL;
-	srv->listener = NULL;
+	memset(srv->listener, 0, sizeof(srv->listener));
 }
 
-static void echo_listening(const char *bound, void *arg)
+static void echo_listening(const struct tlsx_addrs *bound, void *arg)
 {
 	struct echo_server *srv = arg;
-	printf("listening on %s\n", bound);
+	for (int i = 0; i < bound->n; i++)
+		printf("listening on %s\n", bound->addr[i]);
 	fflush(stdout);
 	if (!srv->co.quiet) {
 		const tlsio_backend *b = tlsio_backend_by_name(srv->co.backend);
 		fprintf(stderr, PROG ": backend %s", tlsio_backend_name(b));
 		if (srv->threads > 1)
-			fprintf(stderr, ", %d threads (one loop and one SO_REUSEPORT listener each)",
-			        srv->threads);
+			fprintf(stderr, ", %d threads (%s)", srv->threads,
+			        tlsx_addrs_inherited(&srv->addrs)
+			                ? "one loop each, sharing the inherited sockets' accept queues"
+			                : "one loop and one SO_REUSEPORT listener each");
 		fputc('\n', stderr);
-		fprintf(stderr, PROG ": crypto: %s%s\n", tlsio_crypto_info(),
-		        srv->ciphers != NULL ? " (overridden by --ciphers)" : "");
+		if (srv->starttls)
+			fprintf(stderr, PROG ": plaintext SMTP until STARTTLS, then TLS\n");
+		if (srv->cfg != NULL)
+			fprintf(stderr, PROG ": crypto: %s%s\n", tlsio_crypto_info(),
+			        srv->ciphers != NULL ? " (overridden by --ciphers)" : "");
+		else
+			fprintf(stderr, PROG ": plain (--plain): no TLS\n");
 	}
 }
 
@@ -562,11 +725,10 @@ int main(int argc, char **argv)
 	struct echo_server srv, sum, *workers = NULL;
 	const tlsio_backend *backend;
 	tlsio_tls_opts topts;
-	int rc, ret = TLSX_EXIT_FAIL;
+	int rc, ret = TLSX_EXIT_FAIL, need_tls;
 
 	memset(&srv, 0, sizeof(srv));
 	srv.co.prog = PROG;
-	srv.listen_addr = "127.0.0.1:0";
 	srv.threads = 1;
 	rc = parse_args(&srv, argc, argv);
 	if (rc != 0)
@@ -575,11 +737,25 @@ int main(int argc, char **argv)
 		tlsx_list_backends(stdout);
 		return TLSX_EXIT_OK;
 	}
-	if (srv.co.cert == NULL || srv.co.key == NULL) {
-		fprintf(stderr, PROG ": a server needs a certificate and its key: --cert FILE --key FILE\n"
-		                "(for a test run: --cert tests/certs/server.pem --key tests/certs/server.key)\n");
+	/* --starttls: the listener is plain, the TLS configuration is for the switch */
+	need_tls = !srv.co.plain || srv.starttls;
+	if (need_tls && (srv.co.cert == NULL || srv.co.key == NULL)) {
+		fprintf(stderr, PROG ": a %sserver needs a certificate and its key: --cert FILE --key FILE\n"
+		                "(for a test run: --cert tests/certs/server.pem --key tests/certs/server.key;"
+		                " no TLS at all: --plain)\n", srv.starttls ? "STARTTLS " : "TLS ");
 		return TLSX_EXIT_USAGE;
 	}
+	if (srv.co.plain && !srv.starttls &&
+	    (srv.verify || srv.nsni > 0 || srv.strict_sni || srv.ciphers != NULL)) {
+		fprintf(stderr, PROG ": --plain has no TLS: --verify, --sni, --strict-sni and --ciphers "
+		                "do not apply\n");
+		return TLSX_EXIT_USAGE;
+	}
+	if (srv.starttls)
+		srv.co.plain = 1;
+	rc = tlsx_server_addrs(&srv.co, srv.listen_addr, "127.0.0.1:0", srv.threads, &srv.addrs);
+	if (rc != 0)
+		return rc;
 	if (srv.verify && srv.co.ca == NULL) {
 		fprintf(stderr, PROG ": --verify needs --ca FILE (the CA that signs client certificates)\n");
 		return TLSX_EXIT_USAGE;
@@ -607,8 +783,9 @@ int main(int argc, char **argv)
 		topts.verify = TLSIO_VERIFY_REQUIRED;
 	if (srv.ciphers != NULL)
 		topts.ciphers = srv.ciphers;
-	if (tlsx_tls_config(&srv.co, 1, &topts, &srv.cfg) != 0)
+	if (need_tls && tlsx_tls_config(&srv.co, 1, &topts, &srv.cfg) != 0)
 		goto out;
+	srv.listen_cfg = srv.co.plain ? NULL : srv.cfg;
 	for (int i = 0; i < srv.nsni; i++) {
 		tlsio_tls_opts so = topts;
 		so.cert_file = srv.sni[i].cert;
@@ -635,7 +812,7 @@ int main(int argc, char **argv)
 		workers[i] = srv;
 		workers[i].index = i;
 	}
-	ret = tlsx_run_servers(srv.threads, workers, sizeof(*workers), &ops, srv.listen_addr,
+	ret = tlsx_run_servers(srv.threads, workers, sizeof(*workers), &ops, &srv.addrs,
 	                       echo_listening, &srv);
 	/* The threads are joined: their counters are final. */
 	memset(&sum, 0, sizeof(sum));

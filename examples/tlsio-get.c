@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* tlsio-get: downloads one path over HTTPS (HTTP/1.1), counts and optionally hashes the body,
- * and prints the throughput. The client side of the bulk benchmark: unlike curl it reads with
+/* tlsio-get: downloads one path over HTTPS (HTTP/1.1; --plain: HTTP over plain TCP or a Unix
+ * socket), counts and optionally hashes the body, and prints the throughput. The client side of the bulk benchmark: unlike curl it reads with
  * the library's own large reads, so the server, not the client, is what a run measures. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -32,6 +32,7 @@ enum {
 struct get {
 	struct tlsx_common co;
 	const char *connect_addr, *path, *server_name;
+	char addr[TLSX_ADDR_LEN]; /* what is connected to: --connect, or unix:PATH */
 	int insecure, json, sha;
 	uint64_t repeat, timeout_s;
 	int64_t expect; /* -1: any length */
@@ -54,25 +55,32 @@ struct get {
 	double t_start, t_hs, t_done;
 	int closed, close_status, close_alert;
 	char cert_why[512]; /* why the server certificate was refused */
+	char detail[512];   /* tlsio_conn_error_detail(): why the connect failed */
 	tlsio_stats stats;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: " PROG " --connect ADDR:PORT [options]\n"
+		"Usage: " PROG " --connect HOST:PORT [options]\n"
+		"       " PROG " --unix PATH --server-name NAME [options]\n"
 		"\n"
 		"Downloads PATH over HTTPS (HTTP/1.1) with the library's client and prints the body\n"
 		"size, the time from the first request to the last body byte, the throughput and\n"
 		"the connection's counters. --repeat sends the requests one after another on one\n"
-		"keep-alive connection. The body is discarded (--sha256 hashes it first).\n"
+		"keep-alive connection. The body is discarded (--sha256 hashes it first). With\n"
+		"--plain the same over plain HTTP.\n"
 		"\n"
 		"Options:\n"
-		"  --connect ADDR:PORT  server address, numeric IPv4 or [IPv6] (required)\n"
+		"  --connect HOST:PORT  server address: a host name (resolved off the loop, every\n"
+		"                       address tried), IP:PORT, [IPv6]:PORT, [IPv6%%zone]:PORT,\n"
+		"                       unix:PATH or unix:@NAME (this or --unix is required)\n"
 		"  --path PATH          what to GET (default /)\n"
 		"  --server-name NAME   SNI, Host header, and the name verified in the server\n"
 		"                       certificate (default: the host of --connect, a name or an\n"
-		"                       IP address; the Host header is then --connect itself)\n"
+		"                       IP address; the Host header is then --connect itself, or\n"
+		"                       'localhost' over a Unix socket); required for TLS over a\n"
+		"                       Unix socket\n"
 		"  --ca FILE            PEM CA bundle to verify the server (default: system's)\n"
 		"  --insecure           do not verify the server certificate nor its name\n"
 		"  --repeat N           GET it N times on one connection (default 1)\n"
@@ -81,10 +89,11 @@ static void usage(FILE *f)
 		"  --timeout SEC        handshake and idle timeout (default 30, 0: none)\n"
 		"  --json               print the result as one JSON object on one line\n"
 		"%s"
+		"%s"
 		"\n"
 		"Exit status: 0 if every response was 200 with a complete body and the connection\n"
 		"closed cleanly, 1 otherwise, 2 on bad usage.\n",
-		tlsx_common_help);
+		tlsx_client_help, tlsx_common_help);
 }
 
 static void fail(struct get *g, const char *why)
@@ -101,10 +110,12 @@ static void send_request(struct get *g)
 {
 	char req[1024];
 	int last = g->done + 1 >= g->repeat;
+	/* a Unix socket's path is no host (RFC 9112 3.2 wants one): the local host it is */
+	const char *host = g->server_name != NULL ? g->server_name
+	                   : strncmp(g->addr, "unix:", 5) == 0 ? "localhost" : g->addr;
 	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: " PROG
 	                 "\r\nAccept: */*\r\n%s\r\n",
-	                 g->path, g->server_name != NULL ? g->server_name : g->connect_addr,
-	                 last ? "Connection: close\r\n" : "");
+	                 g->path, host, last ? "Connection: close\r\n" : "");
 	int rc;
 	if (n < 0 || (size_t)n >= sizeof(req)) {
 		fail(g, "request too long");
@@ -178,8 +189,8 @@ static void on_handshake(tlsio_conn *c, void *user)
 	struct get *g = user;
 	const char *v = tlsio_conn_tls_version(c), *ci = tlsio_conn_cipher(c);
 	g->t_hs = tlsx_now();
-	snprintf(g->version, sizeof(g->version), "%s", v != NULL ? v : "");
-	snprintf(g->cipher, sizeof(g->cipher), "%s", ci != NULL ? ci : "");
+	snprintf(g->version, sizeof(g->version), "%s", v != NULL ? v : "none");
+	snprintf(g->cipher, sizeof(g->cipher), "%s", ci != NULL ? ci : "(plain HTTP, --plain)");
 }
 
 static void on_data(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
@@ -244,6 +255,8 @@ static void on_close(tlsio_conn *c, int status, int alert, void *user)
 		tlsio_conn_cert_error(c, &why);
 		snprintf(g->cert_why, sizeof(g->cert_why), "%s", why);
 	}
+	if (tlsio_conn_error_detail(c) != NULL)
+		snprintf(g->detail, sizeof(g->detail), "%s", tlsio_conn_error_detail(c));
 	g->close_alert = alert;
 	g->closed = 1;
 	/* A body framed by the close: it ends here, cleanly only with close_notify. */
@@ -273,6 +286,7 @@ static int parse_args(struct get *g, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		TLSX_COMMON_LONGOPTS,
+		TLSX_CLIENT_LONGOPTS,
 		{"connect", required_argument, NULL, OPT_CONNECT},
 		{"path", required_argument, NULL, OPT_PATH},
 		{"insecure", no_argument, NULL, OPT_INSECURE},
@@ -374,10 +388,10 @@ int main(int argc, char **argv)
 		tlsx_list_backends(stdout);
 		return TLSX_EXIT_OK;
 	}
-	if (g.connect_addr == NULL) {
-		fprintf(stderr, PROG ": --connect ADDR:PORT is required\nTry '" PROG " --help'.\n");
-		return TLSX_EXIT_USAGE;
-	}
+	rc = tlsx_client_addr(&g.co, g.connect_addr, !g.co.plain, g.insecure, g.server_name, g.addr,
+	                      sizeof(g.addr));
+	if (rc != 0)
+		return rc;
 	rc = tlsx_backend(&g.co, &backend);
 	if (rc != 0)
 		return rc;
@@ -389,7 +403,7 @@ int main(int argc, char **argv)
 	}
 	tlsx_tls_opts(&g.co, &topts);
 	topts.verify = g.insecure ? TLSIO_VERIFY_NONE : TLSIO_VERIFY_DEFAULT;
-	if (tlsx_tls_config(&g.co, 0, &topts, &cfg) != 0)
+	if (!g.co.plain && tlsx_tls_config(&g.co, 0, &topts, &cfg) != 0)
 		goto out;
 	rc = tlsx_signals_install(2);
 	if (rc == 0)
@@ -405,9 +419,9 @@ int main(int argc, char **argv)
 	copts.handshake_timeout_ms = (uint32_t)(g.timeout_s * 1000);
 	copts.idle_timeout_ms = (uint32_t)(g.timeout_s * 1000);
 	g.t_start = tlsx_now();
-	rc = tlsio_connect(g.loop, g.connect_addr, cfg, &copts, &g.c);
+	rc = tlsio_connect(g.loop, g.addr, cfg, &copts, &g.c);
 	if (rc < 0) {
-		fprintf(stderr, PROG ": cannot connect to %s: %s\n", g.connect_addr, tlsio_strerror(rc));
+		fprintf(stderr, PROG ": cannot connect to %s: %s\n", g.addr, tlsio_strerror(rc));
 		goto out;
 	}
 	/* Queued now, sent right after the handshake. */
@@ -423,6 +437,8 @@ int main(int argc, char **argv)
 	if (g.close_status != 0) {
 		tlsx_print_status(PROG, g.version[0] ? "connection failed" : "connect/handshake failed",
 		                  g.close_status, g.close_alert);
+		if (g.detail[0] != '\0')
+			fprintf(stderr, PROG ": %s\n", g.detail);
 		if (g.cert_why[0] != '\0')
 			fprintf(stderr, PROG ": server certificate refused: %s\n", g.cert_why);
 	} else if (!g.error && g.done < g.repeat)
@@ -442,9 +458,10 @@ int main(int argc, char **argv)
 		       "\"version\":",
 		       ok ? "true" : "false", g.done, g.last_body, g.stats.app_bytes_received,
 		       g.t_hs > 0 ? g.t_hs - g.t_start : 0, secs, mbps);
-		tlsx_json_str(stdout, g.version[0] ? g.version : NULL);
+		/* null for --plain: no TLS, nothing negotiated */
+		tlsx_json_str(stdout, g.version[0] && !g.co.plain ? g.version : NULL);
 		printf(",\"cipher\":");
-		tlsx_json_str(stdout, g.cipher[0] ? g.cipher : NULL);
+		tlsx_json_str(stdout, g.cipher[0] && !g.co.plain ? g.cipher : NULL);
 		printf(",\"sha256\":");
 		tlsx_json_str(stdout, g.sha ? hex : NULL);
 		printf(",\"read_calls\":%" PRIu64 ",\"tls_bytes_received\":%" PRIu64 "}\n",

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* tlsio-https: a minimal HTTP/1.1 responder over TLS, for load generators (wrk, h2load, curl).
+/* tlsio-https: a minimal HTTP/1.1 responder over TLS (or, with --plain, over plain TCP or a
+ * Unix socket), for load generators (wrk, h2load, curl).
  * Every GET answers with the same body: N bytes of a fixed pattern, or one file held in memory.
  * Bodies go out by reference (tlsio_send_ref) in slices of --chunk bytes, so a 1 GiB response
  * costs one shared buffer, and the send queue's high water paces it (on_drain refills). */
@@ -57,7 +58,8 @@ struct https_counters {
  * loop, listener, connections and counters. */
 struct https_server {
 	struct tlsx_common co;
-	const char *listen_addr;
+	const char *listen_addr; /* NULL: --unix, or the default */
+	struct tlsx_addrs addrs;
 	const char *file;
 	uint64_t body_size;   /* bytes per response */
 	size_t chunk;         /* bytes per tlsio_send_ref */
@@ -85,7 +87,7 @@ struct https_server {
 	_Alignas(64) int index;
 	int started;
 	tlsio_loop *loop;
-	tlsio_listener *listener;
+	tlsio_listener *listener[TLSX_MAX_LISTEN];
 	struct https_conn *conns;
 	int shutting_down;
 
@@ -123,25 +125,31 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: " PROG " --cert FILE --key FILE [options]\n"
+		"       " PROG " --plain [options]\n"
 		"\n"
-		"Minimal HTTP/1.1 server over TLS for benchmarks: GET (and HEAD) of any path answer\n"
-		"200 with the same body; keep-alive by default, 'Connection: close' honoured (so\n"
-		"h2load can measure full handshakes), pipelined requests answered in order; other\n"
-		"methods get 405, malformed requests 400, a request head over --max-header 431,\n"
-		"a request body over --max-body 413. A POST's body (Content-Length) is read and\n"
-		"discarded, then it is answered as a GET (so a client can move bytes both ways);\n"
-		"each followed by a close. GET /stats answers the server's counters and heap use\n"
-		"(text; with --threads the sums over all threads, then 'threads N' and per-thread\n"
-		"'threadK_accepted' and 'threadK_requests' lines). Prints 'listening on ADDR:PORT'\n"
-		"on stdout; the crypto path and backend on stderr. SIGINT/SIGTERM close every\n"
-		"connection gracefully, aborting those still open after %d s (a second signal\n"
-		"aborts them at once, a third exits at once); a summary goes to stderr (with\n"
-		"--threads, one line per thread, then the total).\n"
+		"Minimal HTTP/1.1 server over TLS (or plain, --plain) for benchmarks: GET (and\n"
+		"HEAD) of any path answer 200 with the same body; keep-alive by default,\n"
+		"'Connection: close' honoured (so h2load can measure full handshakes), pipelined\n"
+		"requests answered in order; other methods get 405, malformed requests 400, a\n"
+		"request head over --max-header 431, a request body over --max-body 413. A POST's\n"
+		"body (Content-Length) is read and discarded, then it is answered as a GET (so a\n"
+		"client can move bytes both ways); each followed by a close. GET /stats answers the\n"
+		"server's counters and heap use (text; with --threads the sums over all threads,\n"
+		"then 'threads N' and per-thread 'threadK_accepted' and 'threadK_requests' lines).\n"
+		"Prints 'listening on ADDR' on stdout (a line per address); the crypto path and\n"
+		"backend on stderr. SIGINT/SIGTERM close every connection gracefully, aborting\n"
+		"those still open after %d s (a second signal aborts them at once, a third exits at\n"
+		"once); a summary goes to stderr (with --threads, one line per thread, then the\n"
+		"total).\n"
 		"\n"
 		"Options:\n"
-		"  --listen ADDR:PORT   address to listen on (default 127.0.0.1:8443)\n"
-		"  --cert FILE          PEM certificate chain (required)\n"
-		"  --key FILE           PEM private key (required)\n"
+		"  --listen ADDR        address to listen on (default 127.0.0.1:8443): IP:PORT,\n"
+		"                       [IPv6]:PORT, unix:PATH, unix:@NAME, fd:N (a listening\n"
+		"                       socket this process inherited), or 'systemd': every\n"
+		"                       socket systemd socket activation passed ($LISTEN_FDS;\n"
+		"                       a .socket unit, systemd-socket-activate)\n"
+		"  --cert FILE          PEM certificate chain (required, unless --plain)\n"
+		"  --key FILE           PEM private key (required, unless --plain)\n"
 		"  --body-size BYTES    body of every response, a fixed pattern (default 128;\n"
 		"                       any size, e.g. 1G: it is streamed from one --chunk buffer)\n"
 		"  --file PATH          serve this file's bytes instead (read once, kept in memory)\n"
@@ -156,13 +164,15 @@ static void usage(FILE *f)
 		"  --count-tls-heap     account wolfSSL's heap apart (tls_heap_in_use in GET /stats)\n"
 		"  --threads N          N threads, each with its own loop and its own SO_REUSEPORT\n"
 		"                       listener on the same address; the kernel spreads the\n"
-		"                       connections (default 1; 0: one per CPU)\n"
+		"                       connections (default 1; 0: one per CPU); sockets passed\n"
+		"                       in (fd:N, systemd) are shared by the threads instead\n"
+		"%s"
 		"%s"
 		"\n"
 		"Without --ciphers the library picks the server's cipher order from the crypto\n"
 		"path: ChaCha20-Poly1305 first when wolfSSL's AES-GCM is not accelerated.\n"
 		"Exit status: 0 after a signal, 1 on a runtime error, 2 on bad usage.\n",
-		TLSX_DRAIN_MS / 1000, tlsx_common_help);
+		TLSX_DRAIN_MS / 1000, tlsx_server_help, tlsx_common_help);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -697,11 +707,12 @@ static void https_stop(tlsio_loop *loop, int how, void *user)
 			/* Without a drain the run still ends once nothing is left: close it all here. */
 			fprintf(stderr, PROG ": shutdown without a deadline: cannot drain the loop: %s\n",
 			        tlsio_strerror(rc));
-			tlsio_listener_close(srv->listener);
+			tlsx_listeners_close(srv->listener);
 			for (struct https_conn *hc = srv->conns; hc != NULL; hc = hc->next)
 				tlsio_close(hc->c);
 		}
-		srv->listener = NULL; /* closed, by the drain or above */
+		/* closed, by the drain or above */
+		memset(srv->listener, 0, sizeof(srv->listener));
 	}
 	if (how == TLSX_STOP_ABORT)
 		abort_all(srv);
@@ -788,6 +799,7 @@ static int parse_args(struct https_server *srv, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		TLSX_COMMON_LONGOPTS,
+		TLSX_SERVER_LONGOPTS,
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"body-size", required_argument, NULL, OPT_BODY_SIZE},
 		{"file", required_argument, NULL, OPT_FILE},
@@ -890,12 +902,12 @@ static int parse_args(struct https_server *srv, int argc, char **argv)
 /* ------------------------------------------------------------------------------------------ */
 /* one server per thread (tlsx_run_servers) */
 
-static int https_start(void *worker, const char *addr, int shared, char *bound, size_t len)
+static int https_start(void *worker, const struct tlsx_addrs *addrs, int shared,
+                       struct tlsx_addrs *bound)
 {
 	struct https_server *srv = worker;
-	int rc = tlsx_server_listen(PROG, srv->co.backend, addr, shared, srv->cfg, &srv->copts,
-	                            on_accept, https_stop, srv, &srv->loop, &srv->listener, bound,
-	                            len);
+	int rc = tlsx_server_listen(&srv->co, addrs, shared, srv->cfg, &srv->copts, on_accept,
+	                            https_stop, srv, &srv->loop, srv->listener, bound);
 	if (rc == 0)
 		srv->started = 1;
 	return rc;
@@ -920,23 +932,30 @@ static void https_finish(void *worker)
 	/* On this thread: tlsio_loop_free releases the thread's TLS caches too. */
 	tlsio_loop_free(srv->loop);
 	srv->loop = NULL;
-	srv->listener = NULL;
+	memset(srv->listener, 0, sizeof(srv->listener));
 }
 
-static void https_listening(const char *bound, void *arg)
+static void https_listening(const struct tlsx_addrs *bound, void *arg)
 {
 	struct https_server *srv = arg;
-	printf("listening on %s\n", bound);
+	for (int i = 0; i < bound->n; i++)
+		printf("listening on %s\n", bound->addr[i]);
 	fflush(stdout);
 	if (srv->co.quiet)
 		return;
 	/* Worker 0's loop info: it listens, so its loop_init is done and published. */
 	fprintf(stderr, PROG ": backend %s (%s)", srv->co.backend, tlsio_loop_info(all_workers[0].loop));
 	if (srv->threads > 1)
-		fprintf(stderr, ", %d threads (one loop and one SO_REUSEPORT listener each)", srv->threads);
+		fprintf(stderr, ", %d threads (%s)", srv->threads,
+		        tlsx_addrs_inherited(&srv->addrs)
+		                ? "one loop each, sharing the inherited sockets' accept queues"
+		                : "one loop and one SO_REUSEPORT listener each");
 	fputc('\n', stderr);
-	fprintf(stderr, PROG ": crypto: %s%s\n", tlsio_crypto_info(),
-	        srv->ciphers != NULL ? " (overridden by --ciphers)" : "");
+	if (srv->cfg != NULL)
+		fprintf(stderr, PROG ": crypto: %s%s\n", tlsio_crypto_info(),
+		        srv->ciphers != NULL ? " (overridden by --ciphers)" : "");
+	else
+		fprintf(stderr, PROG ": plain HTTP (--plain): no TLS\n");
 	fprintf(stderr, PROG ": body %" PRIu64 " bytes%s%s\n", srv->body_size,
 	        srv->file != NULL ? " from " : "", srv->file != NULL ? srv->file : "");
 }
@@ -960,7 +979,6 @@ int main(int argc, char **argv)
 
 	memset(&srv, 0, sizeof(srv));
 	srv.co.prog = PROG;
-	srv.listen_addr = "127.0.0.1:8443";
 	srv.body_size = 128;
 	srv.chunk = 1024 * 1024;
 	srv.high_water = 4u * 1024 * 1024;
@@ -974,11 +992,19 @@ int main(int argc, char **argv)
 		tlsx_list_backends(stdout);
 		return TLSX_EXIT_OK;
 	}
-	if (srv.co.cert == NULL || srv.co.key == NULL) {
-		fprintf(stderr, PROG ": a server needs a certificate and its key: --cert FILE --key FILE\n"
-		                "(for a test run: --cert tests/certs/server.pem --key tests/certs/server.key)\n");
+	if (!srv.co.plain && (srv.co.cert == NULL || srv.co.key == NULL)) {
+		fprintf(stderr, PROG ": a TLS server needs a certificate and its key: --cert FILE --key FILE\n"
+		                "(for a test run: --cert tests/certs/server.pem --key tests/certs/server.key;"
+		                " plain HTTP: --plain)\n");
 		return TLSX_EXIT_USAGE;
 	}
+	if (srv.co.plain && srv.ciphers != NULL) {
+		fprintf(stderr, PROG ": --plain has no TLS: --ciphers does not apply\n");
+		return TLSX_EXIT_USAGE;
+	}
+	rc = tlsx_server_addrs(&srv.co, srv.listen_addr, "127.0.0.1:8443", srv.threads, &srv.addrs);
+	if (rc != 0)
+		return rc;
 	rc = tlsx_backend(&srv.co, &backend);
 	if (rc != 0)
 		return rc;
@@ -1002,7 +1028,7 @@ int main(int argc, char **argv)
 	tlsx_tls_opts(&srv.co, &topts);
 	if (srv.ciphers != NULL)
 		topts.ciphers = srv.ciphers;
-	if (tlsx_tls_config(&srv.co, 1, &topts, &srv.cfg) != 0)
+	if (!srv.co.plain && tlsx_tls_config(&srv.co, 1, &topts, &srv.cfg) != 0)
 		goto out;
 	tlsx_conn_opts(&srv.co, &srv.copts);
 	srv.copts.cb = &https_callbacks;
@@ -1029,7 +1055,7 @@ int main(int argc, char **argv)
 	}
 	all_workers = workers;
 	n_workers = srv.threads;
-	ret = tlsx_run_servers(srv.threads, workers, sizeof(*workers), &ops, srv.listen_addr,
+	ret = tlsx_run_servers(srv.threads, workers, sizeof(*workers), &ops, &srv.addrs,
 	                       https_listening, &srv);
 	/* The threads are joined: their counters are final. */
 	for (int i = 0; i < srv.threads; i++) {

@@ -30,7 +30,7 @@ build=${BUILD_DIR:-$src/build}
 jobs=${JOBS:-$(nproc)}
 
 packages=(build-essential autoconf automake libtool pkg-config check
-	libwolfssl-dev liburing-dev libev-dev openssl gnutls-bin python3 valgrind)
+	libwolfssl-dev liburing-dev libev-dev openssl gnutls-bin python3 valgrind systemd curl)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
