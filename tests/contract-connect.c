@@ -50,17 +50,6 @@ static char g_hosts_why[256] = "not set up";
 /* ---------------------------------------------------------------------------------------- */
 /* /etc/hosts of the test's own */
 
-static int ipv6_loopback(void)
-{
-	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
-	if (fd < 0)
-		return 0;
-	ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
 /* "localhost" must give ::1 first, then 127.0.0.1 (getaddrinfo's RFC 6724 order), as in the
  * hosts file; anything else and the Happy Eyeballs cases could not say what they test. */
 static int hosts_check(void)
@@ -89,7 +78,7 @@ int contract_connect_init(void)
 		"127.0.0.1 v4only.tlsio.test\n"
 		"::1 v6only.tlsio.test\n";
 	int fd;
-	if (!ipv6_loopback()) {
+	if (!tu_ipv6_loopback()) {
 		snprintf(g_hosts_why, sizeof(g_hosts_why), "no IPv6 loopback (::1) on this machine");
 		return 0;
 	}
@@ -588,7 +577,7 @@ START_TEST(test_zone_literal)
 	char a[64];
 	tlsio_conn *c = NULL;
 	LOG_CASE();
-	if (!ipv6_loopback()) {
+	if (!tu_ipv6_loopback()) {
 		printf("SKIP %s on %s: no IPv6 loopback\n", __func__, g_be);
 		return;
 	}

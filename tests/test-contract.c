@@ -1414,17 +1414,6 @@ static const struct id_case id_cases[] = {
 };
 #define ID_CASES ((int)(sizeof(id_cases) / sizeof(id_cases[0])))
 
-static int ipv6_loopback_works(void)
-{
-	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
-	if (fd < 0)
-		return 0;
-	ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
 START_TEST(test_peer_identity)
 {
 	const struct id_case *k = &id_cases[_i];
@@ -1433,7 +1422,7 @@ START_TEST(test_peer_identity)
 	const tu_peer *c, *s, *refuser, *other;
 	BEGIN();
 	tu_log("[%s] case: %s", g_backend, k->name);
-	if (k->listen_host != NULL && !ipv6_loopback_works()) {
+	if (k->listen_host != NULL && !tu_ipv6_loopback()) {
 		/* a kernel without IPv6 on lo cannot run this case; the IPv4 cases still run */
 		tu_log("[%s] no IPv6 loopback here: case not run", g_backend);
 		return;

@@ -1029,6 +1029,17 @@ static void side_drive(tu_side *s)
 
 int tu_transport = TU_TCP_TLS;
 
+int tu_ipv6_loopback(void)
+{
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+	if (fd < 0)
+		return 0;
+	ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
 const char *tu_transport_name(int t)
 {
 	return t == TU_TCP_PLAIN ? "plain" : t == TU_UNIX_TLS ? "unix" : "tls";

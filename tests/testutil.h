@@ -260,6 +260,9 @@ struct tu_pair {
  * loopback, the port of @p addr) or "unix:PATH" / "unix:@NAME". @return the fd or -1. */
 int tu_tcp_connect(const char *addr);
 
+/** Whether this machine has an IPv6 loopback (::1 can be bound). */
+int tu_ipv6_loopback(void);
+
 /** How tu_pair_new()'s pairs connect: TLS over TCP (the default), plain TCP (TLSIO_CONN_PLAIN,
  * no TLS configuration), TLS over a Unix socket (a file in $TMPDIR). */
 enum tu_transport { TU_TCP_TLS = 0, TU_TCP_PLAIN = 1, TU_UNIX_TLS = 2 };
