@@ -12,32 +12,9 @@
 # (--unix with --threads 2, TLS over --unix without --server-name, --connect and --unix,
 # --unix-mode without a socket file); a refused name and an unresolvable one print
 # tlsio_conn_error_detail()'s sentence.
-builddir=${TLSIO_BUILDDIR:-.}
-certs=${TLSIO_TEST_CERTS:-$(dirname "$0")/certs}
-bin=$builddir/examples
-# the system's python3 if there is one: a python3 earlier on $PATH may be a shim (pyenv) that
-# costs half a second a start
-py=python3
-[ -x /usr/bin/python3 ] && py=/usr/bin/python3
-command -v $py >/dev/null 2>&1 || { echo "SKIP addresses: python3 not found"; exit 77; }
-for t in tlsio-https tlsio-get tlsio-echo tlsio-client; do
-	[ -x "$bin/$t" ] || { echo "FAIL: $bin/$t not built"; exit 1; }
-done
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tlsio-addr.XXXXXX") || exit 1
-server_pid=
-cleanup() {
-	if [ -n "$server_pid" ]; then
-		kill -9 "$server_pid" 2>/dev/null
-		wait "$server_pid" 2>/dev/null
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-failures=0
-fail() {
-	echo "FAIL: $*"
-	failures=$((failures + 1))
-}
+. "$(dirname "$0")/lib.sh"
+tlsio_test_python || { echo "SKIP addresses: python3 not found"; exit 77; }
+tlsio_test_init addr tlsio-https tlsio-get tlsio-echo tlsio-client
 tls_args="--cert $certs/server.pem --key $certs/server.key"
 
 # get.py tls|plain WHERE CA: GET / on WHERE (a socket path or HOST:PORT); 200 and the

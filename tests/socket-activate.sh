@@ -12,35 +12,15 @@
 #  - a plain fd handover: --listen fd:3 --plain, plain HTTP over it.
 # Each server must end with exit 0 on SIGTERM. --listen systemd without the variables, and
 # fd:N of no socket, are errors that say why.
-builddir=${TLSIO_BUILDDIR:-.}
-certs=${TLSIO_TEST_CERTS:-$(dirname "$0")/certs}
-bin=$builddir/examples/tlsio-https
+. "$(dirname "$0")/lib.sh"
 activate=$(command -v systemd-socket-activate 2>/dev/null)
 [ -n "$activate" ] || [ ! -x /lib/systemd/systemd-socket-activate ] ||
 	activate=/lib/systemd/systemd-socket-activate
 [ -n "$activate" ] ||
 	{ echo "SKIP socket-activate: systemd-socket-activate not found (apt-get install systemd)"; exit 77; }
-# the system's python3 if there is one: a python3 earlier on $PATH may be a shim (pyenv) that
-# costs half a second a start, and this test starts a dozen
-py=python3
-[ -x /usr/bin/python3 ] && py=/usr/bin/python3
-command -v $py >/dev/null 2>&1 || { echo "FAIL: socket-activate: python3 not found"; exit 1; }
-[ -x "$bin" ] || { echo "FAIL: $bin not built"; exit 1; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tlsio-activate.XXXXXX") || exit 1
-server_pid=
-cleanup() {
-	if [ -n "$server_pid" ]; then
-		kill -9 "$server_pid" 2>/dev/null
-		wait "$server_pid" 2>/dev/null
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-failures=0
-fail() {
-	echo "FAIL: $*"
-	failures=$((failures + 1))
-}
+tlsio_test_python || { echo "FAIL: socket-activate: python3 not found"; exit 1; }
+tlsio_test_init activate tlsio-https
+bin=$bin/tlsio-https
 
 # fetch.py tls|plain WHERE CA N: N requests for / on WHERE ("HOST:PORT" or a socket path),
 # each on its own connection, each must be 200 with tlsio-https's 128-byte pattern

@@ -13,34 +13,11 @@
 # "STARTTLS\r\nEHLO injected\r\n" in one write must be closed without any answer, neither the
 # 220 nor one to the injected line. SIGTERM must end the server with exit 0 and no failed
 # connection.
-builddir=${TLSIO_BUILDDIR:-.}
-certs=${TLSIO_TEST_CERTS:-$(dirname "$0")/certs}
-bin=$builddir/examples
+. "$(dirname "$0")/lib.sh"
 command -v openssl >/dev/null 2>&1 ||
 	{ echo "SKIP starttls: openssl not found (apt-get install openssl)"; exit 77; }
-# the system's python3 if there is one: a python3 earlier on $PATH may be a shim (pyenv) that
-# costs half a second a start, and this test starts a dozen
-py=python3
-[ -x /usr/bin/python3 ] && py=/usr/bin/python3
-command -v $py >/dev/null 2>&1 || { echo "FAIL: starttls: python3 not found"; exit 1; }
-for t in tlsio-echo tlsio-client; do
-	[ -x "$bin/$t" ] || { echo "FAIL: $bin/$t not built"; exit 1; }
-done
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tlsio-starttls.XXXXXX") || exit 1
-server_pid=
-cleanup() {
-	if [ -n "$server_pid" ]; then
-		kill -9 "$server_pid" 2>/dev/null
-		wait "$server_pid" 2>/dev/null
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-failures=0
-fail() {
-	echo "FAIL: $*"
-	failures=$((failures + 1))
-}
+tlsio_test_python || { echo "FAIL: starttls: python3 not found"; exit 1; }
+tlsio_test_init starttls tlsio-echo tlsio-client
 
 cat >"$tmp/smtp.py" <<'EOF'
 import base64, hashlib, os, select, socket, ssl, subprocess, sys, threading, time

@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: MIT
+# Sourced by the shell tests that run the example tools: where the binaries and certificates
+# are, a scratch directory removed at exit (with the server still running, if any, killed),
+# and a failure counter.
+#   . "$(dirname "$0")/lib.sh"; tlsio_test_init NAME TOOL...
+# sets builddir, certs, bin (the examples' directory), tmp, server_pid (the caller's to set),
+# failures; fail MESSAGE counts one. Exits 1 if a TOOL is not built.
+builddir=${TLSIO_BUILDDIR:-.}
+certs=${TLSIO_TEST_CERTS:-$(dirname "$0")/certs}
+bin=$builddir/examples
+server_pid=
+failures=0
+
+fail() {
+	echo "FAIL: $*"
+	failures=$((failures + 1))
+}
+
+tlsio_test_cleanup() {
+	if [ -n "$server_pid" ]; then
+		kill -9 "$server_pid" 2>/dev/null
+		wait "$server_pid" 2>/dev/null
+	fi
+	rm -rf "$tmp"
+}
+
+tlsio_test_init() {
+	name=$1
+	shift
+	for t in "$@"; do
+		[ -x "$bin/$t" ] || { echo "FAIL: $bin/$t not built"; exit 1; }
+	done
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/tlsio-$name.XXXXXX") || exit 1
+	trap tlsio_test_cleanup EXIT
+}
+
+# The system's python3 if there is one: a python3 earlier on $PATH may be a shim (pyenv) that
+# costs half a second a start, and these tests start many. Sets py; 1 if there is none.
+tlsio_test_python() {
+	py=python3
+	[ -x /usr/bin/python3 ] && py=/usr/bin/python3
+	command -v $py >/dev/null 2>&1
+}
