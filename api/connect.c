@@ -64,6 +64,7 @@ static void set_detail(tlsio_conn *c, const char *fmt, ...)
 	c->detail = strdup(buf); /* NULL on ENOMEM: the status still says it */
 }
 
+/* "ADDRESS: what it answered" appended to the dial's log; @p err 0: it did not answer. */
 static void dial_log(struct tlsio__dial *d, const struct sockaddr_storage *ss, socklen_t sl, int err)
 {
 	char a[128];
@@ -71,10 +72,11 @@ static void dial_log(struct tlsio__dial *d, const struct sockaddr_storage *ss, s
 	if (tlsio__format_addr(ss, sl, a, sizeof(a)) < 0)
 		strcpy(a, "?");
 	n = snprintf(d->log + d->loglen, sizeof(d->log) - d->loglen, "%s%s: %s",
-	             d->loglen > 0 ? "; " : "", a, strerror(err));
+	             d->loglen > 0 ? "; " : "", a, err != 0 ? strerror(err) : "no answer");
 	if (n > 0)
 		d->loglen = d->loglen + (size_t)n >= sizeof(d->log) ? sizeof(d->log) - 1 : d->loglen + (size_t)n;
-	d->last_err = err;
+	if (err != 0)
+		d->last_err = err;
 }
 
 static void attempt_close(struct attempt *a)
@@ -93,10 +95,14 @@ void tlsio__dial_cancel(tlsio_conn *c)
 	struct tlsio__dial *d = c->dial;
 	if (d == NULL)
 		return;
-	if (c->detail == NULL && c->status == TLSIO_E_CONNECT_TIMEOUT)
+	if (c->detail == NULL && c->status == TLSIO_E_CONNECT_TIMEOUT) {
+		for (size_t i = 0; i < d->next; i++)
+			if (d->att[i].fd >= 0)
+				dial_log(d, &d->addrs[i], d->lens[i], 0);
 		set_detail(c, "%s: %s", d->name,
 		           d->rq != NULL ? "the name did not resolve before the connect timeout"
 		           : d->loglen > 0 ? d->log : "no address answered before the connect timeout");
+	}
 	if (d->rq != NULL)
 		tlsio__resolve_cancel(d->rq);
 	for (size_t i = 0; i < d->next; i++)
