@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stddef.h>
@@ -59,7 +60,10 @@ static int parse_unix(const char *path, struct tlsio__addr *a)
 	struct sockaddr_un *un = (struct sockaddr_un *)&a->ss;
 	size_t n = strlen(path);
 	int abstract = path[0] == '@';
-	if (n == 0 || (abstract && n == 1) || n >= sizeof(un->sun_path))
+	/* a path needs its NUL inside sun_path; an abstract name ('@' standing for its leading
+	 * NUL) may fill it */
+	if (n == 0 || (abstract && n == 1) || n > sizeof(un->sun_path) ||
+	    (!abstract && n == sizeof(un->sun_path)))
 		return TLSIO_E_BAD_ADDRESS;
 	un->sun_family = AF_UNIX;
 	memcpy(un->sun_path, path, n);
@@ -90,8 +94,12 @@ int tlsio__addr_parse(const char *s, int listen, struct tlsio__addr *a)
 	if (strncmp(s, "unix:", 5) == 0)
 		return parse_unix(s + 5, a);
 	if (strncmp(s, "fd:", 3) == 0) {
+		char *end;
 		long fd;
-		if (!listen || parse_port(s + 3, &fd) < 0)
+		errno = 0;
+		fd = strtol(s + 3, &end, 10);
+		if (!listen || !isdigit((unsigned char)s[3]) || *end != '\0' || errno != 0 ||
+		    fd > INT_MAX)
 			return TLSIO_E_BAD_ADDRESS;
 		a->kind = TLSIO__ADDR_FD;
 		a->fd = (int)fd;

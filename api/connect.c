@@ -105,6 +105,7 @@ void tlsio__dial_cancel(tlsio_conn *c)
 	}
 	if (d->rq != NULL)
 		tlsio__resolve_cancel(d->rq);
+	c->loop->refs--; /* see connect_name */
 	for (size_t i = 0; i < d->next; i++)
 		if (d->att[i].fd >= 0)
 			attempt_close(&d->att[i]);
@@ -268,6 +269,10 @@ static int connect_name(tlsio_conn *c, const struct tlsio__addr *a, const tlsio_
 		return rc;
 	}
 	c->dial = d;
+	/* A connection keeps its loop running; one being dialled has no backend that would say so
+	 * (on an application's ev loop: no ev_io holding a reference), so it counts as a
+	 * referenced handle until it is connected or ends. */
+	c->loop->refs++;
 	return 0;
 }
 
@@ -295,6 +300,8 @@ int tlsio_connect(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
 		rc = TLSIO_E_NO_IDENTITY;
 	if (rc < 0)
 		return rc;
+	if (loop->drain.on || loop->freeing)
+		return -ESHUTDOWN; /* before a SYN goes out */
 	if (a.kind != TLSIO__ADDR_NAME) {
 		fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
@@ -314,6 +321,9 @@ int tlsio_connect(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
 		return rc;
 	}
 	c->state = ST_CONNECTING;
+	/* the handshake and idle timeouts start once connected (tlsio__conn_on_connected) */
+	c->hs_deadline = 0;
+	c->idle_deadline = 0;
 	c->connect_deadline = tlsio__now_ms() +
 	                      (co.o.connect_timeout_ms ? co.o.connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS);
 	tlsio__conn_arm_timer(c);

@@ -370,8 +370,6 @@ static int conn_announce(tlsio_conn *c)
  * after a pause from a read already under way). */
 static void conn_plain_input(tlsio_conn *c, const uint8_t *data, size_t n)
 {
-	if (conn_announce(c) < 0)
-		return;
 	if (c->read_paused || c->hold_len > 0 || c->in_input) {
 		uint8_t *h = realloc(c->hold, c->hold_len + n);
 		if (h == NULL) {
@@ -382,6 +380,7 @@ static void conn_plain_input(tlsio_conn *c, const uint8_t *data, size_t n)
 		c->hold = h;
 		c->hold_len += n;
 		c->want_input = 1;
+		conn_schedule(c); /* released by the pump once reading goes on */
 		return;
 	}
 	c->in_input = 1;
@@ -475,6 +474,11 @@ void tlsio__conn_on_recv(tlsio_conn *c, const uint8_t *data, size_t n)
 		return;
 	c->st.tls_bytes_received += n;
 	conn_touch_idle(c);
+	/* A plain connection is announced before its first bytes (they may come with the
+	 * connect's completion in one event); on_handshake may switch it to TLS, and then these
+	 * bytes are the TLS peer's. */
+	if (c->plain && c->announce && conn_announce(c) < 0 && c->state == ST_DEAD)
+		return;
 	if (c->state == ST_FAILING)
 		return; /* lingering close: input is read only to be dropped */
 	if (c->plain) {
@@ -498,12 +502,14 @@ void tlsio__conn_on_eof(tlsio_conn *c)
 {
 	if (c->state == ST_DEAD || c->peer_eof)
 		return;
+	/* announced first, as for input (on_handshake may switch to TLS: then this is an EOF in
+	 * its handshake) */
+	if (c->plain && c->announce && conn_announce(c) < 0 && c->state == ST_DEAD)
+		return;
 	c->peer_eof = 1;
 	if (c->plain) {
 		/* TCP's orderly end is all a plain peer can say: a clean end, or a half-close */
 		if (c->state == ST_OPEN && !c->peer_notify) {
-			if (conn_announce(c) < 0)
-				return;
 			/* after the input held back, if any: conn_plain_release tells then */
 			if (c->hold_len == 0)
 				conn_handle_peer_notify(c);
@@ -555,6 +561,12 @@ void tlsio__conn_on_connected(tlsio_conn *c, int status)
 		return;
 	}
 	c->connect_deadline = 0;
+	/* the handshake and idle timeouts count from here: the connect has its own */
+	if (c->hs_timeout_ms && !c->plain)
+		c->hs_deadline = tlsio__now_ms() + c->hs_timeout_ms;
+	if (c->idle_timeout_ms)
+		c->idle_deadline = tlsio__now_ms() + c->idle_timeout_ms;
+	conn_arm_timer(c);
 	if (c->plain) {
 		c->state = ST_OPEN;
 		c->announce = 1;
@@ -1158,6 +1170,10 @@ void tlsio__conn_dialled(tlsio_conn *c, int fd)
 		return;
 	}
 	tlsio__conn_on_connected(c, 0);
+	/* attached while connecting, when it wanted no input: it does now (a plain connection has
+	 * nothing to send that would make the backend look again) */
+	if (c->state != ST_DEAD)
+		c->loop->be->read_start(c);
 }
 
 int tlsio_conn_adopt(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *cfg,
@@ -1211,13 +1227,18 @@ int tlsio_starttls(tlsio_conn *c, tlsio_tls_config *cfg)
 	rc = tlsio__check_cfg(cfg, c->is_server, 0);
 	if (rc < 0)
 		return rc;
+	/* the checks tlsio_connect() makes of a TLS client's identity */
+	if (!c->is_server && tlsio__tls_config_verifies(cfg) &&
+	    (c->identity == NULL || strchr(c->identity, '*') != NULL || strlen(c->identity) > 253))
+		return TLSIO_E_NO_IDENTITY;
 	rc = tlsio__tls_new(&t, cfg, c->is_server ? NULL : c->identity, conn_tls_out, c);
 	if (rc < 0)
 		return rc;
 	conn_pass_plain(c, SIZE_MAX);
 	if (c->state != ST_OPEN || c->ptq.bytes > 0) {
+		/* conn_pass_plain failed (out of memory): the connection is failing with it */
 		tlsio__tls_free(t);
-		return c->state != ST_OPEN ? TLSIO_E_CLOSED : -ENOMEM;
+		return -ENOMEM;
 	}
 	/* plaintext that arrived before the switch and was not delivered is not the peer's TLS */
 	discarded = c->hold_len;
@@ -1256,7 +1277,7 @@ int tlsio_conn_peer_addr(const tlsio_conn *c, char *buf, size_t len)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	if (c->fd < 0 || c->state == ST_CONNECTING)
+	if (c->fd < 0 || c->state == ST_CONNECTING || c->state == ST_DEAD)
 		return -ENOTCONN;
 	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) < 0)
 		return -errno;

@@ -46,7 +46,8 @@ static int unix_stale(const struct sockaddr_un *un, socklen_t sl)
 	int fd, stale;
 	if (un->sun_path[0] == '\0' || lstat(un->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
 		return 0;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* non-blocking: a live listener with a full backlog answers EAGAIN (in use), at once */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return 0;
 	stale = connect(fd, (const struct sockaddr *)un, sl) < 0 && errno == ECONNREFUSED;
@@ -140,6 +141,10 @@ int tlsio_listen_ex(tlsio_loop *loop, const char *addr, const tlsio_listen_opts 
 		rc = tlsio__addr_parse(addr, 1, &a);
 	if (rc < 0)
 		return rc;
+	/* permission bits belong to a socket file: asked for elsewhere, they could not hold */
+	if (lopts->mode != 0 &&
+	    (a.kind != TLSIO__ADDR_UNIX || ((struct sockaddr_un *)&a.ss)->sun_path[0] == '\0'))
+		return -EINVAL;
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return -ENOMEM;

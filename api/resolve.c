@@ -50,7 +50,7 @@ struct tlsio__resolve {
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
 static struct tlsio__resolve *queue_head, *queue_tail;
-static int nthreads, nidle;
+static int nthreads, nidle, nqueued;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
 /* A child of fork() has none of the parent's threads; its requests (copies) are the parent's. */
@@ -59,7 +59,7 @@ static void pool_atfork_child(void)
 	pthread_mutex_init(&pool_mu, NULL);
 	pthread_cond_init(&pool_cv, NULL);
 	queue_head = queue_tail = NULL;
-	nthreads = nidle = 0;
+	nthreads = nidle = nqueued = 0;
 }
 
 static void pool_init(void)
@@ -71,8 +71,16 @@ static void task_cb(tlsio_loop *loop, tlsio_task *task, int status)
 {
 	struct tlsio__resolve *r = (struct tlsio__resolve *)task;
 	(void)loop;
+	/* The worker posts under the lock and may still be inside tlsio_loop_post_task (waking
+	 * the loop) when the task already runs here: wait for it to let go, or a callback that
+	 * ends the last connection and frees the loop would free it under the worker. */
+	pthread_mutex_lock(&pool_mu);
+	pthread_mutex_unlock(&pool_mu);
 	if (r->cb != NULL) {
 		if (status < 0) {
+			if (r->res != NULL)
+				freeaddrinfo(r->res);
+			r->res = NULL;
 			r->gai_rc = EAI_SYSTEM;
 			r->gai_errno = ECANCELED;
 		}
@@ -106,6 +114,7 @@ static void *worker(void *unused)
 			}
 		}
 		r = queue_head;
+		nqueued--;
 		queue_head = r->next;
 		if (queue_head == NULL)
 			queue_tail = NULL;
@@ -138,7 +147,8 @@ static void *worker(void *unused)
 			continue;
 		}
 		/* Under the lock: the loop cannot be freed meanwhile (its connections cancel their
-		 * requests first, which takes the lock). The task is the loop's from here on. */
+		 * requests first, and the task itself waits for the lock before it runs: task_cb).
+		 * The task is the loop's from here on. */
 		r->state = RQ_POSTED;
 		(void)tlsio_loop_post_task(r->loop, &r->task, task_cb);
 	}
@@ -170,7 +180,9 @@ int tlsio__resolve_start(tlsio_loop *loop, const char *host, const char *port,
 	strcpy(r->host, host);
 	strcpy(r->port, port);
 	pthread_mutex_lock(&pool_mu);
-	if (nidle == 0 && nthreads < MAX_THREADS) {
+	/* a thread per lookup waiting, up to the bound: an idle one already woken for another
+	 * lookup is not free for this one (a slow DNS answer must not hold a second lookup) */
+	if (nqueued + 1 > nidle && nthreads < MAX_THREADS) {
 		pthread_t th;
 		pthread_attr_t at;
 		sigset_t all, old;
@@ -196,6 +208,7 @@ int tlsio__resolve_start(tlsio_loop *loop, const char *host, const char *port,
 		else
 			queue_head = r;
 		queue_tail = r;
+		nqueued++;
 		pthread_cond_signal(&pool_cv);
 	}
 	pthread_mutex_unlock(&pool_mu);
@@ -212,14 +225,18 @@ void tlsio__resolve_cancel(struct tlsio__resolve *r)
 	pthread_mutex_lock(&pool_mu);
 	switch (r->state) {
 	case RQ_QUEUED: {
+		/* not found: queued in the parent before a fork() (the child's queue starts empty) */
 		struct tlsio__resolve **pp = &queue_head, *prev = NULL;
-		while (*pp != r) {
+		while (*pp != NULL && *pp != r) {
 			prev = *pp;
 			pp = &(*pp)->next;
 		}
-		*pp = r->next;
-		if (queue_tail == r)
-			queue_tail = prev;
+		if (*pp == r) {
+			*pp = r->next;
+			if (queue_tail == r)
+				queue_tail = prev;
+			nqueued--;
+		}
 		free(r);
 		break;
 	}

@@ -611,8 +611,10 @@ typedef struct tlsio_callbacks {
  *    file; NAME is the socket's name without the leading NUL); at most 107 bytes;
  *  - "fd:N" (tlsio_listen() only): a listening stream socket the process already has, e.g.
  *    from systemd (tlsio_listen_fds()) or a parent process. The library works on a duplicate:
- *    descriptor N stays the caller's, so several loops may each listen on "fd:N" and share its
- *    accept queue.
+ *    descriptor N stays the caller's (open after the listener closes), so several loops may
+ *    each listen on "fd:N" and share its accept queue. A duplicate shares the socket itself:
+ *    N becomes non-blocking, as the library needs it, and a receive buffer size set through
+ *    the connection options applies to N too.
  * The identity a verifying client checks (and sends as SNI) is tlsio_conn_opts.server_name or
  * else the HOST (a name, or an IP address without its zone); a Unix socket has no host, so a
  * verifying client needs server_name.
@@ -643,8 +645,10 @@ typedef struct tlsio_conn_opts {
 	size_t high_water;          /**< refuse sends when this many bytes are queued; default 16 MiB */
 	size_t low_water;           /**< on_drain threshold; default 0 (queue empty) */
 	uint32_t linger_ms;         /**< deadline for flushing data/alerts on close; default 5000 */
-	uint32_t handshake_timeout_ms; /**< 0 = none */
-	uint32_t idle_timeout_ms;   /**< no input, output progress or new send this long; 0 = none */
+	uint32_t handshake_timeout_ms; /**< 0 = none; a client's counts from connected (the
+	                                    connect has connect_timeout_ms), a server's from accept */
+	uint32_t idle_timeout_ms;   /**< no input, output progress or new send this long, from
+	                                 connected; 0 = none */
 	/* A connection ended by one of these three deadlines is reset (RST), not closed with a FIN,
 	 * if its peer has not acknowledged all bytes sent to it: a peer that stopped reading must
 	 * not leave the kernel holding its send buffer in an orphan socket. */
@@ -719,7 +723,8 @@ typedef struct tlsio_listen_opts {
  * backlog; the other arguments are tlsio_listen()'s. SO_REUSEADDR is always set (TCP).
  * "unix:PATH": a socket file left by a process that is gone (connecting to it is refused) is
  * replaced; one with a listener behind it gives -EADDRINUSE. The listener removes the file it
- * made when it closes (if it is still the same file). "fd:N": the socket must be a listening
+ * made when it closes (if it is still the same file); a mode for any other address (TCP, an
+ * abstract name) is refused with -EINVAL. "fd:N": the socket must be a listening
  * stream socket (else -ENOTSOCK, -EINVAL); it is set up already, so listen flags, a backlog or a
  * mode asked for there are refused (-EINVAL) rather than silently not applied.
  * @return 0; -EINVAL (unknown flag, negative backlog, a struct_size not set, a TLS configuration
@@ -767,8 +772,9 @@ TLSIO_EXPORT void tlsio_listener_close(tlsio_listener *l);
  *         interface in a zone) / -E2BIG (@p opts or its callbacks: struct_size); -ESHUTDOWN (the
  *         loop is draining or being freed); -ENOMEM; -EAGAIN (no resolver thread could be
  *         started); or, for a numeric address, the -errno of socket() or connect() (e.g.
- *         -ENETUNREACH; -ENOENT for a Unix socket file that does not exist; a refused
- *         connection arrives in on_close).
+ *         -ENETUNREACH; for a Unix socket: -ENOENT (no such file), -ECONNREFUSED (no one
+ *         listens) and -EAGAIN (its backlog is full) come at once, as the kernel answers them;
+ *         a refused TCP connection arrives in on_close).
  */
 TLSIO_EXPORT int tlsio_connect(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
                                const tlsio_conn_opts *opts, tlsio_conn **out);
@@ -792,11 +798,12 @@ TLSIO_EXPORT int tlsio_conn_adopt(tlsio_loop *loop, int fd, int is_server, tlsio
  * applies). The order of the stream holds across the switch: what was sent before this call
  * goes out in plaintext first, then the handshake; sends made after it are held until the
  * handshake finished and are then encrypted. on_handshake fires again when it finished; the
- * handshake timeout starts now. Input from here on is TLS. Plaintext that arrived and was not
- * yet delivered (held while reading was paused) is discarded, never read as TLS or handed out
- * afterwards (the STARTTLS command injection of CVE-2011-0411), and counted in the return
- * value; a protocol that forbids pipelining past its STARTTLS command should also treat bytes
- * after it in the same on_data as an error. May be called from any callback of the connection (typically on_data, after the
+ * handshake timeout starts now. Input from here on is TLS: plaintext the library had received
+ * and not yet delivered (held while reading was paused) is discarded, never handed out or read
+ * as TLS, and counted in the return value; what the peer sent after its command and is still
+ * in the kernel is read as TLS (an injected command then fails the handshake with an alert,
+ * CVE-2011-0411). A protocol that forbids pipelining past its STARTTLS command should also
+ * treat bytes after it in the same on_data as an error. May be called from any callback of the connection (typically on_data, after the
  * peer's "STARTTLS" or the server's go-ahead); the connection takes a reference to @p cfg.
  * @return >= 0: switched; the number of plaintext bytes discarded (0 normally; more means the
  *         peer sent data after its command without waiting: a server should tlsio_abort()

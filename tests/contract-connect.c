@@ -698,6 +698,11 @@ START_TEST(test_unix_sockets)
 		ck_assert_str_eq(w.addr, a);
 		ck_assert_int_eq(tlsio_listener_port(w.l), 0);
 		ck_assert_int_eq(tlsio_connect(w.loop, "unix:", w.ccfg, NULL, &w.cli.c), TLSIO_E_BAD_ADDRESS);
+		/* a mode where there is no file to give it */
+		ck_assert_int_eq(tlsio_listen_ex(w.loop, "unix:@tlsio-mode", &lo, plain ? NULL : w.scfg, &o,
+		                                 w_accept, &w, &l2), -EINVAL);
+		ck_assert_int_eq(tlsio_listen_ex(w.loop, "127.0.0.1:0", &lo, plain ? NULL : w.scfg, &o,
+		                                 w_accept, &w, &l2), -EINVAL);
 		/* a verifying client has no host to check here */
 		ck_assert_int_eq(tlsio_connect(w.loop, a, w.ccfg, NULL, &w.cli.c), TLSIO_E_NO_IDENTITY);
 		{

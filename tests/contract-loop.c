@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -971,6 +973,96 @@ static void add(Suite *s, const char *name, const TTest *t, int timeout, const c
 	suite_add_tcase(s, tc);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* a connection being resolved and dialled */
+
+/* A plain server in a thread of its own that greets at once and waits for the client's end. */
+static void *greet_once(void *arg)
+{
+	int fd = accept(*(int *)arg, NULL, NULL);
+	char buf[64];
+	if (fd < 0)
+		return NULL;
+	if (write(fd, "220 hello\r\n", 11) == 11)
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+	close(fd);
+	return NULL;
+}
+
+struct dialled {
+	int handshakes, closed, status;
+	size_t rx;
+};
+
+static void dl_data(tlsio_conn *c, const uint8_t *d, size_t n, void *user)
+{
+	struct dialled *x = user;
+	(void)d;
+	x->rx += n;
+	if (x->rx >= 11)
+		tlsio_close(c);
+}
+
+static void dl_handshake(tlsio_conn *c, void *user)
+{
+	(void)c;
+	((struct dialled *)user)->handshakes++;
+}
+
+static void dl_close(tlsio_conn *c, int status, int alert, void *user)
+{
+	struct dialled *x = user;
+	(void)c;
+	(void)alert;
+	x->closed = 1;
+	x->status = status;
+}
+
+/* A plain client connecting by name to a server that speaks first: the whole run (on an
+ * application's ev loop: ev_run) lasts until it ended, through the lookup on its thread, the
+ * dialling (no backend has the connection yet) and the reading of the greeting (the client
+ * has nothing to send that would start it). */
+START_TEST(test_dial_by_name_keeps_the_run)
+{
+	static const tlsio_callbacks cb = {.struct_size = sizeof(tlsio_callbacks),
+	                                   .on_handshake = dl_handshake, .on_data = dl_data,
+	                                   .on_close = dl_close};
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	tlsio_conn_opts o = TLSIO_CONN_OPTS_INIT;
+	struct dialled x = {0};
+	struct lx lx;
+	tlsio_conn *c = NULL;
+	pthread_t th;
+	char a[64];
+	int lfd;
+	BEGIN();
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(lfd, 4), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, greet_once, &lfd), 0);
+	lx_open(&lx);
+	snprintf(a, sizeof(a), "localhost:%d", ntohs(sa.sin_port));
+	o.flags = TLSIO_CONN_PLAIN;
+	o.cb = &cb;
+	o.user = &x;
+	ck_assert_int_eq(tlsio_connect(lx.loop, a, NULL, &o, &c), 0);
+	lx_run(&lx);
+	tu_log("[%s] %s by name: the run ended with the connection: closed %d (%s), greeting %zu bytes",
+	       g_lbackend, a, x.closed, tlsio_strerror(x.status), x.rx);
+	ck_assert_msg(x.closed, "the run returned while the connection was being dialled or read");
+	ck_assert_int_eq(x.status, 0);
+	ck_assert_int_eq(x.handshakes, 1);
+	ck_assert_int_eq(x.rx, 11);
+	lx_close(&lx);
+	pthread_join(th, NULL);
+	close(lfd);
+}
+END_TEST
+
 void contract_loop_cases(Suite *s, const char *backend, int app_ev)
 {
 	g_lbackend = backend;
@@ -987,4 +1079,5 @@ void contract_loop_cases(Suite *s, const char *backend, int app_ev)
 	add(s, "test_drain_idle_loop", test_drain_idle_loop, 30, NULL);
 	add(s, "test_close_callback_schedules_then_aborts", test_close_callback_schedules_then_aborts,
 	    30, NULL);
+	add(s, "test_dial_by_name_keeps_the_run", test_dial_by_name_keeps_the_run, 30, NULL);
 }
