@@ -63,17 +63,6 @@ start() {
 	[ -n "$addr" ] || fail "$name $*: did not start: $(cat "$tmp/err")"
 }
 
-# stop WHAT: SIGTERM, which must end the server with status 0 within 10 s
-stop() {
-	kill -TERM "$server_pid" 2>/dev/null
-	i=0
-	while kill -0 "$server_pid" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-	wait "$server_pid"
-	rc=$?
-	server_pid=
-	[ $rc -eq 0 ] || fail "$1: exit status $rc after SIGTERM: $(cat "$tmp/err")"
-}
-
 # usage CODE PATTERN TOOL ARGS...: the tool exits CODE with PATTERN on stderr
 usage() {
 	code=$1 pattern=$2
@@ -132,7 +121,7 @@ for be in $usable; do
 		got=$("$bin/tlsio-get" --backend "$be" --unix "$sock" --server-name localhost \
 			--ca "$certs/ca.pem" --expect-bytes 128 -q 2>&1)
 		case $got in "128 "*" OK") ;; *) fail "$be: tlsio-get --unix: $got" ;; esac
-		stop "$be: tlsio-https --unix"
+		stop_server "$be: tlsio-https --unix"
 		[ ! -e "$sock" ] || fail "$be: the socket file is still there after the server ended"
 	fi
 
@@ -151,7 +140,7 @@ for be in $usable; do
 		got=$("$bin/tlsio-get" --backend "$be" --plain --connect "$addr" --repeat 2 \
 			--expect-bytes 128 -q 2>&1)
 		case $got in "128 "*" OK") ;; *) fail "$be: tlsio-get --plain: $got" ;; esac
-		stop "$be: tlsio-https --plain"
+		stop_server "$be: tlsio-https --plain"
 		grep -q "connections (0 not closed cleanly)" "$tmp/err" ||
 			fail "$be: tlsio-https --plain: $(tail -n 1 "$tmp/err")"
 	fi
@@ -162,7 +151,7 @@ for be in $usable; do
 		got=$("$bin/tlsio-client" --backend "$be" --unix "$tmp/echo.sock" --server-name localhost \
 			--ca "$certs/ca.pem" --bytes 1M --json 2>&1)
 		case $got in *'"digest_ok":true'*'"ok":true}') ;; *) fail "$be: tlsio-client --unix: $got" ;; esac
-		stop "$be: tlsio-echo --unix"
+		stop_server "$be: tlsio-echo --unix"
 	fi
 	abstract="@tlsio-test-$$-$be"
 	start tlsio-echo --backend "$be" --plain --unix "$abstract"
@@ -173,14 +162,14 @@ for be in $usable; do
 		*'"tls_version":null'*'"digest_ok":true'*'"ok":true}') ;;
 		*) fail "$be: tlsio-client --plain --unix $abstract: $got" ;;
 		esac
-		stop "$be: tlsio-echo --plain --unix $abstract"
+		stop_server "$be: tlsio-echo --plain --unix $abstract"
 	fi
 	start tlsio-echo --backend "$be" $tls_args --listen 127.0.0.1:0
 	if [ -n "$addr" ]; then
 		got=$("$bin/tlsio-client" --backend "$be" --connect "localhost:${addr##*:}" \
 			--ca "$certs/ca.pem" --bytes 1M --json 2>&1)
 		case $got in *'"digest_ok":true'*'"ok":true}') ;; *) fail "$be: tlsio-client --connect localhost: $got" ;; esac
-		stop "$be: tlsio-echo"
+		stop_server "$be: tlsio-echo"
 	fi
 
 	[ $failures -ne $before ] ||

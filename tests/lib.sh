@@ -4,7 +4,8 @@
 # and a failure counter.
 #   . "$(dirname "$0")/lib.sh"; tlsio_test_init NAME TOOL...
 # sets builddir, certs, bin (the examples' directory), tmp, server_pid (the caller's to set),
-# failures; fail MESSAGE counts one. Exits 1 if a TOOL is not built.
+# failures; fail MESSAGE counts one; stop_server and wait_for below. Exits 1 if a TOOL is not
+# built.
 builddir=${TLSIO_BUILDDIR:-.}
 certs=${TLSIO_TEST_CERTS:-$(dirname "$0")/certs}
 bin=$builddir/examples
@@ -32,6 +33,28 @@ tlsio_test_init() {
 	done
 	tmp=$(mktemp -d "${TMPDIR:-/tmp}/tlsio-$name.XXXXXX") || exit 1
 	trap tlsio_test_cleanup EXIT
+}
+
+# stop_server WHAT: SIGTERM, which must end the server (server_pid) with status 0 within 10 s.
+stop_server() {
+	kill -TERM "$server_pid" 2>/dev/null
+	i=0
+	while kill -0 "$server_pid" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+	if kill -0 "$server_pid" 2>/dev/null; then
+		fail "$1: still running 10 s after SIGTERM"
+		kill -9 "$server_pid" 2>/dev/null
+	fi
+	wait "$server_pid"
+	rc=$?
+	server_pid=
+	[ $rc -eq 0 ] || fail "$1: exit status $rc after SIGTERM: $(cat "$tmp/err")"
+}
+
+# wait_for FILE PATTERN: up to 5 s for PATTERN to appear in FILE; 1 if it did not.
+wait_for() {
+	i=0
+	while ! grep -q "$2" "$1" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	grep -q "$2" "$1" 2>/dev/null
 }
 
 # The system's python3 if there is one: a python3 earlier on $PATH may be a shim (pyenv) that

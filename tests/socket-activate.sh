@@ -85,23 +85,6 @@ if pid != "fdonly":
 os.execve(argv[0], argv, env)
 EOF
 
-# stop_server WHAT: SIGTERM, which must end the server with status 0 within 10 s
-stop_server() {
-	kill -TERM "$server_pid" 2>/dev/null
-	i=0
-	while kill -0 "$server_pid" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-	wait "$server_pid"
-	rc=$?
-	server_pid=
-	[ $rc -eq 0 ] || fail "$1: exit status $rc after SIGTERM: $(cat "$tmp/err")"
-}
-
-# wait_for FILE PATTERN: up to 5 s
-wait_for() {
-	i=0
-	while ! grep -q "$2" "$1" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	grep -q "$2" "$1" 2>/dev/null
-}
 
 free_port() {
 	$py -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
