@@ -73,7 +73,7 @@ tuned)
 --disable-dh  # no DHE: ECDHE only (no FFDHE groups offered, no DHE-RSA suites)
 --enable-aesgcm=word  # AES-128/256-GCM suites; GHASH without a table (see "Measured" below)
 --enable-chacha --enable-poly1305  # ChaCha20-Poly1305 suites (the default when AES is not accelerated)
---disable-aescbc  # no CBC suites: only AEADs are offered (and no encrypted PEM keys, which libtlsio refuses)
+--enable-aescbc --enable-pwdbased --enable-enckeys  # passphrase-protected PKCS#8 keys (PBES2: PBKDF2 + AES-CBC), tlsio_tls_opts.passphrase; no CBC suite in TLS all the same (WOLFSSL_AEAD_ONLY below)
 --enable-sha --enable-sha512 --enable-sha384  # SHA-1 (TLS 1.2 signature algorithms, certificate key ids), SHA-384 (AES-256-GCM suites, P-384 chains)
 --disable-sha224 --disable-sha3 --disable-md5  # not used by TLS 1.2/1.3 nor by the certificates libtlsio loads
 --enable-hkdf  # TLS 1.3 key schedule
@@ -110,8 +110,8 @@ EOF
 	#                             server's name there (tls_verify_cb) and keeps the peer's leaf
 	#   WOLFSSL_ALWAYS_KEEP_SNI   a server keeps the client's SNI without a wolfSSL_UseSNI of its
 	#                             own (tlsio_conn_sni reads it with wolfSSL_SNI_GetRequest)
-	#   HAVE_SECRET_CALLBACK      TLS 1.3 secret callback, wolfSSL_get_client_random and
-	#                             wolfSSL_SESSION_get_master_key: key logging (SSLKEYLOGFILE)
+	#   HAVE_SECRET_CALLBACK      TLS 1.3 secret callback and wolfSSL_get_client_random: key
+	#                             logging (tlsio_tls_opts.keylog, SSLKEYLOGFILE)
 	#   ALT_ECC_SIZE              ecc_key 4200 -> 1608 bytes: less heap per handshake and less
 	#                             stack in libtlsio's key check, at the same speed (above)
 	#   WOLFSSL_EXTRA_ALERTS      the alerts of ~44 fatal record and handshake errors (a record too
@@ -120,7 +120,12 @@ EOF
 	#                             sends only with it; it comes with OPENSSL_EXTRA, which this
 	#                             profile leaves out: without it those errors close silently
 	#                             (contract C5; found by scripts/fuzz.sh --wolfssl tuned)
-	defs="-DWOLFSSL_ALWAYS_VERIFY_CB -DWOLFSSL_ALWAYS_KEEP_SNI -DHAVE_SECRET_CALLBACK -DALT_ECC_SIZE -DWOLFSSL_EXTRA_ALERTS"
+	#   WOLFSSL_AEAD_ONLY         TLS offers AEAD suites only, although AES-CBC is compiled in
+	#                             for encrypted keys (wolfSSL's own switch: --enable-aescbc
+	#                             alone would add the CBC suites to every handshake)
+	#   HAVE_EXT_CACHE            wolfSSL_i2d/d2i_SSL_SESSION: a client session as bytes
+	#                             (tlsio_tls_session_export/import)
+	defs="-DWOLFSSL_ALWAYS_VERIFY_CB -DWOLFSSL_ALWAYS_KEEP_SNI -DHAVE_SECRET_CALLBACK -DALT_ECC_SIZE -DWOLFSSL_EXTRA_ALERTS -DWOLFSSL_AEAD_ONLY -DHAVE_EXT_CACHE"
 	lib=libwolfssl.a
 	;;
 debian)
@@ -189,6 +194,7 @@ srcdir=$(ls -d "$work"/wolfssl-*/ 2>/dev/null | head -n1 || true)
 debver=$(dpkg-parsechangelog -l "${srcdir}debian/changelog" -S Version 2>/dev/null || true)
 if [ -f "$prefix/BUILD-FLAGS" ] && [ "$(cat "$prefix/BUILD-FLAGS")" = "$line" ] &&
 	[ -f "$prefix/lib/$lib" ] && [ -s "$prefix/include/wolfssl/options.h" ] &&
+	[ -s "$prefix/include/wolfssl/internal.h" ] &&
 	[ "$(cat "$prefix/PROFILE" 2>/dev/null)" = "$name" ]; then
 	summary "up to date (same configure line in $prefix/BUILD-FLAGS), nothing rebuilt"
 	exit 0
@@ -258,6 +264,11 @@ rm -rf "$prefix/include/wolfssl" "$prefix/include/cyassl" "$prefix/lib/pkgconfig
 	"$prefix/bin/wolfssl-config" "$prefix/BUILD-FLAGS" "$prefix/PROFILE"
 rm -f "$prefix"/lib/libwolfssl.*
 make install >/dev/null
+# wolfSSL's internal.h, which make install leaves out: the TLS 1.2 key log reads the master
+# secret from it (tls/keylog12.c), because 5.5.4 gives it only through OPENSSL_EXTRA's API
+# (wolfSSL_SESSION_get_master_key, wolfSSL_get_keys), which costs every connection KiBs. It
+# describes this very build (the options.h next to it), which is linked into libtlsio whole.
+cp "$srcdir/wolfssl/internal.h" "$prefix/include/wolfssl/internal.h"
 # No libtool archive: with libwolfssl.la in the -L directory, libtool drops a static-only
 # -lwolfssl from the link of a shared library (libtlsio.so came out with wolfSSL undefined);
 # without it the linker takes libwolfssl.a as any -l. Debian removes .la files too.

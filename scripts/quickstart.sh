@@ -30,7 +30,8 @@ build=${BUILD_DIR:-$src/build}
 jobs=${JOBS:-$(nproc)}
 
 packages=(build-essential autoconf automake libtool pkg-config check
-	libwolfssl-dev liburing-dev libev-dev openssl gnutls-bin python3 valgrind systemd curl)
+	libwolfssl-dev liburing-dev libev-dev openssl gnutls-bin python3 valgrind systemd curl
+	tshark wrk)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -10,7 +10,12 @@
 # client.pem (CN=client-one, DNS:client-one.test, email:client-one@example.test, clientAuth),
 # serial-top-bit.pem (serial 0x80ABCDEF01: DER writes it with a leading 00 byte), upper.pem
 # (DNS:Upper.EXAMPLE.Test: names match case-insensitively on both sides).
+# The deployment files (gen.sh deploy): rsa-server.pem/.key (RSA 2048 with server.pem's names:
+# a chain beside the ECDSA one), renewed.pem (CN=localhost renewed, server.key, server.pem's
+# names: what a reload swaps in) and server-enc.key (server.key as PKCS#8 under PBES2 with
+# AES-256-CBC, passphrase "libtlsio test").
 # Usage: gen.sh           regenerate everything (new CAs and keys: every certificate changes)
+#        gen.sh deploy    regenerate only the deployment files
 #        gen.sh identity  regenerate only the peer-identity certificates, keeping the existing
 #                         ca.pem, ca.key and server.key (and every other file) as they are
 set -e
@@ -69,10 +74,24 @@ LIST
   trap - EXIT HUP INT TERM
 }
 
+deploy() {
+  ext=$(mktemp "${TMPDIR:-/tmp}/libtlsio-ext.XXXXXX")
+  printf 'subjectAltName=DNS:localhost,DNS:example.test,IP:127.0.0.1,IP:::1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$ext"
+  openssl req -new -newkey rsa:2048 -nodes -keyout rsa-server.key -subj "/CN=localhost rsa" -out "$ext.csr"
+  openssl x509 -req -in "$ext.csr" -CA ca.pem -CAkey ca.key -set_serial 0x5253410001 -days $days \
+    -extfile "$ext" -out rsa-server.pem
+  openssl req -new -key server.key -subj "/CN=localhost renewed" -out "$ext.csr"
+  openssl x509 -req -in "$ext.csr" -CA ca.pem -CAkey ca.key -set_serial 0x52454E0001 -days $days \
+    -extfile "$ext" -out renewed.pem
+  openssl pkey -in server.key -aes-256-cbc -passout pass:"libtlsio test" -out server-enc.key
+  rm -f "$ext" "$ext.csr"
+}
+
 case ${1-} in
   identity) identity; exit 0 ;;
+  deploy) deploy; exit 0 ;;
   '') ;;
-  *) echo "usage: $0 [identity]" >&2; exit 2 ;;
+  *) echo "usage: $0 [identity|deploy]" >&2; exit 2 ;;
 esac
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem \
@@ -89,3 +108,4 @@ for pair in "server ca" "other-server other-ca"; do
   rm -f "$1.csr" "$1.ext" "$2.srl"
 done
 identity
+deploy
