@@ -17,6 +17,7 @@
 #define CT_HEARTBEAT 24
 #define HS_CLIENT_HELLO 1
 #define EXT_SERVER_NAME 0
+#define EXT_SIGNATURE_ALGORITHMS 13
 #define EXT_ALPN 16
 #define EXT_SUPPORTED_VERSIONS 43
 
@@ -124,6 +125,43 @@ static int parse_versions(rd e, tlsio__hello *h)
 	return 0;
 }
 
+/* RFC 8446 4.2.3: ecdsa_secp*_sha* are 0x0403/0x0503/0x0603 (and SHA-1's 0x0203);
+ * rsa_pkcs1_* 0x0401/0x0501/0x0601 (0x0201), rsa_pss_rsae_* 0x0804-0x0806, rsa_pss_pss_*
+ * 0x0809-0x080b. */
+static int parse_sigalgs(rd e, tlsio__hello *h)
+{
+	size_t n = u16(&e);
+	rd list = sub(&e, n);
+	if (e.bad || e.left != 0 || n < 2 || n % 2 != 0)
+		return -1;
+	h->sig_keys = 0;
+	while (list.left > 0) {
+		unsigned v = u16(&list), hi = v >> 8, lo = v & 0xff;
+		if (hi >= 2 && hi <= 6 && lo == 3)
+			h->sig_keys |= TLSIO__KEY_EC;
+		else if ((hi >= 2 && hi <= 6 && lo == 1) || (hi == 8 && ((lo >= 4 && lo <= 6) || (lo >= 9 && lo <= 11))))
+			h->sig_keys |= TLSIO__KEY_RSA;
+	}
+	return 0;
+}
+
+/* The authentication of a TLS 1.2 suite: ECDHE_ECDSA (0xC0 0x23/24/2B/2C/09/0A/AC-AF, 0xCC 0xA9)
+ * or RSA (ECDHE_RSA, DHE_RSA, static RSA). TLS 1.3 suites (0x13xx) say nothing of the key. */
+static unsigned suite_key(unsigned cs)
+{
+	switch (cs) {
+	case 0xC009: case 0xC00A: case 0xC023: case 0xC024: case 0xC02B: case 0xC02C:
+	case 0xC0AC: case 0xC0AD: case 0xC0AE: case 0xC0AF: case 0xCCA9:
+		return TLSIO__KEY_EC;
+	case 0xC013: case 0xC014: case 0xC027: case 0xC028: case 0xC02F: case 0xC030: case 0xCCA8:
+	case 0x009C: case 0x009D: case 0x009E: case 0x009F: case 0xCCAA: case 0x002F: case 0x0035:
+	case 0x003C: case 0x003D: case 0x0067: case 0x006B: case 0x0033: case 0x0039:
+		return TLSIO__KEY_RSA;
+	default:
+		return 0;
+	}
+}
+
 /* The body of a ClientHello message. */
 static int parse_body(const uint8_t *body, size_t len, tlsio__hello *h)
 {
@@ -134,8 +172,15 @@ static int parse_body(const uint8_t *body, size_t len, tlsio__hello *h)
 	if (sid > 32 || take(&r, sid) == NULL)
 		return -1;
 	cs = u16(&r);
-	if (cs < 2 || cs % 2 != 0 || take(&r, cs) == NULL)
-		return -1;
+	{
+		const uint8_t *p = take(&r, cs);
+		if (cs < 2 || cs % 2 != 0 || p == NULL)
+			return -1;
+		h->suite_keys = 0;
+		for (unsigned i = 0; i < cs; i += 2)
+			h->suite_keys |= suite_key((unsigned)p[i] << 8 | p[i + 1]);
+	}
+	h->sig_keys = TLSIO__KEY_EC | TLSIO__KEY_RSA; /* until the extension says otherwise */
 	comp = u8(&r);
 	if (comp < 1 || take(&r, comp) == NULL)
 		return -1;
@@ -158,6 +203,8 @@ static int parse_body(const uint8_t *body, size_t len, tlsio__hello *h)
 				rc = parse_alpn(e, h);
 			else if (type == EXT_SUPPORTED_VERSIONS)
 				rc = parse_versions(e, h);
+			else if (type == EXT_SIGNATURE_ALGORITHMS)
+				rc = parse_sigalgs(e, h);
 			if (rc < 0)
 				return -1;
 		}

@@ -18,7 +18,14 @@ typedef struct tlsio__hello {
 	uint8_t alpn[512];      /**< offered ALPN list as on the wire: (len8, name)* */
 	size_t alpn_len;
 	int max_version;        /**< TLSIO_TLS_1_3, TLSIO_TLS_1_2 or 0 (older only) */
+	/** What the client can verify and agree to, for choosing a certificate chain: TLSIO__KEY_*
+	 * bits of its signature_algorithms (both when it sent none: RFC 5246 7.4.1.4.1's
+	 * defaults), and of its TLS 1.2 cipher suites' authentication. */
+	unsigned sig_keys, suite_keys;
 } tlsio__hello;
+
+#define TLSIO__KEY_EC 1u  /* ECDSA */
+#define TLSIO__KEY_RSA 2u /* RSA: PKCS#1 v1.5 or PSS */
 
 #define TLSIO__HELLO_MORE 0 /* incomplete: feed more input */
 #define TLSIO__HELLO_DONE 1 /* complete and well-formed: *h filled */
