@@ -113,6 +113,9 @@ int tlsio__check_cfg(tlsio_tls_config *cfg, int is_server, unsigned flags);
  * @p o: normalised (tlsio__conn_opts_in); @p identity: a client's expected server name. */
 int tlsio__conn_new(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *cfg,
                     const tlsio_conn_opts *o, const char *identity, tlsio_conn **out);
+/** Client TLS connections: key the session cache by "@p identity:@p port" (@p port NULL: the
+ * connected socket's). 0 (also: nothing to do) or -ENOMEM. */
+int tlsio__conn_session_key(tlsio_conn *c, const char *identity, const char *port);
 /** Undo tlsio__conn_new for a connection no backend has seen yet; the fd stays the caller's. */
 void tlsio__conn_discard(tlsio_conn *c);
 void tlsio__conn_terminate(tlsio_conn *c, int status);

@@ -320,6 +320,14 @@ int tlsio_connect(tlsio_loop *loop, const char *addr, tlsio_tls_config *cfg,
 			close(fd);
 		return rc;
 	}
+	/* the session cache's key: whom we meant to reach, and where ("unix:PATH" has no port) */
+	rc = tlsio__conn_session_key(c, id, a.kind == TLSIO__ADDR_UNIX ? addr : a.port);
+	if (rc < 0) {
+		tlsio__conn_discard(c);
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
 	c->state = ST_CONNECTING;
 	/* the handshake and idle timeouts start once connected (tlsio__conn_on_connected) */
 	c->hs_deadline = 0;

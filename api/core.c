@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -1191,6 +1192,9 @@ int tlsio_conn_adopt(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *
 	/* a socket has no name to verify: a verifying client must be told one (TLSIO_E_NO_IDENTITY) */
 	if (rc == 0)
 		rc = tlsio__conn_new(loop, fd, is_server, cfg, &co.o, co.o.server_name, &c);
+	if (rc == 0 && !is_server && c->tls != NULL &&
+	    (rc = tlsio__conn_session_key(c, co.o.server_name, NULL)) < 0)
+		tlsio__conn_discard(c);
 	if (rc < 0) {
 		close(fd);
 		return rc;
@@ -1246,6 +1250,8 @@ int tlsio_starttls(tlsio_conn *c, tlsio_tls_config *cfg)
 	c->hold = NULL;
 	c->hold_len = 0;
 	c->tls = t;
+	if (!c->is_server && tlsio__conn_session_key(c, c->identity, NULL) < 0)
+		conn_fail(c, -ENOMEM);
 	c->plain = 0;
 	c->announce = 0;
 	tlsio__tls_config_ref(cfg);
@@ -1271,6 +1277,31 @@ int tlsio_starttls(tlsio_conn *c, tlsio_tls_config *cfg)
 }
 
 int tlsio_conn_is_tls(const tlsio_conn *c) { return c->tls != NULL; }
+int tlsio_conn_resumed(const tlsio_conn *c) { return c->tls != NULL && c->hs_done && tlsio__tls_resumed(c->tls); }
+
+int tlsio__conn_session_key(tlsio_conn *c, const char *identity, const char *port)
+{
+	char key[TLSIO__HOST_MAX + 120], pbuf[16];
+	if (c->tls == NULL || c->is_server || identity == NULL || identity[0] == '\0')
+		return 0;
+	if (port == NULL) {
+		/* adopted or switched: the port the socket is connected to */
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		unsigned p = 0;
+		port = "unix";
+		if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET)
+			p = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		else if (ss.ss_family == AF_INET6)
+			p = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		if (p != 0) {
+			snprintf(pbuf, sizeof(pbuf), "%u", p);
+			port = pbuf;
+		}
+	}
+	snprintf(key, sizeof(key), "%s:%s", identity, port);
+	return tlsio__tls_session_key(c->tls, key);
+}
 const char *tlsio_conn_error_detail(const tlsio_conn *c) { return c->detail; }
 
 int tlsio_conn_peer_addr(const tlsio_conn *c, char *buf, size_t len)

@@ -327,3 +327,16 @@ out:
 	}
 	return rc;
 }
+
+int tlsio_listener_set_config(tlsio_listener *l, tlsio_tls_config *cfg)
+{
+	if (l == NULL || l->cfg == NULL)
+		return -EINVAL; /* a plain listener stays plain */
+	if (cfg == NULL || !tlsio__tls_config_is_server(cfg))
+		return TLSIO_E_TLS_CONFIG;
+	/* accepted connections took their own reference: they keep the old one alive */
+	tlsio__tls_config_ref(cfg);
+	tlsio_tls_config_free(l->cfg);
+	l->cfg = cfg;
+	return 0;
+}

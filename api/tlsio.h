@@ -93,11 +93,11 @@ extern "C" {
 /** @name Version */
 /**@{*/
 #define TLSIO_VERSION_MAJOR 0
-#define TLSIO_VERSION_MINOR 5
+#define TLSIO_VERSION_MINOR 6
 #define TLSIO_VERSION_PATCH 0
 /** The header's version as one number: (major << 16) | (minor << 8) | patch. */
 #define TLSIO_VERSION_NUMBER ((TLSIO_VERSION_MAJOR << 16) | (TLSIO_VERSION_MINOR << 8) | TLSIO_VERSION_PATCH)
-#define TLSIO_VERSION_STRING "0.5.0"
+#define TLSIO_VERSION_STRING "0.6.0"
 /**
  * The version of the library loaded at run time, as TLSIO_VERSION_NUMBER encodes it (compare
  * with the header's to detect a mismatch). Any thread.
@@ -489,6 +489,76 @@ typedef struct tlsio_tls_opts {
 	                             unless TLSIO_VERIFY_NONE */
 	const char *alpn;       /**< comma-separated protocols in preference order, e.g. "h2,http/1.1" */
 	const char *ciphers;    /**< wolfSSL cipher list, NULL for the library's default */
+	/* since 0.6 */
+	/** The certificate chain in memory instead of cert_file: PEM (leaf first), or one DER
+	 * certificate. Read during the call only, like every buffer here. */
+	const void *cert;
+	size_t cert_len;
+	/** The private key in memory instead of key_file: PEM or DER (PKCS#8 or traditional). */
+	const void *key;
+	size_t key_len;
+	/** CA certificates in memory (PEM, or one DER certificate), trusted beside ca_file/ca_dir. */
+	const void *ca;
+	size_t ca_len;
+	/** A directory whose regular files holding PEM certificates are all trusted, beside
+	 * ca_file/ca (e.g. "/etc/ssl/certs"; files of other content are skipped). */
+	const char *ca_dir;
+	/**
+	 * A passphrase-protected private key (PEM "ENCRYPTED PRIVATE KEY", PKCS#8 with PBES2, as
+	 * `openssl pkey -aes256` writes it): called during tlsio_tls_config_new() only, it writes
+	 * the passphrase into @p buf (at most @p size bytes, no NUL needed) and returns its length,
+	 * or < 0 to give up (TLS_CONFIG error "no passphrase"). Without it an encrypted key is a
+	 * TLSIO_E_TLS_CONFIG that says so. The library wipes @p buf after use.
+	 */
+	int (*passphrase)(char *buf, size_t size, void *user);
+	void *passphrase_user;
+	/**
+	 * Servers: further certificate chains beside the one above, a NULL-terminated array of
+	 * options of which only cert_file/key_file (or cert/key, passphrase) are set: e.g. an RSA
+	 * chain beside an ECDSA one. Each handshake gets the first chain, this one first, whose key
+	 * the client can use: what its signature_algorithms offer (ECDSA or RSA), and for a client
+	 * that offers at most TLS 1.2, one of its cipher suites for that key. A client that can use
+	 * none gets the first chain (and most likely a handshake_failure alert).
+	 */
+	const struct tlsio_tls_opts *const *more_certs;
+	/**
+	 * Clients: the session cache's size, in servers (a server is the identity and port, e.g.
+	 * "example.com:443"): 0 for 256, < 0 for none. Connections made with this configuration
+	 * offer the last session of their server (a TLS 1.3 ticket is used once; up to 4 are kept
+	 * per server; a TLS 1.2 session is used until replaced) and so resume without a full
+	 * handshake; tlsio_conn_resumed() tells. The cache is shared by every thread using the
+	 * configuration (a mutex guards it). The least recently used server goes first.
+	 */
+	int session_cache;
+	/**
+	 * Servers: how long a session ticket may be used, in seconds: 0 for 7200 (2 hours), at most
+	 * 604800 (RFC 8446 4.6.1). The ticket key is random per configuration and replaced every
+	 * lifetime, the previous one still accepted for one more (tlsio_tls_ticket_key() sets your
+	 * own). 0-RTT (early data) is never accepted.
+	 */
+	uint32_t ticket_lifetime;
+	/**
+	 * Key logging, for debugging with Wireshark: each secret of each connection made with this
+	 * configuration as one line of the NSS key log format (what SSLKEYLOGFILE files hold:
+	 * "CLIENT_RANDOM ..." for TLS 1.2, "CLIENT_TRAFFIC_SECRET_0 ..." and friends for TLS 1.3),
+	 * without a newline. Anyone who has these lines can decrypt the traffic: never set it in
+	 * production. Called on the loop thread of the connection, from inside the handshake (do
+	 * not call into the connection). If this wolfSSL cannot give the TLS 1.3 secrets (built
+	 * without HAVE_SECRET_CALLBACK), a configuration allowing TLS 1.3 with a keylog callback is
+	 * refused with a TLSIO_E_TLS_CONFIG that says so.
+	 */
+	void (*keylog)(const char *line, void *user);
+	void *keylog_user;
+	/**
+	 * Servers: choose the ALPN protocol instead of the alpn list. Called during the handshake
+	 * of each client that offers ALPN, with the offered list as on the wire ((len8, name)*;
+	 * valid during the call). Return one of the offered names (NUL-terminated, valid until the
+	 * call returns), "" to go on without ALPN, or NULL to refuse: the client gets a
+	 * no_application_protocol alert and on_close TLSIO_E_REFUSED. A name the client did not
+	 * offer is refused the same way. Loop thread of the connection.
+	 */
+	const char *(*alpn_select)(const uint8_t *offered, size_t len, void *user);
+	void *alpn_select_user;
 } tlsio_tls_opts;
 #define TLSIO_TLS_OPTS_INIT {.struct_size = sizeof(tlsio_tls_opts)}
 
@@ -509,6 +579,60 @@ TLSIO_EXPORT int tlsio_tls_config_new(tlsio_tls_config **out, int is_server,
                                       const tlsio_tls_opts *opts, const char **err_msg);
 /** Drop the caller's reference; connections using it keep theirs. NULL is ignored. Any thread. */
 TLSIO_EXPORT void tlsio_tls_config_free(tlsio_tls_config *cfg);
+
+/** Length of a session ticket key: a 16-byte name, then a 32-byte secret (48 bytes from
+ * `openssl rand 48`, say). */
+#define TLSIO_TICKET_KEY_LEN 48
+/**
+ * Servers: encrypt session tickets with @p key from now on (ChaCha20-Poly1305), so that
+ * configurations, threads and processes given the same key resume each other's sessions. The key in use until now is still accepted for @p grace_s
+ * seconds (its tickets are answered with a fresh ticket under the new key); 0 forgets it at
+ * once. Call it again to rotate; keys set here are never replaced on their own (the random key
+ * of a configuration is: see tlsio_tls_opts.ticket_lifetime). The library keeps a copy and
+ * wipes it when done; wipe yours. Any thread, also while connections use the configuration.
+ * @return 0; -EINVAL (@p len is not TLSIO_TICKET_KEY_LEN, or a client configuration);
+ *         -EEXIST (the key's name is the current key's with another secret: a new key needs
+ *         a new name); -ENOTSUP (this wolfSSL has no session tickets or no ChaCha20-Poly1305).
+ */
+TLSIO_EXPORT int tlsio_tls_ticket_key(tlsio_tls_config *cfg, const uint8_t *key, size_t len,
+                                      uint32_t grace_s);
+/**
+ * Clients: the newest session cached for @p server as bytes, for a process that keeps sessions
+ * across restarts (they are secrets: store them as such). @p server is what the cache is keyed
+ * by: the identity and port, "example.com:443" (tlsio_conn_opts.server_name or the host given
+ * to tlsio_connect(), and the port; an IPv6 literal without brackets: "::1:443"). The bytes
+ * are wolfSSL's own encoding: only the same wolfSSL build reads them back. @p *out is
+ * malloc()ed: free() it. Any thread.
+ * @return 0; -ENOENT (nothing cached for @p server); -EINVAL (a server configuration, or one
+ *         without a cache); -ENOTSUP (this wolfSSL cannot encode sessions: built without
+ *         HAVE_EXT_CACHE or OPENSSL_EXTRA); -ENOMEM.
+ */
+TLSIO_EXPORT int tlsio_tls_session_export(tlsio_tls_config *cfg, const char *server,
+                                          uint8_t **out, size_t *len);
+/**
+ * Clients: put a session from tlsio_tls_session_export() into the cache for @p server; the
+ * next connection to it offers the session. The bytes are checked (bounded by @p len; a
+ * session that is not one, or has expired, is refused). Any thread.
+ * @return 0; -EINVAL (not a session of this wolfSSL build, expired, a server configuration, or
+ *         no cache); -ENOTSUP (as for export); -ENOMEM.
+ */
+TLSIO_EXPORT int tlsio_tls_session_import(tlsio_tls_config *cfg, const char *server,
+                                          const uint8_t *data, size_t len);
+/**
+ * Servers: an SNI map without an on_client_hello of your own. Clients that ask for a name
+ * matching @p pattern get @p cfg instead of @p server_cfg: "www.example.org" (exact, case
+ * ignored) or "*.example.org" (one label in place of the star: not "example.org" itself, nor
+ * "a.b.example.org"). Exact names are tried first, then wildcards in the order added; a client
+ * with another name or none gets @p server_cfg itself. An on_client_hello that picks a
+ * configuration picks it before the map (the map of the configuration it picked applies).
+ * @p server_cfg holds a reference to @p cfg until freed. Any thread; for a listener, before it
+ * accepts (or give the listener a new map with tlsio_listener_set_config()).
+ * @return 0; -EINVAL (a pattern that is no host name or "*." + one, @p cfg is @p server_cfg,
+ *         has a map itself, or either is a client configuration); -EEXIST (the pattern is
+ *         there already); -ENOMEM.
+ */
+TLSIO_EXPORT int tlsio_tls_config_add_name(tlsio_tls_config *server_cfg, const char *pattern,
+                                           tlsio_tls_config *cfg);
 /**
  * The crypto path in use, in one line for a startup message: the wolfSSL version and which
  * build of it ("tuned build, linked into libtlsio": scripts/build-wolfssl.sh's profile, the
@@ -745,6 +869,17 @@ TLSIO_EXPORT int tlsio_listen_ex(tlsio_loop *loop, const char *addr, const tlsio
 TLSIO_EXPORT int tlsio_listener_addr(const tlsio_listener *l, char *buf, size_t len);
 /** The bound port (0 for a Unix socket), or the -errno of getsockname(). */
 TLSIO_EXPORT int tlsio_listener_port(const tlsio_listener *l);
+/**
+ * Replace the listener's TLS configuration, e.g. with certificates read again after SIGHUP:
+ * connections accepted from now on use @p cfg (its SNI map, tickets, chains), those running
+ * keep theirs. The listener takes a reference to @p cfg and drops its reference to the old
+ * one (connections hold their own). Loop thread, and from the loop's callbacks; from another
+ * thread, post a tlsio_task that calls it. Listeners sharing a port (TLSIO_LISTEN_REUSEPORT,
+ * tlsio-https --threads) are replaced one by one.
+ * @return 0; TLSIO_E_TLS_CONFIG (@p cfg NULL or a client configuration); -EINVAL (a plain
+ *         listener: TLSIO_CONN_PLAIN).
+ */
+TLSIO_EXPORT int tlsio_listener_set_config(tlsio_listener *l, tlsio_tls_config *cfg);
 /** Stop accepting and free the listener (after the current callback returns); established
  * connections go on. Idempotent until the loop frees it. */
 TLSIO_EXPORT void tlsio_listener_close(tlsio_listener *l);
@@ -928,6 +1063,11 @@ TLSIO_EXPORT const char *tlsio_conn_cipher(const tlsio_conn *c);
 TLSIO_EXPORT const char *tlsio_conn_alpn(const tlsio_conn *c);
 /** SNI sent by the client (server side), or NULL. */
 TLSIO_EXPORT const char *tlsio_conn_server_name(const tlsio_conn *c);
+/** 1 if the handshake resumed a session (a ticket or a cached session: no certificate was
+ * sent, the keys come from the earlier handshake), 0 if it was a full one or is not done. A
+ * resumed client connection still gives the server's certificate (tlsio_conn_peer_cert()) when
+ * the session was made by this process. */
+TLSIO_EXPORT int tlsio_conn_resumed(const tlsio_conn *c);
 
 /* ------------------------------------------------------------------------------------------ */
 /** @name The peer's certificate */

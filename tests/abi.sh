@@ -40,7 +40,13 @@ for f in tlsio_starttls tlsio_conn_is_tls tlsio_conn_error_detail tlsio_conn_pee
 	nm -D --defined-only "$lib" | grep -q " $f@@LIBTLSIO_0.5$" ||
 		{ echo "FAIL: $f is not in version node LIBTLSIO_0.5"; exit 1; }
 done
-echo "exports: $n symbols, all tlsio_*, version nodes LIBTLSIO_0.2 to LIBTLSIO_0.5"
+# 0.6's likewise
+for f in tlsio_tls_ticket_key tlsio_tls_session_export tlsio_tls_session_import \
+	tlsio_tls_config_add_name tlsio_listener_set_config tlsio_conn_resumed; do
+	nm -D --defined-only "$lib" | grep -q " $f@@LIBTLSIO_0.6$" ||
+		{ echo "FAIL: $f is not in version node LIBTLSIO_0.6"; exit 1; }
+done
+echo "exports: $n symbols, all tlsio_*, version nodes LIBTLSIO_0.2 to LIBTLSIO_0.6"
 
 # With wolfSSL linked in (configure's default): nothing of it is exported (checked above), the
 # library needs no libwolfssl and no run path at run time, and wolfSSL's code is inside.

@@ -1084,25 +1084,28 @@ static int second_handshake_resumes(tlsio_tls_config *first, tlsio_tls_config *s
                                     int max_version, int *cert)
 {
 	struct pair p;
-	WOLFSSL_SESSION *sess;
 	int resumed = 0;
+	/* one client configuration: its session cache offers the first session to the second */
+	tlsio_tls_config *client = cfg_with(0, TLSIO_VERIFY_DEFAULT, max_version, 1);
 	tlsio__tls_config_ref(first);
-	pair_init(&p, first, cfg_with(0, TLSIO_VERIFY_DEFAULT, max_version, 1), "localhost");
+	tlsio__tls_config_ref(client);
+	pair_init(&p, first, client, "localhost");
+	ck_assert_int_eq(tlsio__tls_session_key(p.c.t, "localhost:443"), 0);
 	pump(&p.c, &p.s);
 	ck_assert_int_eq(p.c.hs, 1);
 	ck_assert_int_eq(p.s.hs, 1);
-	sess = wolfSSL_get1_session(tlsio__tls_wolfssl(p.c.t));
+	/* data after the handshake: a TLS 1.3 ticket comes with it */
+	ck_assert_int_eq(tlsio__tls_write(p.s.t, (const uint8_t *)"x", 1), 0);
+	pump(&p.c, &p.s);
 	pair_free(&p);
 	tlsio__tls_config_ref(second);
-	pair_init(&p, second, cfg_with(0, TLSIO_VERIFY_DEFAULT, max_version, 1), "localhost");
-	if (sess != NULL)
-		(void)wolfSSL_set_session(tlsio__tls_wolfssl(p.c.t), sess);
+	pair_init(&p, second, client, "localhost");
+	ck_assert_int_eq(tlsio__tls_session_key(p.c.t, "localhost:443"), 0);
 	pump(&p.c, &p.s);
 	ck_assert_int_eq(p.c.hs, 1);
 	ck_assert_int_eq(p.s.hs, 1);
 	resumed = tlsio__tls_resumed(p.s.t);
 	*cert = tlsio__tls_peer_cert(p.s.t, NULL) != NULL;
-	wolfSSL_SESSION_free(sess);
 	pair_free(&p);
 	return resumed;
 }
@@ -1131,6 +1134,521 @@ START_TEST(mtls_never_resumes)
 		tlsio_tls_config_free(req);
 		tlsio_tls_config_free(plain);
 	}
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------------ */
+/* Deployment features (issue 17): session cache, tickets, chains, SNI map, ALPN choice, key
+ * logging, keys from memory. */
+
+/* One handshake of a client of @p ccfg (cache key @p key, NULL: none) with @p scfg, both kept
+ * by the caller; the client reads what the server sends after it (a TLS 1.3 ticket). @return
+ * whether it resumed (-1: it failed); *@p leaf_cn (optional) gets the CN of the server's
+ * certificate as the client has it. */
+static int handshake_with(tlsio_tls_config *scfg, tlsio_tls_config *ccfg, const char *sni,
+                          const char *key, char *leaf_cn, size_t cn_len)
+{
+	struct pair p;
+	int resumed;
+	tlsio__tls_config_ref(scfg);
+	tlsio__tls_config_ref(ccfg);
+	pair_init(&p, scfg, ccfg, sni);
+	if (key != NULL)
+		ck_assert_int_eq(tlsio__tls_session_key(p.c.t, key), 0);
+	pump(&p.c, &p.s);
+	if (p.c.hs != 1 || p.s.hs != 1) {
+		printf("handshake failed: client %d (wolfSSL %d, alert %d), server %d (wolfSSL %d, alert %d)\n",
+		       p.c.hs, tlsio__tls_last_error(p.c.t), tlsio__tls_alert(p.c.t), p.s.hs,
+		       tlsio__tls_last_error(p.s.t), tlsio__tls_alert(p.s.t));
+		fflush(stdout);
+		pair_free(&p);
+		return -1;
+	}
+	/* data from the server after its handshake: the client takes the ticket with it */
+	ck_assert_int_eq(tlsio__tls_write(p.s.t, (const uint8_t *)"hi", 2), 0);
+	pump(&p.c, &p.s);
+	ck_assert_uint_eq(p.c.got_len, 2);
+	resumed = tlsio__tls_resumed(p.c.t);
+	ck_assert_int_eq(resumed, tlsio__tls_resumed(p.s.t));
+	if (leaf_cn != NULL) {
+		size_t n = 0;
+		const uint8_t *der = tlsio__tls_peer_cert(p.c.t, &n);
+		tlsio_cert_info *ci;
+		ck_assert_ptr_nonnull(der);
+		ck_assert_int_eq(tlsio_cert_info_new(der, n, &ci), 0);
+		snprintf(leaf_cn, cn_len, "%s", ci->subject);
+		tlsio_cert_info_free(ci);
+	}
+	pair_free(&p);
+	return resumed;
+}
+
+static tlsio_tls_config *cfg_opts(int is_server, tlsio_tls_opts *o)
+{
+	tlsio_tls_config *cfg;
+	const char *why = NULL;
+	ck_assert_msg(tlsio_tls_config_new(&cfg, is_server, o, &why) == 0, "cfg: %s", why);
+	return cfg;
+}
+
+/* The client cache resumes by itself, TLS 1.2 and 1.3, only for the same server, and a
+ * resumed connection still shows the server's certificate. */
+START_TEST(session_cache_resumes)
+{
+	static const int versions[] = {TLSIO_TLS_1_2, TLSIO_TLS_1_3};
+	for (size_t i = 0; i < 2; i++) {
+		tlsio_tls_config *s = server_cfg(versions[i], versions[i], NULL);
+		tlsio_tls_config *c = client_cfg("ca.pem", versions[i], versions[i], NULL);
+		tlsio_tls_opts o = TLSIO_TLS_OPTS_INIT;
+		tlsio_tls_config *nocache;
+		char cn[256];
+		ck_assert_int_eq(handshake_with(s, c, "localhost", "localhost:443", NULL, 0), 0);
+		ck_assert_int_eq(handshake_with(s, c, "localhost", "localhost:443", cn, sizeof(cn)), 1);
+		ck_assert_str_eq(cn, "CN=localhost");
+		/* each resumption brought a new session: again */
+		ck_assert_int_eq(handshake_with(s, c, "localhost", "localhost:443", NULL, 0), 1);
+		/* another server (port) has none */
+		ck_assert_int_eq(handshake_with(s, c, "localhost", "localhost:444", NULL, 0), 0);
+		ck_assert_int_eq(handshake_with(s, c, "example.test", "example.test:443", NULL, 0), 0);
+		/* a configuration without a cache never resumes */
+		o.ca_file = cert("ca.pem");
+		o.min_version = o.max_version = versions[i];
+		o.session_cache = -1;
+		nocache = cfg_opts(0, &o);
+		ck_assert_int_eq(handshake_with(s, nocache, "localhost", "localhost:443", NULL, 0), 0);
+		ck_assert_int_eq(handshake_with(s, nocache, "localhost", "localhost:443", NULL, 0), 0);
+		ck_assert_int_eq(tlsio_tls_session_export(nocache, "localhost:443", &(uint8_t *){0}, &(size_t){0}), -EINVAL);
+		tlsio_tls_config_free(nocache);
+		tlsio_tls_config_free(s);
+		tlsio_tls_config_free(c);
+	}
+}
+END_TEST
+
+/* The cache is bounded: the least recently used server goes. */
+START_TEST(session_cache_bounded)
+{
+	tlsio_tls_opts o = TLSIO_TLS_OPTS_INIT;
+	tlsio_tls_config *s = server_cfg(0, 0, NULL), *c;
+	char key[32];
+	o.ca_file = cert("ca.pem");
+	o.session_cache = 2;
+	c = cfg_opts(0, &o);
+	for (int i = 0; i < 3; i++) {
+		snprintf(key, sizeof(key), "localhost:%d", 1000 + i);
+		ck_assert_int_eq(handshake_with(s, c, "localhost", key, NULL, 0), 0);
+	}
+	/* 1000 went when 1002 came; 1001 and 1002 are there */
+	ck_assert_int_eq(handshake_with(s, c, "localhost", "localhost:1002", NULL, 0), 1);
+	ck_assert_int_eq(handshake_with(s, c, "localhost", "localhost:1001", NULL, 0), 1);
+	ck_assert_int_eq(handshake_with(s, c, "localhost", "localhost:1000", NULL, 0), 0);
+	tlsio_tls_config_free(s);
+	tlsio_tls_config_free(c);
+}
+END_TEST
+
+/* A session as bytes resumes in another configuration (another process, in real life); what is
+ * not a session is refused. */
+START_TEST(session_export_import)
+{
+	static const int versions[] = {TLSIO_TLS_1_2, TLSIO_TLS_1_3};
+	for (size_t i = 0; i < 2; i++) {
+		tlsio_tls_config *s = server_cfg(versions[i], versions[i], NULL);
+		tlsio_tls_config *c1 = client_cfg("ca.pem", versions[i], versions[i], NULL);
+		tlsio_tls_config *c2 = client_cfg("ca.pem", versions[i], versions[i], NULL);
+		uint8_t *buf = NULL, junk[64] = {0x30, 0x10};
+		size_t len = 0;
+		int rc;
+		ck_assert_int_eq(tlsio_tls_session_export(c1, "localhost:443", &buf, &len), -ENOENT);
+		ck_assert_int_eq(handshake_with(s, c1, "localhost", "localhost:443", NULL, 0), 0);
+		rc = tlsio_tls_session_export(c1, "localhost:443", &buf, &len);
+#if defined(HAVE_EXT_CACHE) || defined(OPENSSL_EXTRA)
+		ck_assert_int_eq(rc, 0);
+		ck_assert_uint_gt(len, 32);
+		printf("session export (TLS 0x%x): %zu bytes\n", versions[i], len);
+		ck_assert_int_eq(tlsio_tls_session_import(c2, "localhost:443", junk, sizeof(junk)), -EINVAL);
+		ck_assert_int_eq(tlsio_tls_session_import(c2, "localhost:443", buf, len / 2), -EINVAL);
+		ck_assert_int_eq(tlsio_tls_session_import(c2, "localhost:443", buf, len), 0);
+		ck_assert_int_eq(handshake_with(s, c2, "localhost", "localhost:443", NULL, 0), 1);
+		free(buf);
+#else
+		ck_assert_int_eq(rc, -ENOTSUP);
+		printf("session export: not available in this wolfSSL\n");
+#endif
+		tlsio_tls_config_free(s);
+		tlsio_tls_config_free(c1);
+		tlsio_tls_config_free(c2);
+	}
+}
+END_TEST
+
+/* Two server configurations given the same ticket key resume each other's sessions; after a
+ * rotation the old key works for its grace period only. */
+START_TEST(ticket_keys)
+{
+	static const int versions[] = {TLSIO_TLS_1_2, TLSIO_TLS_1_3};
+	uint8_t k1[TLSIO_TICKET_KEY_LEN], k2[TLSIO_TICKET_KEY_LEN], k3[TLSIO_TICKET_KEY_LEN];
+	memset(k1, 1, sizeof(k1));
+	memset(k2, 2, sizeof(k2));
+	memset(k3, 3, sizeof(k3));
+	for (size_t i = 0; i < 2; i++) {
+		tlsio_tls_config *a = server_cfg(versions[i], versions[i], NULL);
+		tlsio_tls_config *b = server_cfg(versions[i], versions[i], NULL);
+		tlsio_tls_config *c = client_cfg("ca.pem", versions[i], versions[i], NULL);
+		/* control: random keys of their own, no resumption across */
+		ck_assert_int_eq(handshake_with(a, c, "localhost", "x:1", NULL, 0), 0);
+		ck_assert_int_eq(handshake_with(b, c, "localhost", "x:1", NULL, 0), 0);
+		ck_assert_int_eq(tlsio_tls_ticket_key(a, k1, sizeof(k1) - 1, 0), -EINVAL);
+		ck_assert_int_eq(tlsio_tls_ticket_key(c, k1, sizeof(k1), 0), -EINVAL);
+		ck_assert_int_eq(tlsio_tls_ticket_key(a, k1, sizeof(k1), 0), 0);
+		ck_assert_int_eq(tlsio_tls_ticket_key(b, k1, sizeof(k1), 0), 0);
+		ck_assert_int_eq(tlsio_tls_ticket_key(b, k1, sizeof(k1), 0), 0); /* the same again */
+		k1[20] ^= 1;
+		ck_assert_int_eq(tlsio_tls_ticket_key(b, k1, sizeof(k1), 0), -EEXIST);
+		k1[20] ^= 1;
+		ck_assert_int_eq(handshake_with(a, c, "localhost", "x:2", NULL, 0), 0);
+		ck_assert_int_eq(handshake_with(b, c, "localhost", "x:2", NULL, 0), 1);
+		/* b rotates to k2 with a grace period: a's (k1) ticket still resumes on b */
+		ck_assert_int_eq(handshake_with(a, c, "localhost", "x:3", NULL, 0), 0);
+		ck_assert_int_eq(tlsio_tls_ticket_key(b, k2, sizeof(k2), 60), 0);
+		ck_assert_int_eq(handshake_with(b, c, "localhost", "x:3", NULL, 0), 1);
+		/* b rotates to k3 at once: a k1 ticket no longer does (a full handshake instead) */
+		ck_assert_int_eq(handshake_with(a, c, "localhost", "x:4", NULL, 0), 0);
+		ck_assert_int_eq(tlsio_tls_ticket_key(b, k3, sizeof(k3), 0), 0);
+		ck_assert_int_eq(handshake_with(b, c, "localhost", "x:4", NULL, 0), 0);
+		/* and a new ticket, at once with TLS 1.3; a wolfSSL 5.5.4 server gives a TLS 1.2
+		 * client whose ticket it rejected none, so the next full handshake gets it */
+		if (versions[i] == TLSIO_TLS_1_2)
+			ck_assert_int_eq(handshake_with(b, c, "localhost", "x:4", NULL, 0), 0);
+		ck_assert_int_eq(handshake_with(b, c, "localhost", "x:4", NULL, 0), 1);
+		tlsio_tls_config_free(a);
+		tlsio_tls_config_free(b);
+		tlsio_tls_config_free(c);
+	}
+}
+END_TEST
+
+/* ECDSA and RSA chains in one configuration: a TLS 1.2 client that can agree only to RSA
+ * suites gets the RSA chain, any other the first (ECDSA) one. */
+START_TEST(rsa_beside_ecdsa)
+{
+	tlsio_tls_opts so = TLSIO_TLS_OPTS_INIT, rsa = TLSIO_TLS_OPTS_INIT, co = TLSIO_TLS_OPTS_INIT;
+	const tlsio_tls_opts *more[] = {&rsa, NULL};
+	tlsio_tls_config *s, *c;
+	char cn[256];
+	so.cert_file = cert("server.pem");
+	so.key_file = cert("server.key");
+	so.more_certs = more;
+	rsa.cert_file = cert("rsa-server.pem");
+	rsa.key_file = cert("rsa-server.key");
+	s = cfg_opts(1, &so);
+	co.ca_file = cert("ca.pem");
+	c = cfg_opts(0, &co);
+	ck_assert_int_eq(handshake_with(s, c, "localhost", NULL, cn, sizeof(cn)), 0);
+	ck_assert_str_eq(cn, "CN=localhost");
+	tlsio_tls_config_free(c);
+	co.max_version = TLSIO_TLS_1_2;
+	co.ciphers = "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305";
+	c = cfg_opts(0, &co);
+	ck_assert_int_eq(handshake_with(s, c, "localhost", NULL, cn, sizeof(cn)), 0);
+	ck_assert_str_eq(cn, "CN=localhost rsa");
+	tlsio_tls_config_free(c);
+	co.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+	c = cfg_opts(0, &co);
+	ck_assert_int_eq(handshake_with(s, c, "localhost", NULL, cn, sizeof(cn)), 0);
+	ck_assert_str_eq(cn, "CN=localhost");
+	tlsio_tls_config_free(c);
+	tlsio_tls_config_free(s);
+	/* more_certs sets only key pairs */
+	rsa.alpn = "h2";
+	{
+		tlsio_tls_config *bad = (tlsio_tls_config *)1;
+		const char *why = NULL;
+		ck_assert_int_eq(tlsio_tls_config_new(&bad, 1, &so, &why), TLSIO_E_TLS_CONFIG);
+		ck_assert_ptr_nonnull(strstr(why, "more_certs[0]"));
+	}
+}
+END_TEST
+
+/* tlsio_tls_config_add_name: exact names, then one-label wildcards; others get the default. */
+START_TEST(sni_map)
+{
+	tlsio_tls_opts wo = TLSIO_TLS_OPTS_INIT, co = TLSIO_TLS_OPTS_INIT;
+	tlsio_tls_config *def = server_cfg(0, 0, NULL), *wild, *evil, *c;
+	char cn[256];
+	wo.cert_file = cert("wildcard.pem");
+	wo.key_file = cert("server.key");
+	wild = cfg_opts(1, &wo);
+	wo.cert_file = cert("evil.pem");
+	evil = cfg_opts(1, &wo);
+	co.ca_file = cert("ca.pem");
+	co.verify = TLSIO_VERIFY_NONE; /* which certificate came is what is checked here */
+	c = cfg_opts(0, &co);
+	ck_assert_int_eq(tlsio_tls_config_add_name(def, "*.wild.test", wild), 0);
+	ck_assert_int_eq(tlsio_tls_config_add_name(def, "evil.example", evil), 0);
+	ck_assert_int_eq(tlsio_tls_config_add_name(def, "EVIL.example", evil), -EEXIST);
+	ck_assert_int_eq(tlsio_tls_config_add_name(def, "*", evil), -EINVAL);
+	ck_assert_int_eq(tlsio_tls_config_add_name(def, "a..b", evil), -EINVAL);
+	ck_assert_int_eq(tlsio_tls_config_add_name(def, "x.test", def), -EINVAL);
+	ck_assert_int_eq(tlsio_tls_config_add_name(wild, "x.test", def), -EINVAL); /* def has a map */
+	ck_assert_int_eq(tlsio_tls_config_add_name(def, "x.test", c), -EINVAL);
+	ck_assert_int_eq(handshake_with(def, c, "a.wild.test", NULL, cn, sizeof(cn)), 0);
+	ck_assert_str_eq(cn, "CN=wildcard");
+	ck_assert_int_eq(handshake_with(def, c, "Evil.Example", NULL, cn, sizeof(cn)), 0);
+	ck_assert_str_eq(cn, "CN=evil.example");
+	ck_assert_int_eq(handshake_with(def, c, "a.b.wild.test", NULL, cn, sizeof(cn)), 0);
+	ck_assert_str_eq(cn, "CN=localhost");
+	ck_assert_int_eq(handshake_with(def, c, "wild.test", NULL, cn, sizeof(cn)), 0);
+	ck_assert_str_eq(cn, "CN=localhost");
+	ck_assert_int_eq(handshake_with(def, c, "localhost", NULL, cn, sizeof(cn)), 0);
+	ck_assert_str_eq(cn, "CN=localhost");
+	tlsio_tls_config_free(wild); /* the map keeps its own reference */
+	ck_assert_int_eq(handshake_with(def, c, "z.wild.test", NULL, cn, sizeof(cn)), 0);
+	ck_assert_str_eq(cn, "CN=wildcard");
+	tlsio_tls_config_free(evil);
+	tlsio_tls_config_free(def);
+	tlsio_tls_config_free(c);
+}
+END_TEST
+
+static const char *pick_second(const uint8_t *offered, size_t len, void *user)
+{
+	static char name[256];
+	const char *mode = user;
+	if (strcmp(mode, "second") == 0 && len > 0 && (size_t)offered[0] + 1 < len) {
+		size_t at = (size_t)offered[0] + 1;
+		memcpy(name, offered + at + 1, offered[at]);
+		name[offered[at]] = '\0';
+		return name;
+	}
+	if (strcmp(mode, "none") == 0)
+		return NULL;
+	if (strcmp(mode, "empty") == 0)
+		return "";
+	return "not-offered";
+}
+
+/* alpn_select: the server's choice, a refusal with no_application_protocol, none at all. */
+START_TEST(alpn_select_cb)
+{
+	static const char *const modes[] = {"second", "none", "empty", "other"};
+	for (size_t i = 0; i < 4; i++) {
+		tlsio_tls_opts so = TLSIO_TLS_OPTS_INIT;
+		struct pair p;
+		so.cert_file = cert("server.pem");
+		so.key_file = cert("server.key");
+		so.alpn_select = pick_second;
+		so.alpn_select_user = (void *)modes[i];
+		pair_init(&p, cfg_opts(1, &so), client_cfg("ca.pem", 0, 0, "h2,http/1.1"), "localhost");
+		pump(&p.c, &p.s);
+		if (i == 0 || i == 2) {
+			ck_assert_int_eq(p.c.hs, 1);
+			ck_assert_int_eq(p.s.hs, 1);
+			if (i == 0) {
+				ck_assert_str_eq(tlsio__tls_alpn(p.c.t), "http/1.1");
+				ck_assert_str_eq(tlsio__tls_alpn(p.s.t), "http/1.1");
+			} else {
+				ck_assert_ptr_null(tlsio__tls_alpn(p.c.t));
+			}
+		} else {
+			ck_assert_int_eq(p.s.hs, TLSIO_E_REFUSED);
+			ck_assert_int_eq(p.c.hs, TLSIO_E_ALERT_RECEIVED);
+			ck_assert_int_eq(tlsio__tls_alert(p.c.t), TLSIO_ALERT_NO_APPLICATION_PROTOCOL);
+		}
+		pair_free(&p);
+	}
+}
+END_TEST
+
+struct keylog {
+	char lines[16][400];
+	int n;
+};
+
+static void keylog_cb(const char *line, void *user)
+{
+	struct keylog *k = user;
+	ck_assert_int_lt(k->n, 16);
+	ck_assert_uint_lt(strlen(line), sizeof(k->lines[0]));
+	strcpy(k->lines[k->n++], line);
+}
+
+static int keylog_has(const struct keylog *k, const char *label)
+{
+	for (int i = 0; i < k->n; i++)
+		if (strncmp(k->lines[i], label, strlen(label)) == 0 && k->lines[i][strlen(label)] == ' ')
+			return i;
+	return -1;
+}
+
+/* Key log lines, both sides, TLS 1.2 and 1.3: the labels Wireshark reads, the same client
+ * random, the same secrets on both sides. */
+START_TEST(keylog_lines)
+{
+	static const int versions[] = {TLSIO_TLS_1_2, TLSIO_TLS_1_3};
+	for (size_t i = 0; i < 2; i++) {
+		tlsio_tls_opts so = TLSIO_TLS_OPTS_INIT, co = TLSIO_TLS_OPTS_INIT;
+		struct keylog ks = {0}, kc = {0};
+		tlsio_tls_config *s, *c;
+		const char *why = NULL;
+		int rc;
+		so.cert_file = cert("server.pem");
+		so.key_file = cert("server.key");
+		so.min_version = so.max_version = versions[i];
+		so.keylog = keylog_cb;
+		so.keylog_user = &ks;
+		co.ca_file = cert("ca.pem");
+		co.min_version = co.max_version = versions[i];
+		co.keylog = keylog_cb;
+		co.keylog_user = &kc;
+		rc = tlsio_tls_config_new(&s, 1, &so, &why);
+#ifndef HAVE_SECRET_CALLBACK
+		if (versions[i] == TLSIO_TLS_1_3) {
+			ck_assert_int_eq(rc, TLSIO_E_TLS_CONFIG);
+			ck_assert_ptr_nonnull(strstr(why, "not available in this wolfSSL"));
+			printf("key logging, TLS 1.3: %s\n", why);
+			continue;
+		}
+#endif
+		ck_assert_msg(rc == 0, "%s", why);
+		c = cfg_opts(0, &co);
+		ck_assert_int_eq(handshake_with(s, c, "localhost", NULL, NULL, 0), 0);
+		if (versions[i] == TLSIO_TLS_1_2) {
+			ck_assert_int_eq(kc.n, 1);
+			ck_assert_int_eq(ks.n, 1);
+			ck_assert_int_eq(keylog_has(&kc, "CLIENT_RANDOM"), 0);
+			ck_assert_uint_eq(strlen(kc.lines[0]), 13 + 1 + 64 + 1 + 96);
+			ck_assert_str_eq(kc.lines[0], ks.lines[0]); /* the same random, the same secret */
+		} else {
+			static const char *const labels[] = {"CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+			                                     "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+			                                     "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"};
+			for (size_t l = 0; l < 4; l++) {
+				int a = keylog_has(&kc, labels[l]), b = keylog_has(&ks, labels[l]);
+				ck_assert_msg(a >= 0 && b >= 0, "no %s line", labels[l]);
+				ck_assert_str_eq(kc.lines[a], ks.lines[b]);
+			}
+		}
+		printf("key log (TLS 0x%x): %d lines, e.g. %.40s...\n", versions[i], kc.n, kc.lines[0]);
+		tlsio_tls_config_free(s);
+		tlsio_tls_config_free(c);
+	}
+}
+END_TEST
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *b = malloc(1 << 16);
+	ck_assert_ptr_nonnull(f);
+	*len = fread(b, 1, 1 << 16, f);
+	fclose(f);
+	return b;
+}
+
+static int passphrase_cb(char *buf, size_t size, void *user)
+{
+	const char *p = user;
+	if (p == NULL)
+		return -1;
+	ck_assert_uint_le(strlen(p), size);
+	memcpy(buf, p, strlen(p));
+	return (int)strlen(p);
+}
+
+/* Certificates, keys and CAs from memory (PEM and DER), a CA directory, an encrypted key. */
+START_TEST(keys_from_memory)
+{
+	size_t cl, kl, al;
+	uint8_t *cp = slurp(cert("server.pem"), &cl), *kp = slurp(cert("server.key"), &kl);
+	uint8_t *ap = slurp(cert("ca.pem"), &al);
+	uint8_t cder[4096], kder[4096], ader[4096];
+	int cn = wc_CertPemToDer(cp, (int)cl, cder, sizeof(cder), CERT_TYPE);
+	int kn = wc_KeyPemToDer(kp, (int)kl, kder, sizeof(kder), NULL);
+	int an = wc_CertPemToDer(ap, (int)al, ader, sizeof(ader), CERT_TYPE);
+	tlsio_tls_opts so = TLSIO_TLS_OPTS_INIT, co = TLSIO_TLS_OPTS_INIT;
+	tlsio_tls_config *s, *c;
+	char dir[] = "/tmp/tlsio-cadir-XXXXXX", path[600];
+	FILE *f;
+
+	ck_assert_int_gt(cn, 0);
+	ck_assert_int_gt(kn, 0);
+	ck_assert_int_gt(an, 0);
+	/* PEM in memory both sides */
+	so.cert = cp;
+	so.cert_len = cl;
+	so.key = kp;
+	so.key_len = kl;
+	co.ca = ap;
+	co.ca_len = al;
+	s = cfg_opts(1, &so);
+	c = cfg_opts(0, &co);
+	ck_assert_int_eq(handshake_with(s, c, "localhost", NULL, NULL, 0), 0);
+	tlsio_tls_config_free(s);
+	tlsio_tls_config_free(c);
+	/* DER */
+	so.cert = cder;
+	so.cert_len = (size_t)cn;
+	so.key = kder;
+	so.key_len = (size_t)kn;
+	co.ca = ader;
+	co.ca_len = (size_t)an;
+	s = cfg_opts(1, &so);
+	c = cfg_opts(0, &co);
+	ck_assert_int_eq(handshake_with(s, c, "localhost", NULL, NULL, 0), 0);
+	tlsio_tls_config_free(c);
+	/* a CA directory: the CA among other files */
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ca.pem", dir);
+	f = fopen(path, "wb");
+	fwrite(ap, 1, al, f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/README", dir);
+	f = fopen(path, "w");
+	fputs("not a certificate\n", f);
+	fclose(f);
+	co.ca = NULL;
+	co.ca_len = 0;
+	co.ca_dir = dir;
+	c = cfg_opts(0, &co);
+	ck_assert_int_eq(handshake_with(s, c, "localhost", NULL, NULL, 0), 0);
+	tlsio_tls_config_free(c);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/ca.pem", dir);
+	unlink(path);
+	config_fails(0, &co, TLSIO_E_TLS_CONFIG, dir, "holds no PEM certificate");
+	rmdir(dir);
+	config_fails(0, &co, TLSIO_E_TLS_CONFIG, "cannot read the CA directory", "No such file");
+	tlsio_tls_config_free(s);
+	/* both a file and a buffer */
+	so.cert_file = cert("server.pem");
+	config_fails(1, &so, TLSIO_E_TLS_CONFIG, "given twice", "tlsio_tls_opts.cert");
+	so.cert_file = NULL;
+	so.cert = cp;
+	so.cert_len = 10;
+	config_fails(1, &so, TLSIO_E_TLS_CONFIG, "certificate in memory", NULL);
+	so.cert_len = cl;
+	so.key = kp;
+	so.key_len = kl / 2; /* cut short */
+	config_fails(1, &so, TLSIO_E_TLS_CONFIG, "private key in memory", NULL);
+	/* an encrypted key: the passphrase callback */
+	so.key = NULL;
+	so.key_len = 0;
+	so.key_file = cert("server-enc.key");
+	config_fails(1, &so, TLSIO_E_TLS_CONFIG, "is encrypted", "passphrase");
+	so.passphrase = passphrase_cb;
+	config_fails(1, &so, TLSIO_E_TLS_CONFIG, "no passphrase for the private key file", "server-enc.key");
+	so.passphrase_user = "wrong";
+	config_fails(1, &so, TLSIO_E_TLS_CONFIG, "cannot decrypt the private key file", "passphrase");
+	so.passphrase_user = "libtlsio test";
+	s = cfg_opts(1, &so);
+	c = client_cfg("ca.pem", 0, 0, NULL);
+	ck_assert_int_eq(handshake_with(s, c, "localhost", NULL, NULL, 0), 0);
+	tlsio_tls_config_free(s);
+	tlsio_tls_config_free(c);
+	free(cp);
+	free(kp);
+	free(ap);
 }
 END_TEST
 
@@ -1209,6 +1727,15 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, alpn_and_sni);
 	tcase_add_test(tc, truncated_input_waits);
 	tcase_add_test(tc, bad_config);
+	tcase_add_test(tc, session_cache_resumes);
+	tcase_add_test(tc, session_cache_bounded);
+	tcase_add_test(tc, session_export_import);
+	tcase_add_test(tc, ticket_keys);
+	tcase_add_test(tc, rsa_beside_ecdsa);
+	tcase_add_test(tc, sni_map);
+	tcase_add_test(tc, alpn_select_cb);
+	tcase_add_test(tc, keylog_lines);
+	tcase_add_test(tc, keys_from_memory);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;

@@ -4,6 +4,7 @@
 #include "config.h"
 #endif
 
+#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
 #include <fcntl.h>
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +27,7 @@
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/rsa.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/chacha20_poly1305.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -38,12 +42,58 @@
 #define TLSIO_WOLFSSL_BUILD "build unknown to configure"
 #endif
 
+#define TLS_MAX_CHAINS 4      /* tlsio_tls_opts.more_certs: 3 more */
+#define TLS_SESS_DEFAULT 256  /* tlsio_tls_opts.session_cache 0 */
+#define TLS_SESS_PER_SERVER 4 /* TLS 1.3 tickets kept per server */
+#define TLS_MAX_NAMES 1024    /* tlsio_tls_config_add_name */
+
+/* A client's cached sessions for one server ("identity:port"). */
+struct tls_sess {
+	char *key;
+	WOLFSSL_SESSION *s13[TLS_SESS_PER_SERVER]; /* TLS 1.3 tickets, oldest first, each used once */
+	int n13;
+	WOLFSSL_SESSION *s12;     /* TLS 1.2: used until replaced */
+	uint8_t *der;             /* the server's leaf as the last full handshake verified it */
+	size_t der_len;
+	uint64_t used;            /* LRU clock */
+};
+
+/* A session ticket key: 16-byte name, 32-byte secret. */
+struct tls_tkey {
+	uint8_t name[16];
+	uint8_t secret[32];
+	int set;
+	int64_t born_ms;  /* CLOCK_MONOTONIC */
+	int64_t until_ms; /* the previous key: accepted until then */
+};
+
+struct tls_name {
+	char *pattern;          /* "host" or "*.domain" */
+	tlsio_tls_config *cfg;  /* a reference */
+};
+
 struct tlsio_tls_config {
 	atomic_int refs;
 	int is_server;
 	int verify;
-	WOLFSSL_CTX *ctx;
+	int max_version;
+	WOLFSSL_CTX *ctx[TLS_MAX_CHAINS]; /* one per certificate chain; a client's in [0] */
+	unsigned key_type[TLS_MAX_CHAINS]; /* TLSIO__KEY_* of each chain's key */
+	int nchains;
 	char *alpn; /* comma-separated, as wolfSSL_UseALPN wants it */
+	void (*keylog)(const char *line, void *user);
+	void *keylog_user;
+	const char *(*alpn_select)(const uint8_t *offered, size_t len, void *user);
+	void *alpn_select_user;
+	uint32_t ticket_life; /* seconds */
+	pthread_mutex_t mu;   /* guards the rest: threads share a configuration */
+	struct tls_sess *sess;
+	int nsess, sess_cap, sess_max;
+	uint64_t sess_clock;
+	struct tls_tkey tk_cur, tk_prev;
+	int tk_own; /* the application set the key: no rotation of our own */
+	struct tls_name *names; /* TLS_MAX_NAMES slots once the first is added */
+	int nnames;
 };
 
 struct tlsio__tls {
@@ -76,7 +126,17 @@ struct tlsio__tls {
 	int hello_inspect; /* stop at HELLO_HELD for the caller */
 	tlsio__hello *hello;          /* while the hello is read and decided on; NULL after */
 	tlsio__hello_reader hello_rd; /* where the reader stopped in the input so far */
+	int chain;         /* server: the index of the certificate chain in use */
+	char *alpn_choice; /* server: what alpn_select chose; alpn_none: it chose none */
+	int alpn_none;
+	char *sess_key;    /* client: the session cache's key ("identity:port"), NULL: no cache */
+	int ticket_new;    /* a NewSessionTicket came (tls_ticket_seen) and is not cached yet */
+	uint8_t *resume_der; /* the leaf of the session offered, for a resumed handshake */
+	size_t resume_der_len;
+	int sid_state;     /* client: a TLS 1.2 ticket offered, and ticket_check() not done */
 };
+
+enum { SID_NONE, SID_OFFERED, SID_DONE };
 
 enum { HELLO_WAIT, HELLO_HELD, HELLO_PASSED };
 
@@ -155,6 +215,66 @@ void tlsio__tls_thread_cleanup(void)
 #endif
 }
 
+/* Copy up to @p n bytes of the input not yet consumed, without consuming them. */
+static size_t in_peek(const tlsio__tls *t, uint8_t *buf, size_t n)
+{
+	size_t a = t->in_end - t->in_start, k = a < n ? a : n, b;
+	if (k > 0)
+		memcpy(buf, t->in + t->in_start, k);
+	b = n - k < t->ext_len ? n - k : t->ext_len;
+	if (b > 0)
+		memcpy(buf + k, t->ext, b);
+	return k + b;
+}
+
+/* wolfSSL 5.5.4's TLS 1.2 client takes any ServerHello for a resumption once it offered a
+ * ticket (DSH_CheckSessionId: "ticketLen > 0"), so a server that cannot read the ticket (its
+ * key rotated, another server behind the name) and does a full handshake fails it with an out
+ * of order message. The session IDs cannot tell (wolfSSL offers a ticket with an empty one,
+ * and its servers echo that), what follows the ServerHello does: a Certificate (or another
+ * message of a full handshake) means the ticket was not taken, and it is dropped from the offer
+ * before wolfSSL reads the ServerHello. 0 go on, 1 wait for more input. */
+static int ticket_check(tlsio__tls *t)
+{
+	static const uint8_t hrr[32] = {0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C,
+	                                0x02, 0x1E, 0x65, 0xB8, 0x91, 0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB,
+	                                0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C};
+	uint8_t h[1100];
+	size_t got = in_peek(t, h, sizeof(h)), rl, hl, next;
+	unsigned type;
+	if (got < 5 + 4 + 2 + 32)
+		goto more;
+	rl = (size_t)h[3] << 8 | h[4];
+	hl = (size_t)h[6] << 16 | (size_t)h[7] << 8 | h[8];
+	/* a ServerHello whole in its record, and no HelloRetryRequest (nothing follows one) */
+	if (h[0] != 22 || h[5] != 2 || 4 + hl > rl || 9 + hl + 6 > sizeof(h) ||
+	    memcmp(h + 11, hrr, sizeof(hrr)) == 0)
+		goto done;
+	next = 9 + hl;
+	if (next < 5 + rl) {
+		if (got < next + 1)
+			goto more;
+		type = h[next];
+	} else {
+		if (got < next + 6)
+			goto more;
+		type = h[next] == 22 ? h[next + 5] : 0; /* a ChangeCipherSpec: resumed */
+	}
+	/* certificate, server_key_exchange, certificate_request, server_hello_done */
+	if (type >= 11 && type <= 14) {
+#ifdef HAVE_SESSION_TICKET
+		(void)wolfSSL_set_SessionTicket(t->ssl, NULL, 0);
+#endif
+	}
+done:
+	t->sid_state = SID_DONE;
+	return 0;
+more:
+	if (t->eof)
+		goto done;
+	return 1;
+}
+
 /* wolfSSL asks for exactly what it needs next (a record header, then its body); serve from the
  * owned input, then from the borrowed one, and say WANT_READ when both run dry, which makes the
  * handshake/read call return. A short answer is fine: wolfSSL asks again for the rest. */
@@ -163,6 +283,8 @@ static int tls_recv_cb(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 	tlsio__tls *t = ctx;
 	size_t avail = t->in_end - t->in_start;
 	(void)ssl;
+	if (t->sid_state == SID_OFFERED && ticket_check(t))
+		return WOLFSSL_CBIO_ERR_WANT_READ;
 	if (avail > 0) {
 		if ((size_t)sz > avail)
 			sz = (int)avail;
@@ -240,6 +362,8 @@ static int tls_send_cb(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 	return sz;
 }
 
+static void config_destroy(tlsio_tls_config *cfg);
+
 void tlsio__tls_config_ref(tlsio_tls_config *cfg)
 {
 	atomic_fetch_add(&cfg->refs, 1);
@@ -259,9 +383,7 @@ void tlsio_tls_config_free(tlsio_tls_config *cfg)
 {
 	if (cfg == NULL || atomic_fetch_sub(&cfg->refs, 1) != 1)
 		return;
-	wolfSSL_CTX_free(cfg->ctx);
-	free(cfg->alpn);
-	free(cfg);
+	config_destroy(cfg);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -566,9 +688,9 @@ out:
 }
 
 /* Does the PEM text hold a block whose label ends in @p label ("CERTIFICATE", "PRIVATE KEY")?
- * Otherwise say what the file is instead. */
-static int pem_check(const char *what, const char *path, const uint8_t *buf, size_t len,
-                     const char *label)
+ * Otherwise say what it holds instead. @p desc names the source ("the certificate file 'x'").
+ * 0, 1 for a PKCS#8 encrypted private key, or <0. */
+static int pem_check(const char *desc, const uint8_t *buf, size_t len, const char *label)
 {
 	const char *p = (const char *)buf, *end = p + len, *first = NULL;
 	size_t ll = strlen(label);
@@ -580,75 +702,74 @@ static int pem_check(const char *what, const char *path, const uint8_t *buf, siz
 			first = q;
 		if ((size_t)(dash - q) >= ll && memcmp(dash - ll, label, ll) == 0) {
 			if (strcmp(label, "PRIVATE KEY") == 0 &&
-			    ((dash - q > 10 && memcmp(q, "ENCRYPTED ", 10) == 0) ||
-			     memmem(dash, (size_t)(end - dash), "Proc-Type: 4,ENCRYPTED", 22) != NULL))
-				return cfg_fail("the %s file '%s' holds an encrypted private key, which "
-				                "libtlsio cannot use (decrypt it first)", what, path);
-			return 0;
+			    memmem(dash, (size_t)(end - dash), "Proc-Type: 4,ENCRYPTED", 22) != NULL)
+				return cfg_fail("%s holds a private key in OpenSSL's old encrypted format "
+				                "(Proc-Type: 4,ENCRYPTED), which libtlsio does not read: convert "
+				                "it to PKCS#8 with 'openssl pkey -aes256'", desc);
+			return strcmp(label, "PRIVATE KEY") == 0 && dash - q > 10 &&
+			       memcmp(q, "ENCRYPTED ", 10) == 0;
 		}
 		p = dash;
 	}
 	if (first == NULL)
-		return cfg_fail("the %s file '%s' is not PEM (no '-----BEGIN' line)", what, path);
-	return cfg_fail("the %s file '%s' holds no %s (its first PEM block is '%.*s')", what, path,
+		return cfg_fail("%s is not PEM (no '-----BEGIN' line)", desc);
+	return cfg_fail("%s holds no %s (its first PEM block is '%.*s')", desc,
 	                strcmp(label, "PRIVATE KEY") == 0 ? "private key" : "certificate",
 	                (int)(strcspn(first, "-\n") < 40 ? strcspn(first, "-\n") : 40), first);
 }
 
-/* Load a file into wolfSSL; @p keep (optional) gets the file's text (the caller frees it). */
-static int load_file(WOLFSSL_CTX *ctx, const char *what, const char *path, const char *label,
-                     int kind, uint8_t **keep, size_t *keep_len)
+static int is_pem(const uint8_t *buf, size_t len)
 {
-	uint8_t *buf;
-	size_t len = 0;
-	int rc = read_file(what, path, &buf, &len), ret;
-	if (rc < 0)
-		return rc;
-	rc = pem_check(what, path, buf, len, label);
-	if (rc < 0)
-		goto out;
-	if (kind == 0)
-		ret = wolfSSL_CTX_use_certificate_chain_buffer_format(ctx, buf, (long)len, WOLFSSL_FILETYPE_PEM);
-	else if (kind == 1)
-		ret = wolfSSL_CTX_use_PrivateKey_buffer(ctx, buf, (long)len, WOLFSSL_FILETYPE_PEM);
-	else
-		ret = wolfSSL_CTX_load_verify_buffer(ctx, buf, (long)len, WOLFSSL_FILETYPE_PEM);
-	if (ret != WOLFSSL_SUCCESS)
-		rc = cfg_fail("cannot use the %s file '%s': %s", what, path, wolf_reason(ret));
-	if (rc == 0 && keep != NULL) {
-		*keep = buf;
-		*keep_len = len;
-		return 0;
-	}
-out:
-	free(buf);
-	return rc;
+	return memmem(buf, len, "-----BEGIN ", 11) != NULL;
 }
 
-/* Does the private key belong to the (first) certificate? 1 yes, 0 no, -1 cannot tell (a key
- * type not handled here: wolfSSL's own check decides). Ours, because wolfSSL 5.5.4's
- * wolfSSL_CTX_check_private_key accepts another P-256 key (its ECC check compares nothing it
- * derived from the private key): the public key is computed from the private one and compared. */
-static int key_matches_cert(const uint8_t *cert_pem, size_t cert_len, const uint8_t *key_pem,
-                            size_t key_len)
+/* One input of the configuration, from a file or from memory; *buf is NUL-terminated and the
+ * caller's to free (NULL: neither was given). @p desc gets the words that name it. */
+static int source_read(const char *what, const char *field, const char *path, const void *mem,
+                       size_t mem_len, uint8_t **buf, size_t *len, char *desc, size_t desc_len)
 {
-	uint8_t *cder = malloc(cert_len), *kder = malloc(key_len);
+	*buf = NULL;
+	*len = 0;
+	if (path != NULL && mem != NULL)
+		return cfg_fail("the %s is given twice (a file and tlsio_tls_opts.%s): give one", what, field);
+	if (path != NULL) {
+		snprintf(desc, desc_len, "the %s file '%s'", what, path);
+		return read_file(what, path, buf, len);
+	}
+	if (mem == NULL)
+		return 0;
+	snprintf(desc, desc_len, "the %s in memory (tlsio_tls_opts.%s)", what, field);
+	if (mem_len == 0 || mem_len > MAX_FILE)
+		return cfg_fail("%s is %s", desc, mem_len == 0 ? "empty" : "larger than 16 MiB");
+	*buf = malloc(mem_len + 1);
+	if (*buf == NULL)
+		return -ENOMEM;
+	memcpy(*buf, mem, mem_len);
+	(*buf)[mem_len] = '\0';
+	*len = mem_len;
+	return 0;
+}
+
+/* Does the private key (DER) belong to the certificate (DER)? 1 yes, 0 no, -1 cannot tell (a
+ * key type not handled here: wolfSSL's own check decides). Ours, because wolfSSL 5.5.4's
+ * wolfSSL_CTX_check_private_key accepts another P-256 key (its ECC check compares nothing it
+ * derived from the private key): the public key is computed from the private one and compared.
+ * *@p type gets the key's TLSIO__KEY_* (0 if unknown). */
+static int key_matches_cert(const uint8_t *cder, size_t cn, const uint8_t *kder, size_t kn,
+                            unsigned *type)
+{
 	uint8_t a[1024], b[1024];
 	const uint8_t *spki;
 	size_t spki_len;
 	word32 idx = 0, al = sizeof(a), bl = sizeof(b), el = 8;
 	uint8_t e[8];
-	int cn, kn, rc = -1, off;
+	int rc = -1;
 
-	if (cder == NULL || kder == NULL)
-		goto out;
-	cn = wc_CertPemToDer(cert_pem, (int)cert_len, cder, (int)cert_len, CERT_TYPE);
-	kn = wc_KeyPemToDer(key_pem, (int)key_len, kder, (int)key_len, NULL);
-	if (cn <= 0 || kn <= 0 || tlsio__x509_spki(cder, (size_t)cn, &spki, &spki_len) < 0)
-		goto out;
+	*type = 0;
+	if (tlsio__x509_spki(cder, cn, &spki, &spki_len) < 0)
+		return -1;
 	/* PKCS#8 wraps the key: the decoders below want what is inside (idx moves to it) */
-	off = wc_GetPkcs8TraditionalOffset(kder, &idx, (word32)kn);
-	if (off < 0)
+	if (wc_GetPkcs8TraditionalOffset((byte *)kder, &idx, (word32)kn) < 0)
 		idx = 0;
 #ifdef HAVE_ECC
 	{
@@ -658,6 +779,7 @@ static int key_matches_cert(const uint8_t *cert_pem, size_t cert_len, const uint
 			if (wc_EccPrivateKeyDecode(kder, &i2, &k, (word32)kn) == 0 &&
 			    wc_ecc_make_pub(&k, NULL) == 0 && wc_ecc_export_x963(&k, a, &al) == 0) {
 				rc = 0;
+				*type = TLSIO__KEY_EC;
 				if (wc_ecc_init(&pub) == 0) {
 					if (wc_EccPublicKeyDecode(spki, &p2, &pub, (word32)spki_len) == 0 &&
 					    wc_ecc_export_x963(&pub, b, &bl) == 0 && al == bl && memcmp(a, b, al) == 0)
@@ -668,7 +790,7 @@ static int key_matches_cert(const uint8_t *cert_pem, size_t cert_len, const uint
 			wc_ecc_free(&k);
 		}
 		if (rc >= 0)
-			goto out;
+			return rc;
 	}
 #endif
 #ifndef NO_RSA
@@ -681,6 +803,7 @@ static int key_matches_cert(const uint8_t *cert_pem, size_t cert_len, const uint
 			if (wc_RsaPrivateKeyDecode(kder, &i2, &k, (word32)kn) == 0 &&
 			    wc_RsaFlattenPublicKey(&k, e, &el, a, &al) == 0) {
 				rc = 0;
+				*type = TLSIO__KEY_RSA;
 				if (wc_InitRsaKey(&pub, NULL) == 0) {
 					el = sizeof(e);
 					if (wc_RsaPublicKeyDecode(spki, &p2, &pub, (word32)spki_len) == 0 &&
@@ -694,21 +817,862 @@ static int key_matches_cert(const uint8_t *cert_pem, size_t cert_len, const uint
 		}
 	}
 #endif
+	return rc;
+}
+
+/* The private key of @p o as DER in *@p der (the caller wipes and frees it), decrypted with the
+ * passphrase callback if it is encrypted. */
+static int key_der(const tlsio_tls_opts *o, const uint8_t *pem, size_t len, const char *desc,
+                   uint8_t **der, int *der_len)
+{
+	char pass[1025];
+	int enc, n;
+
+	*der = NULL;
+	if (!is_pem(pem, len)) {
+		*der = malloc(len);
+		if (*der == NULL)
+			return -ENOMEM;
+		memcpy(*der, pem, len);
+		*der_len = (int)len;
+		return 0;
+	}
+	enc = pem_check(desc, pem, len, "PRIVATE KEY");
+	if (enc < 0)
+		return enc;
+	*der = malloc(len);
+	if (*der == NULL)
+		return -ENOMEM;
+	if (!enc) {
+		*der_len = wc_KeyPemToDer(pem, (int)len, *der, (int)len, NULL);
+		return *der_len > 0 ? 0 : cfg_fail("cannot use %s: %s", desc, wolf_reason(*der_len));
+	}
+#ifndef WOLFSSL_ENCRYPTED_KEYS
+	(void)o;
+	(void)pass;
+	(void)n;
+	return cfg_fail("%s is encrypted, and this wolfSSL cannot decrypt keys (built without "
+	                "WOLFSSL_ENCRYPTED_KEYS): not available in this wolfSSL", desc);
+#else
+	if (o->passphrase == NULL)
+		return cfg_fail("%s is encrypted and no passphrase callback is set "
+		                "(tlsio_tls_opts.passphrase)", desc);
+	n = o->passphrase(pass, sizeof(pass) - 1, o->passphrase_user);
+	if (n < 0 || n > (int)sizeof(pass) - 1) {
+		memset(pass, 0, sizeof(pass));
+		return cfg_fail("no passphrase for %s (the passphrase callback gave up)", desc);
+	}
+	pass[n] = '\0';
+	*der_len = wc_KeyPemToDer(pem, (int)len, *der, (int)len, pass);
+	memset(pass, 0, sizeof(pass));
+	if (*der_len <= 0)
+		return cfg_fail("cannot decrypt %s: a wrong passphrase, or an encryption this wolfSSL "
+		                "lacks (%s)", desc, wolf_reason(*der_len));
+	return 0;
+#endif
+}
+
+/* The certificate chain and private key of @p o into @p ctx; *@p type gets the key's kind.
+ * A source without either is an error the caller reports. */
+static int load_keypair(WOLFSSL_CTX *ctx, const tlsio_tls_opts *o, unsigned *type)
+{
+	uint8_t *cert = NULL, *key = NULL, *cder = NULL, *kder = NULL;
+	size_t cl = 0, kl = 0;
+	int cn = 0, kn = 0, ret, m, rc;
+	char cdesc[600], kdesc[600];
+
+	rc = source_read("certificate", "cert", o->cert_file, o->cert, o->cert_len, &cert, &cl, cdesc,
+	                 sizeof(cdesc));
+	if (rc == 0)
+		rc = source_read("private key", "key", o->key_file, o->key, o->key_len, &key, &kl, kdesc,
+		                 sizeof(kdesc));
+	if (rc < 0)
+		goto out;
+	if (cert == NULL || key == NULL) {
+		rc = cfg_fail(cert == NULL && key == NULL ? "a server needs a certificate and a key "
+		                                            "(cert_file and key_file, or cert and key)"
+		                                          : "the certificate and the key go together (%s has no %s)",
+		              cert != NULL ? cdesc : kdesc, cert != NULL ? "key" : "certificate");
+		goto out;
+	}
+	if (is_pem(cert, cl) || o->cert_file != NULL) {
+		if ((rc = pem_check(cdesc, cert, cl, "CERTIFICATE")) < 0)
+			goto out;
+		ret = wolfSSL_CTX_use_certificate_chain_buffer_format(ctx, cert, (long)cl, WOLFSSL_FILETYPE_PEM);
+		cder = malloc(cl);
+		if (cder == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		cn = wc_CertPemToDer(cert, (int)cl, cder, (int)cl, CERT_TYPE);
+	} else {
+		ret = wolfSSL_CTX_use_certificate_buffer(ctx, cert, (long)cl, WOLFSSL_FILETYPE_ASN1);
+		cder = cert;
+		cert = NULL;
+		cn = (int)cl;
+	}
+	if (ret != WOLFSSL_SUCCESS || cn <= 0) {
+		rc = cfg_fail("cannot use %s: %s", cdesc, wolf_reason(ret != WOLFSSL_SUCCESS ? ret : cn));
+		goto out;
+	}
+	if (o->key_file != NULL && !is_pem(key, kl)) {
+		rc = pem_check(kdesc, key, kl, "PRIVATE KEY"); /* files are PEM: say what it is */
+		goto out;
+	}
+	if ((rc = key_der(o, key, kl, kdesc, &kder, &kn)) < 0)
+		goto out;
+	ret = wolfSSL_CTX_use_PrivateKey_buffer(ctx, kder, kn, WOLFSSL_FILETYPE_ASN1);
+	if (ret != WOLFSSL_SUCCESS) {
+		rc = cfg_fail("cannot use %s: %s", kdesc, wolf_reason(ret));
+		goto out;
+	}
+	/* A key that does not match fails every handshake with a bare decrypt_error; say so now. */
+	m = key_matches_cert(cder, (size_t)cn, kder, (size_t)kn, type);
+#ifndef NO_CHECK_PRIVATE_KEY
+	if (m < 0)
+		m = wolfSSL_CTX_check_private_key(ctx) == WOLFSSL_SUCCESS;
+#endif
+	if (m == 0)
+		rc = cfg_fail("%s does not match %s", kdesc, cdesc);
+	else
+		rc = 0;
 out:
 	if (kder != NULL)
-		memset(kder, 0, key_len);
-	free(cder);
+		memset(kder, 0, (size_t)kn);
+	if (key != NULL)
+		memset(key, 0, kl);
 	free(kder);
+	free(key);
+	free(cert);
+	free(cder);
 	return rc;
+}
+
+/* CA certificates from @p buf (PEM, or DER unless @p pem_only) into @p ctx. */
+static int load_ca(WOLFSSL_CTX *ctx, const char *desc, const uint8_t *buf, size_t len, int pem_only)
+{
+	int ret, rc;
+	if (is_pem(buf, len) || pem_only) {
+		if ((rc = pem_check(desc, buf, len, "CERTIFICATE")) < 0)
+			return rc;
+		ret = wolfSSL_CTX_load_verify_buffer(ctx, buf, (long)len, WOLFSSL_FILETYPE_PEM);
+	} else {
+		ret = wolfSSL_CTX_load_verify_buffer(ctx, buf, (long)len, WOLFSSL_FILETYPE_ASN1);
+	}
+	return ret == WOLFSSL_SUCCESS ? 0 : cfg_fail("cannot use %s: %s", desc, wolf_reason(ret));
+}
+
+/* Every regular file of @p dir that holds a PEM certificate. */
+static int load_ca_dir(WOLFSSL_CTX *ctx, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = 0, loaded = 0;
+	char path[4096], desc[4200];
+	if (d == NULL)
+		return cfg_fail("cannot read the CA directory '%s': %s", dir, strerror(errno));
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		struct stat st;
+		uint8_t *buf;
+		size_t len;
+		if (de->d_name[0] == '.' ||
+		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path) ||
+		    stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (read_file("CA", path, &buf, &len) < 0) {
+			rc = TLSIO_E_TLS_CONFIG; /* cfg_why says which file and why */
+			break;
+		}
+		if (memmem(buf, len, "-----BEGIN CERTIFICATE-----", 27) != NULL ||
+		    memmem(buf, len, "-----BEGIN TRUSTED CERTIFICATE-----", 35) != NULL) {
+			snprintf(desc, sizeof(desc), "the CA file '%s'", path);
+			rc = load_ca(ctx, desc, buf, len, 1);
+			loaded += rc == 0;
+		}
+		free(buf);
+	}
+	closedir(d);
+	if (rc == 0 && loaded == 0)
+		rc = cfg_fail("the CA directory '%s' holds no PEM certificate", dir);
+	return rc;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int fill_random(uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = getrandom(p, n, 0);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Session tickets (servers). Our own callback rather than wolfSSL's default one: its keys are
+ * per WOLFSSL_CTX (so one configuration with two chains would not resume across them) and can
+ * be neither set nor rotated by the application. */
+
+#if defined(HAVE_SESSION_TICKET) && defined(HAVE_CHACHA) && defined(HAVE_POLY1305) && \
+	!defined(NO_WOLFSSL_SERVER)
+#define TLS_OWN_TICKETS 1
+
+/* Called with cfg->mu held: a random key is replaced once it has served a lifetime. */
+static int ticket_key_auto(tlsio_tls_config *cfg, int64_t now)
+{
+	if (cfg->tk_own || (cfg->tk_cur.set && now - cfg->tk_cur.born_ms < (int64_t)cfg->ticket_life * 1000))
+		return 0;
+	if (cfg->tk_cur.set) {
+		cfg->tk_prev = cfg->tk_cur;
+		cfg->tk_prev.until_ms = now + (int64_t)cfg->ticket_life * 1000;
+	}
+	if (fill_random(cfg->tk_cur.name, sizeof(cfg->tk_cur.name)) < 0 ||
+	    fill_random(cfg->tk_cur.secret, sizeof(cfg->tk_cur.secret)) < 0)
+		return -1;
+	cfg->tk_cur.set = 1;
+	cfg->tk_cur.born_ms = now;
+	return 0;
+}
+
+static int tls_ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
+                         unsigned char iv[WOLFSSL_TICKET_IV_SZ],
+                         unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc, unsigned char *ticket,
+                         int len, int *out_len, void *ctx)
+{
+	tlsio_tls_config *cfg = ctx;
+	struct tls_tkey k;
+	uint8_t aad[WOLFSSL_TICKET_NAME_SZ + CHACHA20_POLY1305_AEAD_IV_SIZE + 2];
+	int64_t now = mono_ms();
+	int old = 0, rc;
+	(void)ssl;
+
+	if (len < 0 || len > 0xffff)
+		return WOLFSSL_TICKET_RET_REJECT;
+	pthread_mutex_lock(&cfg->mu);
+	if (enc) {
+		rc = ticket_key_auto(cfg, now);
+		k = cfg->tk_cur;
+	} else if (cfg->tk_cur.set && memcmp(name, cfg->tk_cur.name, sizeof(k.name)) == 0) {
+		rc = 0;
+		k = cfg->tk_cur;
+	} else if (cfg->tk_prev.set && now < cfg->tk_prev.until_ms &&
+	           memcmp(name, cfg->tk_prev.name, sizeof(k.name)) == 0) {
+		rc = 0;
+		k = cfg->tk_prev;
+		old = 1;
+	} else {
+		rc = -1;
+	}
+	pthread_mutex_unlock(&cfg->mu);
+	/* an unknown key: a full handshake, and a new ticket */
+	if (rc < 0 || !k.set)
+		return enc ? WOLFSSL_TICKET_RET_FATAL : WOLFSSL_TICKET_RET_REJECT;
+	if (enc) {
+		memcpy(name, k.name, sizeof(k.name));
+		if (fill_random(iv, CHACHA20_POLY1305_AEAD_IV_SIZE) < 0) {
+			memset(&k, 0, sizeof(k));
+			return WOLFSSL_TICKET_RET_FATAL;
+		}
+	}
+	memcpy(aad, name, WOLFSSL_TICKET_NAME_SZ);
+	memcpy(aad + WOLFSSL_TICKET_NAME_SZ, iv, CHACHA20_POLY1305_AEAD_IV_SIZE);
+	aad[sizeof(aad) - 2] = (uint8_t)(len >> 8);
+	aad[sizeof(aad) - 1] = (uint8_t)len;
+	if (enc) {
+		memset(mac, 0, WOLFSSL_TICKET_MAC_SZ);
+		rc = wc_ChaCha20Poly1305_Encrypt(k.secret, iv, aad, sizeof(aad), ticket, (word32)len,
+		                                 ticket, mac);
+	} else {
+		rc = wc_ChaCha20Poly1305_Decrypt(k.secret, iv, aad, sizeof(aad), ticket, (word32)len,
+		                                 mac, ticket);
+	}
+	memset(&k, 0, sizeof(k));
+	if (rc != 0)
+		return enc ? WOLFSSL_TICKET_RET_FATAL : WOLFSSL_TICKET_RET_REJECT;
+	*out_len = len;
+	/* a ticket of the previous key: resume, and give the client one under the new key */
+	return old ? WOLFSSL_TICKET_RET_CREATE : WOLFSSL_TICKET_RET_OK;
+}
+#endif
+
+int tlsio_tls_ticket_key(tlsio_tls_config *cfg, const uint8_t *key, size_t len, uint32_t grace_s)
+{
+#ifdef TLS_OWN_TICKETS
+	int rc = 0;
+	if (cfg == NULL || key == NULL || len != TLSIO_TICKET_KEY_LEN || !cfg->is_server)
+		return -EINVAL;
+	pthread_mutex_lock(&cfg->mu);
+	if (cfg->tk_cur.set && memcmp(cfg->tk_cur.name, key, 16) == 0) {
+		if (memcmp(cfg->tk_cur.secret, key + 16, 32) != 0)
+			rc = -EEXIST;
+		cfg->tk_own = 1; /* the same key again: nothing changes */
+	} else {
+		if (cfg->tk_cur.set && grace_s > 0) {
+			cfg->tk_prev = cfg->tk_cur;
+			cfg->tk_prev.until_ms = mono_ms() + (int64_t)grace_s * 1000;
+		} else {
+			memset(&cfg->tk_prev, 0, sizeof(cfg->tk_prev));
+		}
+		memcpy(cfg->tk_cur.name, key, 16);
+		memcpy(cfg->tk_cur.secret, key + 16, 32);
+		cfg->tk_cur.set = 1;
+		cfg->tk_cur.born_ms = mono_ms();
+		cfg->tk_own = 1;
+	}
+	pthread_mutex_unlock(&cfg->mu);
+	return rc;
+#else
+	(void)cfg;
+	(void)key;
+	(void)len;
+	(void)grace_s;
+	return -ENOTSUP;
+#endif
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Client session cache. Keyed by "identity:port": a session is offered only to the server it
+ * was verified as. */
+
+static void sess_ent_clear(struct tls_sess *e)
+{
+	for (int i = 0; i < e->n13; i++)
+		wolfSSL_SESSION_free(e->s13[i]);
+	if (e->s12 != NULL)
+		wolfSSL_SESSION_free(e->s12);
+	free(e->der);
+	free(e->key);
+	memset(e, 0, sizeof(*e));
+}
+
+/* With cfg->mu held. */
+static struct tls_sess *sess_find(tlsio_tls_config *cfg, const char *key)
+{
+	for (int i = 0; i < cfg->nsess; i++)
+		if (strcmp(cfg->sess[i].key, key) == 0)
+			return &cfg->sess[i];
+	return NULL;
+}
+
+/* With cfg->mu held: the entry for @p key, made (the least recently used one evicted) if new. */
+static struct tls_sess *sess_get(tlsio_tls_config *cfg, const char *key)
+{
+	struct tls_sess *e = sess_find(cfg, key);
+	char *k;
+	if (e != NULL)
+		return e;
+	k = strdup(key);
+	if (k == NULL)
+		return NULL;
+	if (cfg->nsess < cfg->sess_max) {
+		if (cfg->nsess == cfg->sess_cap) {
+			int cap = cfg->sess_cap ? cfg->sess_cap * 2 : 8;
+			struct tls_sess *n;
+			if (cap > cfg->sess_max)
+				cap = cfg->sess_max;
+			n = realloc(cfg->sess, (size_t)cap * sizeof(*n));
+			if (n == NULL) {
+				free(k);
+				return NULL;
+			}
+			cfg->sess = n;
+			cfg->sess_cap = cap;
+		}
+		e = &cfg->sess[cfg->nsess++];
+		memset(e, 0, sizeof(*e));
+	} else {
+		e = &cfg->sess[0];
+		for (int i = 1; i < cfg->nsess; i++)
+			if (cfg->sess[i].used < e->used)
+				e = &cfg->sess[i];
+		sess_ent_clear(e);
+	}
+	e->key = k;
+	e->used = ++cfg->sess_clock;
+	return e;
+}
+
+/* With cfg->mu held: keep @p s (the caller's reference moves in). */
+static void sess_put(struct tls_sess *e, WOLFSSL_SESSION *s, int tls13)
+{
+	if (tls13) {
+		if (e->n13 == TLS_SESS_PER_SERVER) {
+			wolfSSL_SESSION_free(e->s13[0]);
+			memmove(e->s13, e->s13 + 1, (TLS_SESS_PER_SERVER - 1) * sizeof(e->s13[0]));
+			e->n13--;
+		}
+		e->s13[e->n13++] = s;
+	} else {
+		if (e->s12 != NULL)
+			wolfSSL_SESSION_free(e->s12);
+		e->s12 = s;
+	}
+}
+
+/* The connection's session into the cache, once it can resume: TLS 1.2 at the end of the
+ * handshake, TLS 1.3 when a NewSessionTicket came. */
+static void sess_store(tlsio__tls *t)
+{
+	tlsio_tls_config *cfg = t->cfg;
+	WOLFSSL_SESSION *s;
+	struct tls_sess *e;
+	int tls13 = wolfSSL_version(t->ssl) == TLS1_3_VERSION;
+	if (t->sess_key == NULL || (tls13 && !t->ticket_new))
+		return;
+	t->ticket_new = 0;
+	s = wolfSSL_get1_session(t->ssl);
+	if (s == NULL)
+		return;
+	if (tls13 && !wolfSSL_SESSION_has_ticket(s)) {
+		wolfSSL_SESSION_free(s);
+		return;
+	}
+	pthread_mutex_lock(&cfg->mu);
+	e = sess_get(cfg, t->sess_key);
+	if (e != NULL) {
+		sess_put(e, s, tls13);
+		s = NULL;
+		/* the leaf a full handshake verified, for tlsio_conn_peer_cert() after resumption */
+		if (t->peer_der != NULL && !wolfSSL_session_reused(t->ssl)) {
+			uint8_t *d = malloc(t->peer_der_len);
+			if (d != NULL) {
+				memcpy(d, t->peer_der, t->peer_der_len);
+				free(e->der);
+				e->der = d;
+				e->der_len = t->peer_der_len;
+			}
+		}
+	}
+	pthread_mutex_unlock(&cfg->mu);
+	if (s != NULL)
+		wolfSSL_SESSION_free(s);
+}
+
+static int tls_ticket_seen(WOLFSSL *ssl, const unsigned char *ticket, int len, void *ctx)
+{
+	tlsio__tls *t = ctx;
+	(void)ssl;
+	(void)ticket;
+	(void)len;
+	t->ticket_new = 1; /* the session is complete only once wolfSSL returns: see sess_store */
+	return 0;
+}
+
+int tlsio__tls_session_key(tlsio__tls *t, const char *key)
+{
+	tlsio_tls_config *cfg = t->cfg;
+	struct tls_sess *e;
+	if (cfg->is_server || cfg->sess_max <= 0 || t->ssl == NULL || key == NULL)
+		return 0;
+	free(t->sess_key);
+	t->sess_key = strdup(key);
+	if (t->sess_key == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&cfg->mu);
+	e = sess_find(cfg, key);
+	if (e != NULL && (e->n13 > 0 || e->s12 != NULL)) {
+		/* a TLS 1.3 ticket once (RFC 8446 C.4), the newest first; a TLS 1.2 session again */
+		WOLFSSL_SESSION *s = e->n13 > 0 ? e->s13[e->n13 - 1] : e->s12;
+		if (wolfSSL_set_session(t->ssl, s) == WOLFSSL_SUCCESS) {
+			if (s == e->s12 && wolfSSL_SESSION_has_ticket(s))
+				t->sid_state = SID_OFFERED; /* see ticket_check() */
+			if (e->der != NULL && (t->resume_der = malloc(e->der_len)) != NULL) {
+				memcpy(t->resume_der, e->der, e->der_len);
+				t->resume_der_len = e->der_len;
+			}
+		}
+		if (e->n13 > 0) {
+			wolfSSL_SESSION_free(s);
+			e->n13--;
+		}
+		e->used = ++cfg->sess_clock;
+	}
+	pthread_mutex_unlock(&cfg->mu);
+	return 0;
+}
+
+int tlsio_tls_session_export(tlsio_tls_config *cfg, const char *server, uint8_t **out, size_t *len)
+{
+#if defined(HAVE_EXT_CACHE) || defined(OPENSSL_EXTRA)
+	struct tls_sess *e;
+	int rc = -ENOENT, n;
+	if (cfg == NULL || server == NULL || out == NULL || len == NULL || cfg->is_server ||
+	    cfg->sess_max <= 0)
+		return -EINVAL;
+	*out = NULL;
+	*len = 0;
+	pthread_mutex_lock(&cfg->mu);
+	e = sess_find(cfg, server);
+	if (e != NULL && (e->n13 > 0 || e->s12 != NULL)) {
+		WOLFSSL_SESSION *s = e->n13 > 0 ? e->s13[e->n13 - 1] : e->s12;
+		n = wolfSSL_i2d_SSL_SESSION(s, NULL);
+		rc = n > 0 ? 0 : -EINVAL;
+		if (rc == 0 && (*out = malloc((size_t)n)) == NULL)
+			rc = -ENOMEM;
+		if (rc == 0) {
+			unsigned char *p = *out;
+			if (wolfSSL_i2d_SSL_SESSION(s, &p) != n) {
+				free(*out);
+				*out = NULL;
+				rc = -EINVAL;
+			} else {
+				*len = (size_t)n;
+			}
+		}
+	}
+	pthread_mutex_unlock(&cfg->mu);
+	return rc;
+#else
+	(void)cfg;
+	(void)server;
+	(void)out;
+	(void)len;
+	return -ENOTSUP;
+#endif
+}
+
+int tlsio_tls_session_import(tlsio_tls_config *cfg, const char *server, const uint8_t *data,
+                             size_t len)
+{
+#if defined(HAVE_EXT_CACHE) || defined(OPENSSL_EXTRA)
+	WOLFSSL_SESSION *s;
+	const unsigned char *p = data;
+	struct tls_sess *e;
+	long t0, life;
+	if (cfg == NULL || server == NULL || data == NULL || len == 0 || len > 65536 ||
+	    cfg->is_server || cfg->sess_max <= 0)
+		return -EINVAL;
+	s = wolfSSL_d2i_SSL_SESSION(NULL, &p, (long)len);
+	if (s == NULL)
+		return -EINVAL;
+	t0 = wolfSSL_SESSION_get_time(s);
+	life = wolfSSL_SESSION_get_timeout(s);
+	if (t0 <= 0 || (long)time(NULL) > t0 + life) {
+		wolfSSL_SESSION_free(s);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&cfg->mu);
+	e = sess_get(cfg, server);
+	if (e != NULL)
+		sess_put(e, s, wolfSSL_SESSION_has_ticket(s));
+	pthread_mutex_unlock(&cfg->mu);
+	if (e == NULL) {
+		wolfSSL_SESSION_free(s);
+		return -ENOMEM;
+	}
+	return 0;
+#else
+	(void)cfg;
+	(void)server;
+	(void)data;
+	(void)len;
+	return -ENOTSUP;
+#endif
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The SNI map (tlsio_tls_config_add_name) */
+
+static int name_ok(const char *p)
+{
+	size_t n = strlen(p);
+	if (n == 0 || n > 253)
+		return 0;
+	if (p[0] == '*') {
+		if (p[1] != '.' || p[2] == '\0')
+			return 0;
+		p += 2;
+	}
+	for (const char *q = p; *q != '\0'; q++)
+		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
+		      *q == '-' || (*q == '.' && q != p && q[1] != '\0' && q[1] != '.')))
+			return 0;
+	return 1;
+}
+
+int tlsio_tls_config_add_name(tlsio_tls_config *server_cfg, const char *pattern, tlsio_tls_config *cfg)
+{
+	struct tls_name *n;
+	int rc = 0;
+	if (server_cfg == NULL || cfg == NULL || pattern == NULL || !server_cfg->is_server ||
+	    !cfg->is_server || cfg == server_cfg || !name_ok(pattern))
+		return -EINVAL;
+	pthread_mutex_lock(&cfg->mu);
+	if (cfg->nnames > 0)
+		rc = -EINVAL; /* one level: a map's configurations have no map */
+	pthread_mutex_unlock(&cfg->mu);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&server_cfg->mu);
+	for (int i = 0; i < server_cfg->nnames; i++)
+		if (strcasecmp(server_cfg->names[i].pattern, pattern) == 0)
+			rc = -EEXIST;
+	if (rc == 0 && server_cfg->nnames == TLS_MAX_NAMES)
+		rc = -ENOMEM;
+	if (rc == 0 && server_cfg->names == NULL &&
+	    (server_cfg->names = calloc(TLS_MAX_NAMES, sizeof(*server_cfg->names))) == NULL)
+		rc = -ENOMEM;
+	if (rc == 0) {
+		n = &server_cfg->names[server_cfg->nnames];
+		n->pattern = strdup(pattern);
+		if (n->pattern == NULL) {
+			rc = -ENOMEM;
+		} else {
+			n->cfg = cfg;
+			tlsio__tls_config_ref(cfg);
+			/* published last: a handshake on another thread reads nnames under the lock */
+			server_cfg->nnames++;
+		}
+	}
+	pthread_mutex_unlock(&server_cfg->mu);
+	return rc;
+}
+
+/* The map's configuration for @p sni, or NULL. Entries are never removed while @p cfg lives,
+ * so the pointer stays good as long as the connection holds @p cfg. */
+static tlsio_tls_config *names_match(tlsio_tls_config *cfg, const char *sni)
+{
+	tlsio_tls_config *hit = NULL;
+	const char *dot;
+	if (sni == NULL || sni[0] == '\0')
+		return NULL;
+	dot = strchr(sni, '.');
+	pthread_mutex_lock(&cfg->mu);
+	for (int i = 0; i < cfg->nnames && hit == NULL; i++)
+		if (strcasecmp(cfg->names[i].pattern, sni) == 0)
+			hit = cfg->names[i].cfg;
+	for (int i = 0; i < cfg->nnames && hit == NULL && dot != NULL && dot != sni; i++)
+		if (cfg->names[i].pattern[0] == '*' && strcasecmp(cfg->names[i].pattern + 1, dot) == 0)
+			hit = cfg->names[i].cfg;
+	pthread_mutex_unlock(&cfg->mu);
+	return hit;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Key logging (NSS key log format) */
+
+static void keylog_secret(tlsio__tls *t, const char *label, const uint8_t *secret, size_t n)
+{
+	uint8_t cr[32];
+	char line[64 + 2 * 32 + 2 * 64 + 4];
+	size_t at;
+	static const char hex[] = "0123456789abcdef";
+	if (n > 64 || wolfSSL_get_client_random(t->ssl, cr, sizeof(cr)) != sizeof(cr))
+		return;
+	at = (size_t)snprintf(line, sizeof(line), "%s ", label);
+	for (size_t i = 0; i < sizeof(cr); i++) {
+		line[at++] = hex[cr[i] >> 4];
+		line[at++] = hex[cr[i] & 15];
+	}
+	line[at++] = ' ';
+	for (size_t i = 0; i < n; i++) {
+		line[at++] = hex[secret[i] >> 4];
+		line[at++] = hex[secret[i] & 15];
+	}
+	line[at] = '\0';
+	t->cfg->keylog(line, t->cfg->keylog_user);
+	memset(line, 0, sizeof(line));
+}
+
+#ifdef HAVE_SECRET_CALLBACK
+static int tls13_secret_cb(WOLFSSL *ssl, int id, const unsigned char *secret, int n, void *ctx)
+{
+	static const char *const labels[] = {
+		[CLIENT_EARLY_TRAFFIC_SECRET] = "CLIENT_EARLY_TRAFFIC_SECRET",
+		[CLIENT_HANDSHAKE_TRAFFIC_SECRET] = "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+		[SERVER_HANDSHAKE_TRAFFIC_SECRET] = "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+		[CLIENT_TRAFFIC_SECRET] = "CLIENT_TRAFFIC_SECRET_0",
+		[SERVER_TRAFFIC_SECRET] = "SERVER_TRAFFIC_SECRET_0",
+		[EARLY_EXPORTER_SECRET] = "EARLY_EXPORTER_SECRET",
+		[EXPORTER_SECRET] = "EXPORTER_SECRET",
+	};
+	(void)ssl;
+	if (id >= 0 && id < (int)(sizeof(labels) / sizeof(labels[0])) && labels[id] != NULL && n > 0)
+		keylog_secret(ctx, labels[id], secret, (size_t)n);
+	return 0;
+}
+#endif
+
+/* The end of a handshake: TLS 1.2's one secret, then the arrays kept for it go. */
+static void keylog_done(tlsio__tls *t)
+{
+	const uint8_t *ms;
+	size_t n;
+	if (t->cfg->keylog == NULL)
+		return;
+	if (wolfSSL_version(t->ssl) != TLS1_3_VERSION && tlsio__tls12_master_secret(t->ssl, &ms, &n) == 0)
+		keylog_secret(t, "CLIENT_RANDOM", ms, n);
+	wolfSSL_FreeArrays(t->ssl);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+/* One WOLFSSL_CTX of a configuration: the settings of @p opts with the chain of @p chain. */
+static int ctx_make(tlsio_tls_config *cfg, const tlsio_tls_opts *opts, const tlsio_tls_opts *chain,
+                    int min, int max, int index)
+{
+	int is_server = cfg->is_server, rc;
+	WOLFSSL_CTX *ctx = wolfSSL_CTX_new(tls_method(is_server, min, max));
+	if (ctx == NULL)
+		return cfg_fail("wolfSSL_CTX_new failed");
+	cfg->ctx[index] = ctx; /* freed with cfg */
+	if (min == TLSIO_TLS_1_2 && max == TLSIO_TLS_1_3 &&
+	    wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS)
+		return cfg_fail("cannot set the minimum TLS version");
+	wolfSSL_CTX_SetIORecv(ctx, tls_recv_cb);
+	wolfSSL_CTX_SetIOSend(ctx, tls_send_cb);
+	/* A flight leaves in one write (Debian's build does this by default, OPENSSL_COMPATIBLE_
+	 * DEFAULTS; the tuned one does not): fewer records to the socket, and an error wolfSSL finds
+	 * after it made its ServerHello (an invalid key share, checked only then, returns without
+	 * an alert) finds nothing on the wire yet, so tls_fail() can still send a plaintext alert. */
+	if (wolfSSL_CTX_set_group_messages(ctx) != WOLFSSL_SUCCESS)
+		return cfg_fail("cannot group handshake messages");
+	if (chain->cert_file != NULL || chain->key_file != NULL || chain->cert != NULL || chain->key != NULL ||
+	    is_server) {
+		rc = load_keypair(ctx, chain, &cfg->key_type[index]);
+		if (rc < 0)
+			return rc;
+	}
+	if (opts->ca_file != NULL || opts->ca != NULL || opts->ca_dir != NULL) {
+		uint8_t *buf;
+		size_t len;
+		char desc[600];
+		rc = source_read("CA", "ca", opts->ca_file, NULL, 0, &buf, &len, desc, sizeof(desc));
+		if (rc == 0 && buf != NULL) {
+			rc = load_ca(ctx, desc, buf, len, 1);
+			free(buf);
+		}
+		if (rc == 0 && opts->ca != NULL &&
+		    (rc = source_read("CA certificates", "ca", NULL, opts->ca, opts->ca_len, &buf, &len, desc,
+		                      sizeof(desc))) == 0) {
+			rc = load_ca(ctx, desc, buf, len, 0);
+			free(buf);
+		}
+		if (rc == 0 && opts->ca_dir != NULL)
+			rc = load_ca_dir(ctx, opts->ca_dir);
+		if (rc < 0)
+			return rc;
+	} else if (!is_server && opts->verify != TLSIO_VERIFY_NONE) {
+		/* Without a CA file a verifying client trusts the system store; an empty store is
+		 * not an error here, verification will fail later with a clear status. */
+		(void)wolfSSL_CTX_load_system_CA_certs(ctx);
+	} else if (is_server && opts->verify == TLSIO_VERIFY_REQUIRED) {
+		return cfg_fail("a server that requires client certificates needs a ca_file (or ca, "
+		                "ca_dir) to check them against");
+	}
+	/* The callback runs for every peer certificate: it keeps the leaf (tlsio_conn_peer_cert),
+	 * says why a verification failed, and checks a client's expected identity. */
+	if (opts->verify == TLSIO_VERIFY_NONE || (is_server && opts->verify == TLSIO_VERIFY_DEFAULT))
+		wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_NONE, tls_verify_cb);
+	else if (is_server)
+		wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+		                       tls_verify_cb);
+	else
+		wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER, tls_verify_cb);
+	/* A resumed session sends no certificate: a server that requires one would lose the
+	 * client's identity (tlsio_conn_peer_cert), and wolfSSL's TLS 1.2 cache, one table for the
+	 * process, would let a session made under another configuration in without any. So a
+	 * server that requires client certificates does a full handshake every time. */
+	if (is_server && opts->verify == TLSIO_VERIFY_REQUIRED &&
+	    (0
+#ifndef NO_SESSION_CACHE
+	     || wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF) != WOLFSSL_SUCCESS
+#endif
+#ifdef HAVE_SESSION_TICKET
+	     || wolfSSL_CTX_NoTicketTLSv12(ctx) != WOLFSSL_SUCCESS
+#ifdef WOLFSSL_TLS13
+	     /* 0 on success, unlike the others; refused by a TLS 1.2-only method, which has none */
+	     || (max == TLSIO_TLS_1_3 && wolfSSL_CTX_no_ticket_TLSv13(ctx) != 0)
+#endif
+#endif
+	     ))
+		return cfg_fail("cannot turn session resumption off for a server that requires client "
+		                "certificates");
+#ifndef NO_SESSION_CACHE
+	/* Servers resume by ticket only (as nginx does by default). wolfSSL's session-ID cache is
+	 * one table for the process: a session made under one configuration would resume under
+	 * another (another certificate, an SNI map's entry), and a TLS 1.2 client offering a ticket
+	 * this configuration cannot read would be resumed from the table while it expects a full
+	 * handshake (it fails with an out of order message). */
+	if (is_server && wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF) != WOLFSSL_SUCCESS)
+		return cfg_fail("cannot turn the session ID cache off");
+#endif
+#ifdef TLS_OWN_TICKETS
+	if (is_server && (wolfSSL_CTX_set_TicketEncCb(ctx, tls_ticket_cb) != WOLFSSL_SUCCESS ||
+	                  wolfSSL_CTX_set_TicketEncCtx(ctx, cfg) != WOLFSSL_SUCCESS ||
+	                  wolfSSL_CTX_set_TicketHint(ctx, (int)cfg->ticket_life) != WOLFSSL_SUCCESS))
+		return cfg_fail("cannot set up session tickets");
+#endif
+#if defined(WOLFSSL_EARLY_DATA) && defined(WOLFSSL_TLS13)
+	/* 0-RTT data can be replayed: never accepted */
+	if (max == TLSIO_TLS_1_3 && wolfSSL_CTX_set_max_early_data(ctx, 0) != WOLFSSL_SUCCESS)
+		return cfg_fail("cannot turn early data off");
+#endif
+	if (opts->ciphers != NULL && wolfSSL_CTX_set_cipher_list(ctx, opts->ciphers) != WOLFSSL_SUCCESS)
+		return cfg_fail("cipher list '%s' not understood by wolfSSL", opts->ciphers);
+	/* An explicit list is the caller's choice; only the default changes with the crypto path. */
+	if (opts->ciphers == NULL && is_server && tls_prefer_chacha() &&
+	    wolfSSL_CTX_set_cipher_list(ctx, tls_chacha_first) != WOLFSSL_SUCCESS)
+		return cfg_fail("cannot set the ChaCha20-first cipher list");
+	return 0;
+}
+
+static void config_destroy(tlsio_tls_config *cfg)
+{
+	for (int i = 0; i < TLS_MAX_CHAINS; i++)
+		if (cfg->ctx[i] != NULL)
+			wolfSSL_CTX_free(cfg->ctx[i]);
+	for (int i = 0; i < cfg->nsess; i++)
+		sess_ent_clear(&cfg->sess[i]);
+	free(cfg->sess);
+	for (int i = 0; i < cfg->nnames; i++) {
+		free(cfg->names[i].pattern);
+		tlsio_tls_config_free(cfg->names[i].cfg);
+	}
+	free(cfg->names);
+	memset(&cfg->tk_cur, 0, sizeof(cfg->tk_cur));
+	memset(&cfg->tk_prev, 0, sizeof(cfg->tk_prev));
+	pthread_mutex_destroy(&cfg->mu);
+	free(cfg->alpn);
+	free(cfg);
+}
+
+/* The chain options of more_certs[i]: only the key pair may be set. */
+static int chain_opts(const tlsio_tls_opts *user, tlsio_tls_opts *o, int i)
+{
+	tlsio_tls_opts bare = TLSIO_TLS_OPTS_INIT;
+	int rc = tlsio__struct_in(o, sizeof(*o), user);
+	if (rc < 0)
+		return cfg_fail("more_certs[%d]: struct_size not set, or a field this libtlsio does not know", i);
+	bare.cert_file = o->cert_file;
+	bare.key_file = o->key_file;
+	bare.cert = o->cert;
+	bare.cert_len = o->cert_len;
+	bare.key = o->key;
+	bare.key_len = o->key_len;
+	bare.passphrase = o->passphrase;
+	bare.passphrase_user = o->passphrase_user;
+	if (memcmp(&bare, o, sizeof(bare)) != 0)
+		return cfg_fail("more_certs[%d] sets more than a certificate and key (cert_file, key_file, "
+		                "cert, key, passphrase): the rest of the configuration is the main options'", i);
+	return 0;
 }
 
 int tlsio_tls_config_new(tlsio_tls_config **out, int is_server, const tlsio_tls_opts *user_opts,
                          const char **err_msg)
 {
-	tlsio_tls_opts optbuf, *opts = &optbuf;
+	tlsio_tls_opts optbuf, *opts = &optbuf, chain;
 	tlsio_tls_config *cfg = NULL;
-	uint8_t *cert_pem = NULL, *key_pem = NULL;
-	size_t cert_len = 0, key_len = 0;
 	int min, max, rc;
 
 	*out = NULL;
@@ -745,9 +1709,28 @@ int tlsio_tls_config_new(tlsio_tls_config **out, int is_server, const tlsio_tls_
 		rc = cfg_fail("verify must be TLSIO_VERIFY_DEFAULT, _NONE or _REQUIRED");
 		goto fail;
 	}
-	if (is_server && (opts->cert_file == NULL || opts->key_file == NULL)) {
-		rc = cfg_fail("a server needs a certificate and a key (cert_file and key_file)");
+	if (opts->ticket_lifetime > 604800) {
+		rc = cfg_fail("ticket_lifetime %u is more than 7 days (RFC 8446 4.6.1)", opts->ticket_lifetime);
 		goto fail;
+	}
+	if (!is_server && (opts->more_certs != NULL || opts->alpn_select != NULL)) {
+		rc = cfg_fail("%s is for servers", opts->more_certs != NULL ? "more_certs" : "alpn_select");
+		goto fail;
+	}
+	if (opts->keylog != NULL) {
+#ifndef HAVE_SECRET_CALLBACK
+		if (max == TLSIO_TLS_1_3) {
+			rc = cfg_fail("key logging for TLS 1.3 is not available in this wolfSSL (built without "
+			              "HAVE_SECRET_CALLBACK); a configuration limited to TLS 1.2 can log its keys");
+			goto fail;
+		}
+#endif
+		if (min == TLSIO_TLS_1_2 && !tlsio__tls12_keylog_available()) {
+			rc = cfg_fail("key logging for TLS 1.2 is not available in this wolfSSL (no way to "
+			              "its master secret: built without OPENSSL_EXTRA, and no internal.h); a "
+			              "configuration limited to TLS 1.3 can log its keys");
+			goto fail;
+		}
 	}
 	cfg = calloc(1, sizeof(*cfg));
 	if (cfg == NULL) {
@@ -755,106 +1738,30 @@ int tlsio_tls_config_new(tlsio_tls_config **out, int is_server, const tlsio_tls_
 		goto fail;
 	}
 	atomic_init(&cfg->refs, 1);
+	pthread_mutex_init(&cfg->mu, NULL);
 	cfg->is_server = is_server;
 	cfg->verify = opts->verify;
-	cfg->ctx = wolfSSL_CTX_new(tls_method(is_server, min, max));
-	if (cfg->ctx == NULL) {
-		rc = cfg_fail("wolfSSL_CTX_new failed");
+	cfg->max_version = max;
+	cfg->sess_max = is_server || opts->session_cache < 0 ? 0
+	                : opts->session_cache == 0 ? TLS_SESS_DEFAULT : opts->session_cache;
+	cfg->ticket_life = opts->ticket_lifetime ? opts->ticket_lifetime : 7200;
+	cfg->keylog = opts->keylog;
+	cfg->keylog_user = opts->keylog_user;
+	cfg->alpn_select = opts->alpn_select;
+	cfg->alpn_select_user = opts->alpn_select_user;
+	rc = ctx_make(cfg, opts, opts, min, max, 0);
+	if (rc < 0)
 		goto fail;
-	}
-	if (min == TLSIO_TLS_1_2 && max == TLSIO_TLS_1_3 &&
-	    wolfSSL_CTX_SetMinVersion(cfg->ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
-		rc = cfg_fail("cannot set the minimum TLS version");
-		goto fail;
-	}
-	wolfSSL_CTX_SetIORecv(cfg->ctx, tls_recv_cb);
-	wolfSSL_CTX_SetIOSend(cfg->ctx, tls_send_cb);
-	/* A flight leaves in one write (Debian's build does this by default, OPENSSL_COMPATIBLE_
-	 * DEFAULTS; the tuned one does not): fewer records to the socket, and an error wolfSSL finds
-	 * after it made its ServerHello (an invalid key share, checked only then, returns without
-	 * an alert) finds nothing on the wire yet, so tls_fail() can still send a plaintext alert. */
-	if (wolfSSL_CTX_set_group_messages(cfg->ctx) != WOLFSSL_SUCCESS) {
-		rc = cfg_fail("cannot group handshake messages");
-		goto fail;
-	}
-	if (opts->cert_file != NULL &&
-	    (rc = load_file(cfg->ctx, "certificate", opts->cert_file, "CERTIFICATE", 0, &cert_pem,
-	                    &cert_len)) < 0)
-		goto fail;
-	if (opts->key_file != NULL &&
-	    (rc = load_file(cfg->ctx, "private key", opts->key_file, "PRIVATE KEY", 1, &key_pem,
-	                    &key_len)) < 0)
-		goto fail;
-	if ((opts->cert_file == NULL) != (opts->key_file == NULL)) {
-		rc = cfg_fail("cert_file and key_file go together ('%s' has no %s)",
-		              opts->cert_file != NULL ? opts->cert_file : opts->key_file,
-		              opts->cert_file != NULL ? "key_file" : "cert_file");
-		goto fail;
-	}
-	/* A key that does not match fails every handshake with a bare decrypt_error; say so now. */
-	if (cert_pem != NULL) {
-		int m = key_matches_cert(cert_pem, cert_len, key_pem, key_len);
-#ifndef NO_CHECK_PRIVATE_KEY
-		if (m < 0)
-			m = wolfSSL_CTX_check_private_key(cfg->ctx) == WOLFSSL_SUCCESS;
-#endif
-		if (m == 0) {
-			rc = cfg_fail("the private key in '%s' does not match the certificate in '%s'",
-			              opts->key_file, opts->cert_file);
+	cfg->nchains = 1;
+	for (int i = 0; is_server && opts->more_certs != NULL && opts->more_certs[i] != NULL; i++) {
+		if (i + 1 == TLS_MAX_CHAINS) {
+			rc = cfg_fail("more_certs holds more than %d chains", TLS_MAX_CHAINS - 1);
 			goto fail;
 		}
-	}
-	if (opts->ca_file != NULL) {
-		rc = load_file(cfg->ctx, "CA", opts->ca_file, "CERTIFICATE", 2, NULL, NULL);
-		if (rc < 0)
+		if ((rc = chain_opts(opts->more_certs[i], &chain, i)) < 0 ||
+		    (rc = ctx_make(cfg, opts, &chain, min, max, i + 1)) < 0)
 			goto fail;
-	} else if (!is_server && opts->verify != TLSIO_VERIFY_NONE) {
-		/* Without a CA file a verifying client trusts the system store; an empty store is
-		 * not an error here, verification will fail later with a clear status. */
-		(void)wolfSSL_CTX_load_system_CA_certs(cfg->ctx);
-	} else if (is_server && opts->verify == TLSIO_VERIFY_REQUIRED) {
-		rc = cfg_fail("a server that requires client certificates needs a ca_file to check them against");
-		goto fail;
-	}
-	/* The callback runs for every peer certificate: it keeps the leaf (tlsio_conn_peer_cert),
-	 * says why a verification failed, and checks a client's expected identity. */
-	if (opts->verify == TLSIO_VERIFY_NONE || (is_server && opts->verify == TLSIO_VERIFY_DEFAULT))
-		wolfSSL_CTX_set_verify(cfg->ctx, WOLFSSL_VERIFY_NONE, tls_verify_cb);
-	else if (is_server)
-		wolfSSL_CTX_set_verify(cfg->ctx, WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-		                       tls_verify_cb);
-	else
-		wolfSSL_CTX_set_verify(cfg->ctx, WOLFSSL_VERIFY_PEER, tls_verify_cb);
-	/* A resumed session sends no certificate: a server that requires one would lose the
-	 * client's identity (tlsio_conn_peer_cert), and wolfSSL's TLS 1.2 cache, one table for the
-	 * process, would let a session made under another configuration in without any. So a
-	 * server that requires client certificates does a full handshake every time. */
-	if (is_server && opts->verify == TLSIO_VERIFY_REQUIRED &&
-	    (0
-#ifndef NO_SESSION_CACHE
-	     || wolfSSL_CTX_set_session_cache_mode(cfg->ctx, WOLFSSL_SESS_CACHE_OFF) != WOLFSSL_SUCCESS
-#endif
-#ifdef HAVE_SESSION_TICKET
-	     || wolfSSL_CTX_NoTicketTLSv12(cfg->ctx) != WOLFSSL_SUCCESS
-#ifdef WOLFSSL_TLS13
-	     /* 0 on success, unlike the others; refused by a TLS 1.2-only method, which has none */
-	     || (max == TLSIO_TLS_1_3 && wolfSSL_CTX_no_ticket_TLSv13(cfg->ctx) != 0)
-#endif
-#endif
-	     )) {
-		rc = cfg_fail("cannot turn session resumption off for a server that requires client "
-		              "certificates");
-		goto fail;
-	}
-	if (opts->ciphers != NULL && wolfSSL_CTX_set_cipher_list(cfg->ctx, opts->ciphers) != WOLFSSL_SUCCESS) {
-		rc = cfg_fail("cipher list '%s' not understood by wolfSSL", opts->ciphers);
-		goto fail;
-	}
-	/* An explicit list is the caller's choice; only the default changes with the crypto path. */
-	if (opts->ciphers == NULL && is_server && tls_prefer_chacha() &&
-	    wolfSSL_CTX_set_cipher_list(cfg->ctx, tls_chacha_first) != WOLFSSL_SUCCESS) {
-		rc = cfg_fail("cannot set the ChaCha20-first cipher list");
-		goto fail;
+		cfg->nchains++;
 	}
 	if (opts->alpn != NULL && opts->alpn[0] != '\0') {
 		cfg->alpn = strdup(opts->alpn);
@@ -863,42 +1770,45 @@ int tlsio_tls_config_new(tlsio_tls_config **out, int is_server, const tlsio_tls_
 			goto fail;
 		}
 	}
-	free(cert_pem);
-	if (key_pem != NULL)
-		memset(key_pem, 0, key_len);
-	free(key_pem);
 	*out = cfg;
 	return 0;
 fail:
-	free(cert_pem);
-	if (key_pem != NULL)
-		memset(key_pem, 0, key_len);
-	free(key_pem);
 	if (rc == -ENOMEM)
 		snprintf(cfg_why, sizeof(cfg_why), "out of memory");
 	if (err_msg != NULL)
 		*err_msg = cfg_why;
-	if (cfg != NULL) {
-		if (cfg->ctx != NULL)
-			wolfSSL_CTX_free(cfg->ctx);
-		free(cfg->alpn);
-		free(cfg);
-	}
+	if (cfg != NULL)
+		config_destroy(cfg);
 	return rc;
 }
 
 static int tls_make_ssl(tlsio__tls *t)
 {
-	t->ssl = wolfSSL_new(t->cfg->ctx);
+	const char *alpn = t->alpn_choice != NULL ? t->alpn_choice : t->alpn_none ? NULL : t->cfg->alpn;
+	t->ssl = wolfSSL_new(t->cfg->ctx[t->chain]);
 	if (t->ssl == NULL)
 		return -ENOMEM;
 	wolfSSL_SetIOReadCtx(t->ssl, t);
 	wolfSSL_SetIOWriteCtx(t->ssl, t);
 	wolfSSL_SetCertCbCtx(t->ssl, t);
-	if (t->cfg->alpn != NULL &&
-	    wolfSSL_UseALPN(t->ssl, t->cfg->alpn, (unsigned)strlen(t->cfg->alpn),
+	if (alpn != NULL &&
+	    wolfSSL_UseALPN(t->ssl, (char *)alpn, (unsigned)strlen(alpn),
 	                    WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS)
 		return TLSIO_E_TLS_CONFIG;
+	if (t->cfg->keylog != NULL) {
+		/* the TLS 1.2 master secret is read once the handshake is done (keylog_done) */
+		wolfSSL_KeepArrays(t->ssl);
+#ifdef HAVE_SECRET_CALLBACK
+		if (wolfSSL_set_tls13_secret_cb(t->ssl, tls13_secret_cb, t) != WOLFSSL_SUCCESS)
+			return TLSIO_E_TLS_CONFIG;
+#endif
+	}
+#ifdef HAVE_SESSION_TICKET
+	if (!t->cfg->is_server && t->cfg->sess_max > 0 &&
+	    (wolfSSL_UseSessionTicket(t->ssl) != WOLFSSL_SUCCESS ||
+	     wolfSSL_set_SessionTicket_cb(t->ssl, tls_ticket_seen, t) != WOLFSSL_SUCCESS))
+		return -ENOMEM;
+#endif
 	return 0;
 }
 
@@ -976,6 +1886,9 @@ void tlsio__tls_free(tlsio__tls *t)
 	free(t->peer_name);
 	free(t->peer_der);
 	free(t->cert_why);
+	free(t->alpn_choice);
+	free(t->sess_key);
+	free(t->resume_der);
 	free(t);
 }
 
@@ -1174,6 +2087,48 @@ const tlsio__hello *tlsio__tls_hello(const tlsio__tls *t)
 	return t->hello_state != HELLO_WAIT ? t->hello : NULL;
 }
 
+/* Is @p name one of the offered ALPN protocols ((len8, name)*)? */
+static int alpn_offered(const uint8_t *list, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t at = 0; at < len; at += 1 + (size_t)list[at])
+		if (list[at] == n && at + 1 + n <= len && memcmp(list + at + 1, name, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* What the ClientHello decides before wolfSSL starts: the configuration of the SNI map, the
+ * certificate chain the client can use, the ALPN protocol of alpn_select. */
+static int hello_choose(tlsio__tls *t)
+{
+	const tlsio__hello *h = t->hello;
+	tlsio_tls_config *m = names_match(t->cfg, h->server_name);
+	unsigned can;
+	if (m != NULL)
+		t->cfg = m; /* kept alive by the map's owner, which the connection holds */
+	can = h->sig_keys;
+	if (h->max_version < TLSIO_TLS_1_3 || t->cfg->max_version < TLSIO_TLS_1_3)
+		can &= h->suite_keys;
+	t->chain = 0;
+	for (int i = 0; i < t->cfg->nchains; i++)
+		if (t->cfg->key_type[i] & can) {
+			t->chain = i;
+			break;
+		}
+	if (t->cfg->alpn_select != NULL && h->alpn_len > 0) {
+		const char *p = t->cfg->alpn_select(h->alpn, h->alpn_len, t->cfg->alpn_select_user);
+		if (p == NULL || (p[0] != '\0' && !alpn_offered(h->alpn, h->alpn_len, p))) {
+			int rc = tls_send_alert(t, TLSIO_ALERT_NO_APPLICATION_PROTOCOL);
+			return rc < 0 ? rc : TLSIO_E_REFUSED;
+		}
+		if (p[0] == '\0')
+			t->alpn_none = 1;
+		else if ((t->alpn_choice = strdup(p)) == NULL)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 int tlsio__tls_hello_decide(tlsio__tls *t, tlsio_tls_config *cfg, int alert)
 {
 	int rc;
@@ -1185,6 +2140,9 @@ int tlsio__tls_hello_decide(tlsio__tls *t, tlsio_tls_config *cfg, int alert)
 	}
 	if (cfg != NULL)
 		t->cfg = cfg; /* the caller moved its reference to it */
+	rc = hello_choose(t);
+	if (rc < 0)
+		return rc;
 	t->hello_state = HELLO_PASSED;
 	/* from here on wolfSSL knows the hello (and its SNI): our copy and the reader's go, so a
 	 * connection does not keep ~800 bytes of it for life */
@@ -1306,8 +2264,21 @@ int tlsio__tls_handshake(tlsio__tls *t)
 	if (t->hello_state == HELLO_HELD)
 		return TLSIO__TLS_HELLO;
 	ret = t->cfg->is_server ? wolfSSL_accept(t->ssl) : wolfSSL_connect(t->ssl);
-	if (ret == WOLFSSL_SUCCESS)
+	if (ret == WOLFSSL_SUCCESS) {
+		keylog_done(t);
+		if (!t->cfg->is_server) {
+			sess_store(t);
+			/* a resumed session shows no certificate: give the one its full handshake had */
+			if (t->peer_der == NULL && t->resume_der != NULL && wolfSSL_session_reused(t->ssl)) {
+				t->peer_der = t->resume_der;
+				t->peer_der_len = t->resume_der_len;
+				t->resume_der = NULL;
+			}
+			free(t->resume_der);
+			t->resume_der = NULL;
+		}
 		return 1;
+	}
 	ret = tls_fail(t, ret);
 	return ret == TLSIO__TLS_CLOSED ? TLSIO_E_EOF_IN_HANDSHAKE : ret;
 }
@@ -1318,6 +2289,8 @@ int tlsio__tls_read(tlsio__tls *t, uint8_t *buf, size_t cap)
 	if (cap > INT32_MAX)
 		cap = INT32_MAX;
 	ret = wolfSSL_read(t->ssl, buf, (int)cap);
+	if (t->ticket_new)
+		sess_store(t);
 	if (ret > 0)
 		return ret;
 	ret = tls_fail(t, ret);

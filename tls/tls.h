@@ -75,6 +75,14 @@ int tlsio__tls_cert_error(const tlsio__tls *t, const char **why);
 /** The peer's leaf certificate (DER) as the handshake received it, or NULL. */
 const uint8_t *tlsio__tls_peer_cert(const tlsio__tls *t, size_t *len);
 
+/** Client: offer the cached session of @p key ("identity:port") and cache this connection's
+ * sessions under it (nothing if the configuration has no cache). Before the handshake. 0 or
+ * -ENOMEM. */
+int tlsio__tls_session_key(tlsio__tls *t, const char *key);
+/** keylog12.c: the TLS 1.2 master secret of a WOLFSSL whose arrays are kept (valid until they
+ * are freed): 0, -ENOENT, or -ENOTSUP (this wolfSSL gives no way to it). */
+int tlsio__tls12_master_secret(void *wolfssl, const uint8_t **secret, size_t *len);
+int tlsio__tls12_keylog_available(void);
 /** The handshake resumed a session. */
 int tlsio__tls_resumed(const tlsio__tls *t);
 /** The WOLFSSL object (NULL before a server read the ClientHello): for tests only. */
