@@ -206,9 +206,47 @@ int tlsx_common_opt(struct tlsx_common *o, int opt, const char *arg)
 	}
 }
 
+/* SSLKEYLOGFILE: one file for the process, appended to by every loop thread. */
+static pthread_mutex_t keylog_mu = PTHREAD_MUTEX_INITIALIZER;
+static FILE *keylog_file;
+
+static void keylog_line(const char *line, void *user)
+{
+	(void)user;
+	pthread_mutex_lock(&keylog_mu);
+	/* a line at a time, flushed: a capture tool reads the file while we run */
+	fprintf(keylog_file, "%s\n", line);
+	fflush(keylog_file);
+	pthread_mutex_unlock(&keylog_mu);
+}
+
+/* Honour SSLKEYLOGFILE (off unless set, and said loudly when on). */
+static void keylog_opts(const struct tlsx_common *o, tlsio_tls_opts *t)
+{
+	static int tried;
+	const char *path = getenv("SSLKEYLOGFILE");
+	if (path == NULL || path[0] == '\0')
+		return;
+	pthread_mutex_lock(&keylog_mu);
+	if (!tried) {
+		tried = 1;
+		keylog_file = fopen(path, "a");
+		if (keylog_file == NULL)
+			fprintf(stderr, "%s: warning: SSLKEYLOGFILE '%s': %s: no key log\n", o->prog, path,
+			        strerror(errno));
+		else
+			fprintf(stderr, "%s: warning: SSLKEYLOGFILE is set: TLS secrets go to '%s', and "
+			        "anyone who reads it can decrypt this traffic\n", o->prog, path);
+	}
+	pthread_mutex_unlock(&keylog_mu);
+	if (keylog_file != NULL)
+		t->keylog = keylog_line;
+}
+
 void tlsx_tls_opts(const struct tlsx_common *o, tlsio_tls_opts *t)
 {
 	*t = (tlsio_tls_opts)TLSIO_TLS_OPTS_INIT;
+	keylog_opts(o, t);
 	t->cert_file = o->cert;
 	t->key_file = o->key;
 	t->ca_file = o->ca;
@@ -341,6 +379,13 @@ int tlsx_tls_config(const struct tlsx_common *o, int is_server, const tlsio_tls_
 {
 	const char *why = NULL;
 	int rc = tlsio_tls_config_new(out, is_server, t, &why);
+	if (rc == TLSIO_E_TLS_CONFIG && t->keylog != NULL && why != NULL && strstr(why, "key logging") != NULL) {
+		/* SSLKEYLOGFILE asks for what this wolfSSL cannot give: say so, and run without */
+		tlsio_tls_opts nolog = *t;
+		fprintf(stderr, "%s: warning: SSLKEYLOGFILE ignored: %s\n", o->prog, why);
+		nolog.keylog = NULL;
+		rc = tlsio_tls_config_new(out, is_server, &nolog, &why);
+	}
 	if (rc < 0) {
 		fprintf(stderr, "%s: TLS configuration: %s%s%s\n", o->prog, tlsio_strerror(rc),
 		        why != NULL ? ": " : "", why != NULL ? why : "");
