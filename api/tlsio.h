@@ -601,8 +601,9 @@ TLSIO_EXPORT int tlsio_tls_ticket_key(tlsio_tls_config *cfg, const uint8_t *key,
  * across restarts (they are secrets: store them as such). @p server is what the cache is keyed
  * by: the identity and port, "example.com:443" (tlsio_conn_opts.server_name or the host given
  * to tlsio_connect(), and the port; an IPv6 literal without brackets: "::1:443"). The bytes
- * are wolfSSL's own encoding: only the same wolfSSL build reads them back. @p *out is
- * malloc()ed: free() it. Any thread.
+ * hold the session in wolfSSL's own encoding (only the same wolfSSL build reads it back), its
+ * TLS version and the server's certificate as verified (tlsio_conn_peer_cert() after a
+ * resumption); at most 64 KiB. @p *out is malloc()ed: free() it. Any thread.
  * @return 0; -ENOENT (nothing cached for @p server); -EINVAL (a server configuration, or one
  *         without a cache); -ENOTSUP (this wolfSSL cannot encode sessions: built without
  *         HAVE_EXT_CACHE or OPENSSL_EXTRA); -ENOMEM.

@@ -39,6 +39,7 @@ static uint64_t g_t0;
 Suite *contract_suite(const char *backend);
 void contract_loop_cases(Suite *s, const char *backend, int app_ev);
 void contract_connect_cases(Suite *s, const char *backend, int transport);
+void contract_deploy_cases(Suite *s, const char *backend, int transport);
 int contract_connect_init(void);
 
 #define ASSERT_NO_FAILURE() ck_assert_msg(tu_failed() == 0, "%s", tu_failure())
@@ -1686,6 +1687,7 @@ Suite *contract_suite(const char *backend)
 	SMALL(test_idle_timeout_after_slow_callback);
 	contract_loop_cases(s, backend, 0); /* tests/contract-loop.c */
 	contract_connect_cases(s, backend, tu_transport); /* tests/contract-connect.c */
+	contract_deploy_cases(s, backend, tu_transport); /* tests/contract-deploy.c */
 	return s;
 }
 

@@ -1301,6 +1301,15 @@ int tlsio__tls_session_key(tlsio__tls *t, const char *key)
 	return 0;
 }
 
+/* Exported sessions: the library's envelope around wolfSSL's encoding, so that an imported
+ * session knows its TLS version (which slot it goes to) and the server's leaf certificate
+ * (tlsio_conn_peer_cert() after a resumption):
+ *   "tlsio-s1" | version (0x03: TLS 1.3, 0x02: TLS 1.2) | leaf length (u32 BE) | leaf DER |
+ *   wolfSSL's i2d_SSL_SESSION bytes */
+#define SESS_MAGIC "tlsio-s1"
+#define SESS_HEAD (sizeof(SESS_MAGIC) - 1 + 1 + 4)
+#define SESS_MAX_BYTES 65536
+
 int tlsio_tls_session_export(tlsio_tls_config *cfg, const char *server, uint8_t **out, size_t *len)
 {
 #if defined(HAVE_EXT_CACHE) || defined(OPENSSL_EXTRA)
@@ -1314,19 +1323,30 @@ int tlsio_tls_session_export(tlsio_tls_config *cfg, const char *server, uint8_t 
 	pthread_mutex_lock(&cfg->mu);
 	e = sess_find(cfg, server);
 	if (e != NULL && (e->n13 > 0 || e->s12 != NULL)) {
-		WOLFSSL_SESSION *s = e->n13 > 0 ? e->s13[e->n13 - 1] : e->s12;
+		int tls13 = e->n13 > 0;
+		WOLFSSL_SESSION *s = tls13 ? e->s13[e->n13 - 1] : e->s12;
+		size_t head = SESS_HEAD + e->der_len;
 		n = wolfSSL_i2d_SSL_SESSION(s, NULL);
 		rc = n > 0 ? 0 : -EINVAL;
-		if (rc == 0 && (*out = malloc((size_t)n)) == NULL)
+		if (rc == 0 && (*out = malloc(head + (size_t)n)) == NULL)
 			rc = -ENOMEM;
 		if (rc == 0) {
-			unsigned char *p = *out;
+			uint8_t *b = *out;
+			unsigned char *p = b + head;
+			memcpy(b, SESS_MAGIC, sizeof(SESS_MAGIC) - 1);
+			b[8] = tls13 ? 0x03 : 0x02;
+			b[9] = (uint8_t)(e->der_len >> 24);
+			b[10] = (uint8_t)(e->der_len >> 16);
+			b[11] = (uint8_t)(e->der_len >> 8);
+			b[12] = (uint8_t)e->der_len;
+			if (e->der_len > 0)
+				memcpy(b + SESS_HEAD, e->der, e->der_len);
 			if (wolfSSL_i2d_SSL_SESSION(s, &p) != n) {
 				free(*out);
 				*out = NULL;
 				rc = -EINVAL;
 			} else {
-				*len = (size_t)n;
+				*len = head + (size_t)n;
 			}
 		}
 	}
@@ -1346,26 +1366,49 @@ int tlsio_tls_session_import(tlsio_tls_config *cfg, const char *server, const ui
 {
 #if defined(HAVE_EXT_CACHE) || defined(OPENSSL_EXTRA)
 	WOLFSSL_SESSION *s;
-	const unsigned char *p = data;
+	const unsigned char *p;
 	struct tls_sess *e;
+	uint8_t *der = NULL;
+	size_t der_len;
 	long t0, life;
-	if (cfg == NULL || server == NULL || data == NULL || len == 0 || len > 65536 ||
-	    cfg->is_server || cfg->sess_max <= 0)
+	int tls13;
+	if (cfg == NULL || server == NULL || data == NULL || len <= SESS_HEAD || len > SESS_MAX_BYTES ||
+	    cfg->is_server || cfg->sess_max <= 0 ||
+	    memcmp(data, SESS_MAGIC, sizeof(SESS_MAGIC) - 1) != 0 || (data[8] != 0x02 && data[8] != 0x03))
 		return -EINVAL;
-	s = wolfSSL_d2i_SSL_SESSION(NULL, &p, (long)len);
+	tls13 = data[8] == 0x03;
+	der_len = (size_t)data[9] << 24 | (size_t)data[10] << 16 | (size_t)data[11] << 8 | data[12];
+	if (der_len >= len - SESS_HEAD)
+		return -EINVAL;
+	p = data + SESS_HEAD + der_len;
+	s = wolfSSL_d2i_SSL_SESSION(NULL, &p, (long)(len - SESS_HEAD - der_len));
 	if (s == NULL)
 		return -EINVAL;
 	t0 = wolfSSL_SESSION_get_time(s);
 	life = wolfSSL_SESSION_get_timeout(s);
-	if (t0 <= 0 || (long)time(NULL) > t0 + life) {
+	if (t0 <= 0 || (long)time(NULL) > t0 + life || p != data + len) {
 		wolfSSL_SESSION_free(s);
 		return -EINVAL;
 	}
+	if (der_len > 0 && (der = malloc(der_len)) == NULL) {
+		wolfSSL_SESSION_free(s);
+		return -ENOMEM;
+	}
+	if (der != NULL)
+		memcpy(der, data + SESS_HEAD, der_len);
 	pthread_mutex_lock(&cfg->mu);
 	e = sess_get(cfg, server);
-	if (e != NULL)
-		sess_put(e, s, wolfSSL_SESSION_has_ticket(s));
+	if (e != NULL) {
+		sess_put(e, s, tls13);
+		if (der != NULL) {
+			free(e->der);
+			e->der = der;
+			e->der_len = der_len;
+			der = NULL;
+		}
+	}
 	pthread_mutex_unlock(&cfg->mu);
+	free(der);
 	if (e == NULL) {
 		wolfSSL_SESSION_free(s);
 		return -ENOMEM;
