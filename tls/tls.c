@@ -937,8 +937,8 @@ static int load_keypair(WOLFSSL_CTX *ctx, const tlsio_tls_opts *o, unsigned *typ
 	else
 		rc = 0;
 out:
-	if (kder != NULL)
-		memset(kder, 0, (size_t)kn);
+	if (kder != NULL) /* key_der allocates the key's length; kn is < 0 after a failure */
+		memset(kder, 0, kl);
 	if (key != NULL)
 		memset(key, 0, kl);
 	free(kder);
