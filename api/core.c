@@ -1290,10 +1290,12 @@ int tlsio__conn_session_key(tlsio_conn *c, const char *identity, const char *por
 		socklen_t sl = sizeof(ss);
 		unsigned p = 0;
 		port = "unix";
-		if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET)
-			p = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		else if (ss.ss_family == AF_INET6)
-			p = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
+			if (ss.ss_family == AF_INET)
+				p = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+			else if (ss.ss_family == AF_INET6)
+				p = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		}
 		if (p != 0) {
 			snprintf(pbuf, sizeof(pbuf), "%u", p);
 			port = pbuf;

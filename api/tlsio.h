@@ -515,7 +515,7 @@ typedef struct tlsio_tls_opts {
 	/**
 	 * Servers: further certificate chains beside the one above, a NULL-terminated array of
 	 * options of which only cert_file/key_file (or cert/key, passphrase) are set: e.g. an RSA
-	 * chain beside an ECDSA one. Each handshake gets the first chain, this one first, whose key
+	 * chain beside an ECDSA one; at most 3 (TLSIO_E_TLS_CONFIG beyond). Each handshake gets the first chain, this one first, whose key
 	 * the client can use: what its signature_algorithms offer (ECDSA or RSA), and for a client
 	 * that offers at most TLS 1.2, one of its cipher suites for that key. A client that can use
 	 * none gets the first chain (and most likely a handshake_failure alert).
@@ -526,7 +526,9 @@ typedef struct tlsio_tls_opts {
 	 * "example.com:443"): 0 for 256, < 0 for none. Connections made with this configuration
 	 * offer the last session of their server (a TLS 1.3 ticket is used once; up to 4 are kept
 	 * per server; a TLS 1.2 session is used until replaced) and so resume without a full
-	 * handshake; tlsio_conn_resumed() tells. The cache is shared by every thread using the
+	 * handshake; tlsio_conn_resumed() tells. A configuration that allows TLS 1.3 offers a TLS
+	 * 1.2 session for an hour after its full handshake only (wolfSSL offers a session's own
+	 * version: a server that gained TLS 1.3 meanwhile is seen within the hour). The cache is shared by every thread using the
 	 * configuration (a mutex guards it). The least recently used server goes first.
 	 */
 	int session_cache;
@@ -612,10 +614,12 @@ TLSIO_EXPORT int tlsio_tls_session_export(tlsio_tls_config *cfg, const char *ser
                                           uint8_t **out, size_t *len);
 /**
  * Clients: put a session from tlsio_tls_session_export() into the cache for @p server; the
- * next connection to it offers the session. The bytes are checked (bounded by @p len; a
- * session that is not one, or has expired, is refused). Any thread.
- * @return 0; -EINVAL (not a session of this wolfSSL build, expired, a server configuration, or
- *         no cache); -ENOTSUP (as for export); -ENOMEM.
+ * next connection to it offers the session. The bytes are checked (bounded by @p len). Any
+ * thread.
+ * @return 0; -EINVAL (not a session of this wolfSSL build, a server configuration, or no
+ *         cache); -ESTALE (the session has expired); -EPROTO (a TLS version the configuration
+ *         does not allow: a TLS 1.2 session for a TLS 1.3-only client, say); -ENOTSUP (as for
+ *         export); -ENOMEM.
  */
 TLSIO_EXPORT int tlsio_tls_session_import(tlsio_tls_config *cfg, const char *server,
                                           const uint8_t *data, size_t len);

@@ -1270,6 +1270,15 @@ START_TEST(session_export_import)
 		ck_assert_int_eq(tlsio_tls_session_import(c2, "localhost:443", buf, len / 2), -EINVAL);
 		ck_assert_int_eq(tlsio_tls_session_import(c2, "localhost:443", buf, len), 0);
 		ck_assert_int_eq(handshake_with(s, c2, "localhost", "localhost:443", NULL, 0), 1);
+		{
+			/* a session of a version the configuration does not allow is refused: a TLS 1.2
+			 * session would take a TLS 1.3-only client down to 1.2 (wolfSSL offers the
+			 * session's version), a TLS 1.3 one would fail a TLS 1.2-only client */
+			int other = versions[i] == TLSIO_TLS_1_2 ? TLSIO_TLS_1_3 : TLSIO_TLS_1_2;
+			tlsio_tls_config *c3 = client_cfg("ca.pem", other, other, NULL);
+			ck_assert_int_eq(tlsio_tls_session_import(c3, "localhost:443", buf, len), -EPROTO);
+			tlsio_tls_config_free(c3);
+		}
 		free(buf);
 #else
 		ck_assert_int_eq(rc, -ENOTSUP);

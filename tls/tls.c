@@ -43,6 +43,7 @@
 #endif
 
 #define TLS_MAX_CHAINS 4      /* tlsio_tls_opts.more_certs: 3 more */
+#define TLS_SESS12_PROBE_S 3600 /* see tlsio__tls_session_key */
 #define TLS_SESS_DEFAULT 256  /* tlsio_tls_opts.session_cache 0 */
 #define TLS_SESS_PER_SERVER 4 /* TLS 1.3 tickets kept per server */
 #define TLS_MAX_NAMES 1024    /* tlsio_tls_config_add_name */
@@ -53,6 +54,7 @@ struct tls_sess {
 	WOLFSSL_SESSION *s13[TLS_SESS_PER_SERVER]; /* TLS 1.3 tickets, oldest first, each used once */
 	int n13;
 	WOLFSSL_SESSION *s12;     /* TLS 1.2: used until replaced */
+	int64_t s12_born;         /* when its full handshake was (time()) */
 	uint8_t *der;             /* the server's leaf as the last full handshake verified it */
 	size_t der_len;
 	uint64_t used;            /* LRU clock */
@@ -76,7 +78,7 @@ struct tlsio_tls_config {
 	atomic_int refs;
 	int is_server;
 	int verify;
-	int max_version;
+	int min_version, max_version;
 	WOLFSSL_CTX *ctx[TLS_MAX_CHAINS]; /* one per certificate chain; a client's in [0] */
 	unsigned key_type[TLS_MAX_CHAINS]; /* TLSIO__KEY_* of each chain's key */
 	int nchains;
@@ -1242,6 +1244,8 @@ static void sess_store(tlsio__tls *t)
 	if (e != NULL) {
 		sess_put(e, s, tls13);
 		s = NULL;
+		if (!tls13 && !wolfSSL_session_reused(t->ssl))
+			e->s12_born = (int64_t)time(NULL);
 		/* the leaf a full handshake verified, for tlsio_conn_peer_cert() after resumption */
 		if (t->peer_der != NULL && !wolfSSL_session_reused(t->ssl)) {
 			uint8_t *d = malloc(t->peer_der_len);
@@ -1280,10 +1284,21 @@ int tlsio__tls_session_key(tlsio__tls *t, const char *key)
 		return -ENOMEM;
 	pthread_mutex_lock(&cfg->mu);
 	e = sess_find(cfg, key);
-	if (e != NULL && (e->n13 > 0 || e->s12 != NULL)) {
-		/* a TLS 1.3 ticket once (RFC 8446 C.4), the newest first; a TLS 1.2 session again */
-		WOLFSSL_SESSION *s = e->n13 > 0 ? e->s13[e->n13 - 1] : e->s12;
-		if (wolfSSL_set_session(t->ssl, s) == WOLFSSL_SUCCESS) {
+	if (e != NULL) {
+		/* A TLS 1.3 ticket once (RFC 8446 C.4), the newest first; a TLS 1.2 session again. Only
+		 * sessions of a version the configuration allows (imports bring any): wolfSSL offers a
+		 * session's own version, so a TLS 1.2 session would take a TLS 1.3-only client down to
+		 * 1.2. For that reason too a configuration that allows TLS 1.3 offers a TLS 1.2 session
+		 * for at most TLS_SESS12_PROBE_S after its full handshake: a server that gained TLS 1.3
+		 * since is found at the next full handshake, not never. */
+		int can13 = cfg->max_version >= TLSIO_TLS_1_3, can12 = cfg->min_version <= TLSIO_TLS_1_2;
+		WOLFSSL_SESSION *s = NULL;
+		if (e->n13 > 0 && can13)
+			s = e->s13[e->n13 - 1];
+		else if (e->s12 != NULL && can12 &&
+		         (!can13 || (int64_t)time(NULL) - e->s12_born < TLS_SESS12_PROBE_S))
+			s = e->s12;
+		if (s != NULL && wolfSSL_set_session(t->ssl, s) == WOLFSSL_SUCCESS) {
 			if (s == e->s12 && wolfSSL_SESSION_has_ticket(s))
 				t->sid_state = SID_OFFERED; /* see ticket_check() */
 			if (e->der != NULL && (t->resume_der = malloc(e->der_len)) != NULL) {
@@ -1291,7 +1306,7 @@ int tlsio__tls_session_key(tlsio__tls *t, const char *key)
 				t->resume_der_len = e->der_len;
 			}
 		}
-		if (e->n13 > 0) {
+		if (s != NULL && e->n13 > 0 && s == e->s13[e->n13 - 1]) {
 			wolfSSL_SESSION_free(s);
 			e->n13--;
 		}
@@ -1386,9 +1401,17 @@ int tlsio_tls_session_import(tlsio_tls_config *cfg, const char *server, const ui
 		return -EINVAL;
 	t0 = wolfSSL_SESSION_get_time(s);
 	life = wolfSSL_SESSION_get_timeout(s);
-	if (t0 <= 0 || (long)time(NULL) > t0 + life || p != data + len) {
+	if (t0 <= 0 || p != data + len) {
 		wolfSSL_SESSION_free(s);
 		return -EINVAL;
+	}
+	if ((long)time(NULL) > t0 + life) {
+		wolfSSL_SESSION_free(s);
+		return -ESTALE;
+	}
+	if (tls13 ? cfg->max_version < TLSIO_TLS_1_3 : cfg->min_version > TLSIO_TLS_1_2) {
+		wolfSSL_SESSION_free(s);
+		return -EPROTO;
 	}
 	if (der_len > 0 && (der = malloc(der_len)) == NULL) {
 		wolfSSL_SESSION_free(s);
@@ -1400,6 +1423,8 @@ int tlsio_tls_session_import(tlsio_tls_config *cfg, const char *server, const ui
 	e = sess_get(cfg, server);
 	if (e != NULL) {
 		sess_put(e, s, tls13);
+		if (!tls13)
+			e->s12_born = (int64_t)t0;
 		if (der != NULL) {
 			free(e->der);
 			e->der = der;
@@ -1784,6 +1809,7 @@ int tlsio_tls_config_new(tlsio_tls_config **out, int is_server, const tlsio_tls_
 	pthread_mutex_init(&cfg->mu, NULL);
 	cfg->is_server = is_server;
 	cfg->verify = opts->verify;
+	cfg->min_version = min;
 	cfg->max_version = max;
 	cfg->sess_max = is_server || opts->session_cache < 0 ? 0
 	                : opts->session_cache == 0 ? TLS_SESS_DEFAULT : opts->session_cache;
