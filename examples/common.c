@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -374,18 +376,31 @@ void tlsx_list_backends(FILE *f)
 	}
 }
 
+int tlsx_tls_config_try(const struct tlsx_common *o, int is_server, const tlsio_tls_opts *t,
+                        tlsio_tls_config **out, const char **why)
+{
+	static atomic_int warned;
+	int rc;
+	*why = NULL;
+	rc = tlsio_tls_config_new(out, is_server, t, why);
+	if (rc == TLSIO_E_TLS_CONFIG && t->keylog != NULL && *why != NULL &&
+	    strstr(*why, "key logging") != NULL) {
+		/* SSLKEYLOGFILE asks for what this wolfSSL cannot give: say so (once: a server makes
+		 * a configuration per SNI name, and again at each reload), and run without */
+		tlsio_tls_opts nolog = *t;
+		if (atomic_exchange(&warned, 1) == 0)
+			fprintf(stderr, "%s: warning: SSLKEYLOGFILE ignored: %s\n", o->prog, *why);
+		nolog.keylog = NULL;
+		rc = tlsio_tls_config_new(out, is_server, &nolog, why);
+	}
+	return rc;
+}
+
 int tlsx_tls_config(const struct tlsx_common *o, int is_server, const tlsio_tls_opts *t,
                     tlsio_tls_config **out)
 {
 	const char *why = NULL;
-	int rc = tlsio_tls_config_new(out, is_server, t, &why);
-	if (rc == TLSIO_E_TLS_CONFIG && t->keylog != NULL && why != NULL && strstr(why, "key logging") != NULL) {
-		/* SSLKEYLOGFILE asks for what this wolfSSL cannot give: say so, and run without */
-		tlsio_tls_opts nolog = *t;
-		fprintf(stderr, "%s: warning: SSLKEYLOGFILE ignored: %s\n", o->prog, why);
-		nolog.keylog = NULL;
-		rc = tlsio_tls_config_new(out, is_server, &nolog, &why);
-	}
+	int rc = tlsx_tls_config_try(o, is_server, t, out, &why);
 	if (rc < 0) {
 		fprintf(stderr, "%s: TLS configuration: %s%s%s\n", o->prog, tlsio_strerror(rc),
 		        why != NULL ? ": " : "", why != NULL ? why : "");
@@ -394,6 +409,75 @@ int tlsx_tls_config(const struct tlsx_common *o, int is_server, const tlsio_tls_
 	return 0;
 }
 
+
+int tlsx_read_file(const char *path, size_t max, uint8_t **buf, size_t *len, char *why,
+                   size_t why_len)
+{
+	struct stat st;
+	size_t got = 0;
+	uint8_t *b = NULL;
+	int rc = 0, fd;
+
+	*buf = NULL;
+	*len = 0;
+	/* O_NONBLOCK: a FIFO without a writer must not hang the caller (a reload thread) */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = -errno;
+		snprintf(why, why_len, "%s", strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = -EINVAL;
+		snprintf(why, why_len, "not a regular file");
+		goto out;
+	}
+	if ((uint64_t)st.st_size > max) {
+		rc = -EFBIG;
+		snprintf(why, why_len, "larger than %zu bytes", max);
+		goto out;
+	}
+	if (st.st_size == 0) {
+		rc = -ENODATA;
+		snprintf(why, why_len, "empty");
+		goto out;
+	}
+	b = malloc((size_t)st.st_size + 1);
+	if (b == NULL) {
+		rc = -ENOMEM;
+		snprintf(why, why_len, "%s", strerror(ENOMEM));
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, b + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			snprintf(why, why_len, "%s", n < 0 ? strerror(errno) : "it shrank while being read");
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	b[got] = '\0';
+	*buf = b;
+	*len = got;
+	b = NULL;
+out:
+	if (b != NULL) {
+		tlsx_wipe(b, got);
+		free(b);
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+void tlsx_wipe(void *p, size_t len)
+{
+	if (p != NULL)
+		explicit_bzero(p, len);
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* splitmix64: fast, and every seed (including 0) gives a full-period stream. The bytes of each

@@ -118,6 +118,25 @@ void tlsx_list_backends(FILE *f);
 /** Build the TLS configuration; prints the reason on failure. @return 0 or TLSX_EXIT_FAIL. */
 int tlsx_tls_config(const struct tlsx_common *o, int is_server, const tlsio_tls_opts *t,
                     tlsio_tls_config **out);
+/**
+ * tlsx_tls_config() without the error message, for a caller that words it (a server's reload):
+ * on failure *@p why gets the library's sentence (the file and the cause; valid until the next
+ * configuration is made on this thread). Where this wolfSSL cannot log keys, SSLKEYLOGFILE is
+ * dropped with a warning (printed once per process). @return 0 or the library's status.
+ */
+int tlsx_tls_config_try(const struct tlsx_common *o, int is_server, const tlsio_tls_opts *t,
+                        tlsio_tls_config **out, const char **why);
+
+/**
+ * Read the regular file @p path whole, at most @p max bytes, into a malloc()ed buffer (one
+ * byte more than *@p len, a NUL). On failure @p why (@p why_len bytes) gets the cause ("No
+ * such file or directory", "not a regular file", "larger than 4096 bytes", "empty").
+ * @return 0 or a negative errno.
+ */
+int tlsx_read_file(const char *path, size_t max, uint8_t **buf, size_t *len, char *why,
+                   size_t why_len);
+/** Overwrite a secret so that the compiler cannot drop the stores. */
+void tlsx_wipe(void *p, size_t len);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Parsing */

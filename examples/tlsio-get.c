@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -27,18 +28,35 @@ enum {
 	OPT_EXPECT,
 	OPT_TIMEOUT,
 	OPT_JSON,
+	OPT_NEW_CONNECTION,
+	OPT_SESSION_IN,
+	OPT_SESSION_OUT,
+	OPT_NO_RESUME,
 };
+
+/* The most a session file holds (the library refuses longer ones). */
+#define SESSION_MAX 65536
 
 struct get {
 	struct tlsx_common co;
 	const char *connect_addr, *path, *server_name;
 	char addr[TLSX_ADDR_LEN]; /* what is connected to: --connect, or unix:PATH */
 	int insecure, json, sha;
+	int new_conn;     /* --new-connection: each GET on a connection of its own */
+	int no_resume;    /* --no-resume: no session cache, every handshake a full one */
+	const char *session_in, *session_out;
+	char session_key[TLSX_ADDR_LEN + 300]; /* the cache's "identity:port" for this server */
 	uint64_t repeat, timeout_s;
 	int64_t expect; /* -1: any length */
 
 	tlsio_loop *loop;
+	tlsio_tls_config *cfg;
+	tlsio_conn_opts copts;
 	tlsio_conn *c;
+	uint64_t done_before; /* responses complete before the current connection */
+	uint64_t handshakes, resumed;
+	int first_resumed;    /* the first handshake resumed (the --session-in one) */
+	int stopped;          /* SIGINT/SIGTERM */
 
 	/* the response being read */
 	char head[HEAD_MAX];
@@ -56,7 +74,7 @@ struct get {
 	int closed, close_status, close_alert;
 	char cert_why[512]; /* why the server certificate was refused */
 	char detail[512];   /* tlsio_conn_error_detail(): why the connect failed */
-	tlsio_stats stats;
+	tlsio_stats stats;  /* summed over the connections */
 };
 
 static void usage(FILE *f)
@@ -66,10 +84,13 @@ static void usage(FILE *f)
 		"       " PROG " --unix PATH --server-name NAME [options]\n"
 		"\n"
 		"Downloads PATH over HTTPS (HTTP/1.1) with the library's client and prints the body\n"
-		"size, the time from the first request to the last body byte, the throughput and\n"
-		"the connection's counters. --repeat sends the requests one after another on one\n"
-		"keep-alive connection. The body is discarded (--sha256 hashes it first). With\n"
-		"--plain the same over plain HTTP.\n"
+		"size, the time from the first request to the last body byte, the throughput, how\n"
+		"many handshakes there were and how many of them resumed a session ('handshakes N\n"
+		"resumed M') and the connection's counters (summed over the connections). --repeat\n"
+		"sends the requests one after another on one keep-alive connection, or with\n"
+		"--new-connection each on a new connection, one after the other, all from one TLS\n"
+		"configuration: its session cache lets the second and later ones resume. The body\n"
+		"is discarded (--sha256 hashes it first). With --plain the same over plain HTTP.\n"
 		"\n"
 		"Options:\n"
 		"  --connect HOST:PORT  server address: a host name (resolved off the loop, every\n"
@@ -84,6 +105,18 @@ static void usage(FILE *f)
 		"  --ca FILE            PEM CA bundle to verify the server (default: system's)\n"
 		"  --insecure           do not verify the server certificate nor its name\n"
 		"  --repeat N           GET it N times on one connection (default 1)\n"
+		"  --new-connection     with --repeat: each GET on a new connection (closed after\n"
+		"                       its response), to measure handshakes and resumption\n"
+		"  --no-resume          no session cache: every connection does a full handshake\n"
+		"                       (the baseline for --new-connection)\n"
+		"  --session-in FILE    offer the TLS session saved in FILE (--session-out of an\n"
+		"                       earlier run) on the first connection; a session that has\n"
+		"                       expired or that this wolfSSL build cannot read is an error\n"
+		"  --session-out FILE   after the run, save the newest session the server gave\n"
+		"                       into FILE (mode 0600: it is a secret; the file is replaced\n"
+		"                       whole), for a later --session-in. Sessions are kept per\n"
+		"                       server name (--server-name, else the host of --connect)\n"
+		"                       and port\n"
 		"  --expect-bytes N     fail unless every body is exactly N bytes\n"
 		"  --sha256             print the SHA-256 of the body (of the last one with --repeat)\n"
 		"  --timeout SEC        handshake and idle timeout (default 30, 0: none)\n"
@@ -91,8 +124,9 @@ static void usage(FILE *f)
 		"%s"
 		"%s"
 		"\n"
-		"Exit status: 0 if every response was 200 with a complete body and the connection\n"
-		"closed cleanly, 1 otherwise, 2 on bad usage.\n",
+		"Exit status: 0 if every response was 200 with a complete body, every connection\n"
+		"closed cleanly and --session-out could save a session; 1 otherwise (also for a\n"
+		"--session-in file that cannot be used); 2 on bad usage.\n",
 		tlsx_client_help, tlsx_common_help);
 }
 
@@ -109,7 +143,7 @@ static void fail(struct get *g, const char *why)
 static void send_request(struct get *g)
 {
 	char req[1024];
-	int last = g->done + 1 >= g->repeat;
+	int last = g->new_conn || g->done + 1 >= g->repeat;
 	/* a Unix socket's path is no host (RFC 9112 3.2 wants one): the local host it is */
 	const char *host = g->server_name != NULL ? g->server_name
 	                   : strncmp(g->addr, "unix:", 5) == 0 ? "localhost" : g->addr;
@@ -179,16 +213,56 @@ static void body_done(struct get *g)
 		g->t_done = tlsx_now();
 		if (!g->closed)
 			tlsio_close(g->c);
+	} else if (g->new_conn) {
+		/* the next GET goes on a new connection, made once this one has ended */
+		if (!g->closed)
+			tlsio_close(g->c);
 	} else if (!g->closed) {
 		send_request(g);
 	}
+}
+
+/* A connection, with its request queued (sent right after the handshake). @return 0 or
+ * the failure of tlsio_connect(). */
+static int start_conn(struct get *g)
+{
+	int rc = tlsio_connect(g->loop, g->addr, g->cfg, &g->copts, &g->c);
+	if (rc < 0)
+		return rc;
+	g->closed = 0;
+	g->done_before = g->done;
+	send_request(g);
+	return 0;
+}
+
+static void stats_add(tlsio_stats *sum, const tlsio_stats *st)
+{
+	sum->app_bytes_queued += st->app_bytes_queued;
+	sum->app_bytes_sent += st->app_bytes_sent;
+	sum->app_bytes_received += st->app_bytes_received;
+	sum->tls_bytes_sent += st->tls_bytes_sent;
+	sum->tls_bytes_received += st->tls_bytes_received;
+	sum->records_sent += st->records_sent;
+	sum->write_calls += st->write_calls;
+	sum->read_calls += st->read_calls;
+	sum->short_writes += st->short_writes;
+	sum->eagain += st->eagain;
+	sum->eintr += st->eintr;
+	sum->queued_now = st->queued_now;
+	if (st->queued_peak > sum->queued_peak)
+		sum->queued_peak = st->queued_peak;
 }
 
 static void on_handshake(tlsio_conn *c, void *user)
 {
 	struct get *g = user;
 	const char *v = tlsio_conn_tls_version(c), *ci = tlsio_conn_cipher(c);
-	g->t_hs = tlsx_now();
+	int resumed = tlsio_conn_resumed(c);
+	if (g->handshakes++ == 0) {
+		g->t_hs = tlsx_now();
+		g->first_resumed = resumed;
+	}
+	g->resumed += resumed != 0;
 	snprintf(g->version, sizeof(g->version), "%s", v != NULL ? v : "none");
 	snprintf(g->cipher, sizeof(g->cipher), "%s", ci != NULL ? ci : "(plain HTTP, --plain)");
 }
@@ -247,8 +321,9 @@ static void on_data(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
 static void on_close(tlsio_conn *c, int status, int alert, void *user)
 {
 	struct get *g = user;
-	g->stats.struct_size = sizeof(g->stats);
-	tlsio_conn_stats(c, &g->stats);
+	tlsio_stats st = TLSIO_STATS_INIT;
+	tlsio_conn_stats(c, &st);
+	stats_add(&g->stats, &st);
 	g->close_status = status;
 	if (status == TLSIO_E_CERT_VERIFY) {
 		const char *why = NULL;
@@ -262,6 +337,17 @@ static void on_close(tlsio_conn *c, int status, int alert, void *user)
 	/* A body framed by the close: it ends here, cleanly only with close_notify. */
 	if (g->in_body && g->body_left < 0 && g->done < g->repeat && status == 0)
 		body_done(g);
+	/* --new-connection: the next, once this one answered its GET and ended cleanly (else the
+	 * run stops here and the summary says why) */
+	if (g->new_conn && status == 0 && !g->error && !g->stopped && g->done < g->repeat &&
+	    g->done > g->done_before) {
+		int rc = start_conn(g);
+		if (rc < 0) {
+			g->error = 1;
+			snprintf(g->why, sizeof(g->why), "cannot connect to %s: %s", g->addr,
+			         tlsio_strerror(rc));
+		}
+	}
 }
 
 /* SIGINT/SIGTERM, on the loop's thread: the run fails, and ends with the connection. */
@@ -270,6 +356,7 @@ static void get_stop(tlsio_loop *loop, int how, void *user)
 	struct get *g = user;
 	(void)loop;
 	(void)how;
+	g->stopped = 1;
 	if (!g->closed) {
 		fail(g, "interrupted");
 		tlsio_abort(g->c);
@@ -296,6 +383,10 @@ static int parse_args(struct get *g, int argc, char **argv)
 		{"expect-bytes", required_argument, NULL, OPT_EXPECT},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"json", no_argument, NULL, OPT_JSON},
+		{"new-connection", no_argument, NULL, OPT_NEW_CONNECTION},
+		{"session-in", required_argument, NULL, OPT_SESSION_IN},
+		{"session-out", required_argument, NULL, OPT_SESSION_OUT},
+		{"no-resume", no_argument, NULL, OPT_NO_RESUME},
 		{NULL, 0, NULL, 0},
 	};
 	int opt;
@@ -351,6 +442,18 @@ static int parse_args(struct get *g, int argc, char **argv)
 		case OPT_JSON:
 			g->json = 1;
 			break;
+		case OPT_NEW_CONNECTION:
+			g->new_conn = 1;
+			break;
+		case OPT_SESSION_IN:
+			g->session_in = optarg;
+			break;
+		case OPT_SESSION_OUT:
+			g->session_out = optarg;
+			break;
+		case OPT_NO_RESUME:
+			g->no_resume = 1;
+			break;
 		default:
 			fprintf(stderr, "Try '" PROG " --help'.\n");
 			return TLSX_EXIT_USAGE;
@@ -360,7 +463,164 @@ static int parse_args(struct get *g, int argc, char **argv)
 		fprintf(stderr, PROG ": unexpected argument '%s'\nTry '" PROG " --help'.\n", argv[optind]);
 		return TLSX_EXIT_USAGE;
 	}
+	if (g->co.plain && (g->session_in != NULL || g->session_out != NULL)) {
+		fprintf(stderr, PROG ": --plain has no TLS: --session-%s does not apply\n",
+		        g->session_in != NULL ? "in" : "out");
+		return TLSX_EXIT_USAGE;
+	}
+	if (g->no_resume && (g->session_in != NULL || g->session_out != NULL)) {
+		fprintf(stderr, PROG ": --no-resume keeps no sessions: --session-%s does not apply\n",
+		        g->session_in != NULL ? "in" : "out");
+		return TLSX_EXIT_USAGE;
+	}
 	return 0;
+}
+
+/* The session cache's key for the server, as the library forms it (see
+ * tlsio_tls_session_export): the identity (--server-name, else the host of the address, an
+ * IPv6 literal without brackets and zone) and the port, or the whole "unix:PATH".
+ * @return 0, or -1: no identity (a Unix socket without --server-name). */
+static int make_session_key(struct get *g)
+{
+	const char *a = g->addr, *id = g->server_name, *host, *port;
+	char hbuf[TLSX_ADDR_LEN];
+	size_t hl;
+	long p;
+	if (id != NULL && id[0] == '\0')
+		id = NULL;
+	if (strncmp(a, "unix:", 5) == 0) {
+		if (id == NULL)
+			return -1;
+		snprintf(g->session_key, sizeof(g->session_key), "%s:%s", id, a);
+		return 0;
+	}
+	if (a[0] == '[') {
+		const char *rb = strchr(a, ']');
+		if (rb == NULL || rb[1] != ':')
+			return -1;
+		host = a + 1;
+		hl = strcspn(host, "%]");
+		port = rb + 2;
+	} else {
+		const char *colon = strrchr(a, ':');
+		if (colon == NULL)
+			return -1;
+		host = a;
+		hl = (size_t)(colon - a);
+		port = colon + 1;
+	}
+	if (hl >= sizeof(hbuf))
+		return -1;
+	memcpy(hbuf, host, hl);
+	hbuf[hl] = '\0';
+	p = strtol(port, NULL, 10); /* the library writes the port it parsed: "0443" is "443" */
+	snprintf(g->session_key, sizeof(g->session_key), "%s:%ld", id != NULL ? id : hbuf, p);
+	return 0;
+}
+
+/* --session-in: into the cache before the first connection. @return 0 or TLSX_EXIT_FAIL. */
+static int session_load(struct get *g)
+{
+	uint8_t *buf;
+	size_t len;
+	char why[128];
+	int rc = tlsx_read_file(g->session_in, SESSION_MAX, &buf, &len, why, sizeof(why));
+	if (rc < 0) {
+		fprintf(stderr, PROG ": --session-in '%s': %s\n", g->session_in, why);
+		return TLSX_EXIT_FAIL;
+	}
+	rc = tlsio_tls_session_import(g->cfg, g->session_key, buf, len);
+	tlsx_wipe(buf, len);
+	free(buf);
+	if (rc == -EINVAL)
+		fprintf(stderr, PROG ": --session-in '%s': not a session this wolfSSL build can read "
+		        "(run once without --session-in for a new one)\n", g->session_in);
+	else if (rc == -ESTALE)
+		fprintf(stderr, PROG ": --session-in '%s': the session has expired (run once without "
+		        "--session-in for a new one)\n", g->session_in);
+	else if (rc == -EPROTO)
+		fprintf(stderr, PROG ": --session-in '%s': a session of a TLS version --tls-min/--tls-max "
+		        "do not allow\n", g->session_in);
+	else if (rc == -ENOTSUP)
+		fprintf(stderr, PROG ": --session-in '%s': this wolfSSL cannot read sessions (built "
+		        "without HAVE_EXT_CACHE or OPENSSL_EXTRA)\n", g->session_in);
+	else if (rc < 0)
+		fprintf(stderr, PROG ": --session-in '%s': %s\n", g->session_in, tlsio_strerror(rc));
+	return rc < 0 ? TLSX_EXIT_FAIL : 0;
+}
+
+/* --session-out: written to a new file beside it, then renamed over it, so that a reader
+ * never finds half a session and the file is never readable by others, not even for a
+ * moment. @return 0 or TLSX_EXIT_FAIL. */
+static int session_save(struct get *g)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0, off = 0;
+	char *tmp = NULL;
+	int fd = -1, rc, ret = TLSX_EXIT_FAIL;
+	const char *why = NULL;
+
+	rc = tlsio_tls_session_export(g->cfg, g->session_key, &buf, &len);
+	if (rc == -ENOENT) {
+		fprintf(stderr, PROG ": --session-out '%s': no session to save: the server sent no "
+		        "ticket for %s\n", g->session_out, g->session_key);
+		goto out;
+	}
+	if (rc < 0) {
+		fprintf(stderr, PROG ": --session-out '%s': %s\n", g->session_out,
+		        rc == -ENOTSUP ? "this wolfSSL cannot encode sessions (built without "
+		                         "HAVE_EXT_CACHE or OPENSSL_EXTRA)" : tlsio_strerror(rc));
+		goto out;
+	}
+	if ((tmp = malloc(strlen(g->session_out) + 8)) == NULL) {
+		why = strerror(ENOMEM);
+		goto out;
+	}
+	sprintf(tmp, "%s.XXXXXX", g->session_out);
+	fd = mkstemp(tmp); /* mode 0600 */
+	if (fd < 0) {
+		why = strerror(errno);
+		free(tmp);
+		tmp = NULL;
+		goto out;
+	}
+	while (off < len) {
+		ssize_t n = write(fd, buf + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			why = strerror(errno);
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	rc = fsync(fd);
+	if (close(fd) < 0)
+		rc = -1;
+	fd = -1;
+	if (rc < 0) {
+		why = strerror(errno);
+		goto out;
+	}
+	if (rename(tmp, g->session_out) < 0) {
+		why = strerror(errno);
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+	ret = 0;
+out:
+	if (why != NULL)
+		fprintf(stderr, PROG ": --session-out '%s': %s\n", g->session_out, why);
+	if (fd >= 0)
+		close(fd);
+	if (tmp != NULL) {
+		unlink(tmp);
+		free(tmp);
+	}
+	tlsx_wipe(buf, len);
+	free(buf);
+	return ret;
 }
 
 int main(int argc, char **argv)
@@ -368,12 +628,10 @@ int main(int argc, char **argv)
 	struct get g;
 	const tlsio_backend *backend;
 	tlsio_tls_opts topts;
-	tlsio_conn_opts copts;
-	tlsio_tls_config *cfg = NULL;
 	uint8_t md[TLSX_SHA256_LEN];
 	char hex[TLSX_SHA256_HEX] = "";
 	double secs, mbps;
-	int rc, ret = TLSX_EXIT_FAIL, ok;
+	int rc, ret = TLSX_EXIT_FAIL, ok, saved = 1;
 
 	memset(&g, 0, sizeof(g));
 	g.co.prog = PROG;
@@ -392,6 +650,11 @@ int main(int argc, char **argv)
 	                      sizeof(g.addr));
 	if (rc != 0)
 		return rc;
+	if ((g.session_in != NULL || g.session_out != NULL) && make_session_key(&g) < 0) {
+		fprintf(stderr, PROG ": --session-in/--session-out: sessions are kept per server name, "
+		        "and %s has none: give --server-name NAME\n", g.addr);
+		return TLSX_EXIT_USAGE;
+	}
 	rc = tlsx_backend(&g.co, &backend);
 	if (rc != 0)
 		return rc;
@@ -403,7 +666,13 @@ int main(int argc, char **argv)
 	}
 	tlsx_tls_opts(&g.co, &topts);
 	topts.verify = g.insecure ? TLSIO_VERIFY_NONE : TLSIO_VERIFY_DEFAULT;
-	if (!g.co.plain && tlsx_tls_config(&g.co, 0, &topts, &cfg) != 0)
+	/* the session cache is on by default (tlsio_tls_opts.session_cache 0): the connections of
+	 * --new-connection share it, and --session-in/--session-out go through it */
+	if (g.no_resume)
+		topts.session_cache = -1;
+	if (!g.co.plain && tlsx_tls_config(&g.co, 0, &topts, &g.cfg) != 0)
+		goto out;
+	if (g.session_in != NULL && session_load(&g) != 0)
 		goto out;
 	rc = tlsx_signals_install(2);
 	if (rc == 0)
@@ -412,21 +681,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": cannot install signal handlers: %s\n", tlsio_strerror(rc));
 		goto out;
 	}
-	tlsx_conn_opts(&g.co, &copts);
-	copts.cb = &get_callbacks;
-	copts.user = &g;
-	copts.server_name = g.server_name;
-	copts.handshake_timeout_ms = (uint32_t)(g.timeout_s * 1000);
-	copts.idle_timeout_ms = (uint32_t)(g.timeout_s * 1000);
+	tlsx_conn_opts(&g.co, &g.copts);
+	g.copts.cb = &get_callbacks;
+	g.copts.user = &g;
+	g.copts.server_name = g.server_name;
+	g.copts.handshake_timeout_ms = (uint32_t)(g.timeout_s * 1000);
+	g.copts.idle_timeout_ms = (uint32_t)(g.timeout_s * 1000);
+	g.stats.struct_size = sizeof(g.stats);
 	g.t_start = tlsx_now();
-	rc = tlsio_connect(g.loop, g.addr, cfg, &copts, &g.c);
+	rc = start_conn(&g);
 	if (rc < 0) {
 		fprintf(stderr, PROG ": cannot connect to %s: %s\n", g.addr, tlsio_strerror(rc));
 		goto out;
 	}
-	/* Queued now, sent right after the handshake. */
-	send_request(&g);
-	/* Until the connection has ended: nothing else keeps the run going. */
+	/* Until the last connection has ended: nothing else keeps the run going. */
 	rc = tlsio_loop_run(g.loop, TLSIO_RUN_DEFAULT);
 	if (rc < 0) {
 		fprintf(stderr, PROG ": loop failed: %s\n", tlsio_strerror(rc));
@@ -446,6 +714,13 @@ int main(int argc, char **argv)
 		        g.done, g.repeat);
 	if (g.error)
 		fprintf(stderr, PROG ": %s\n", g.why);
+	/* Not an error: the server may have another ticket key now, or the session is too old for
+	 * it. But whoever gave the file wants to know it did not save a handshake. */
+	if (g.session_in != NULL && g.handshakes > 0 && !g.first_resumed && !g.co.quiet)
+		fprintf(stderr, PROG ": note: the session from --session-in '%s' was not resumed: the "
+		        "server did a full handshake\n", g.session_in);
+	if (g.session_out != NULL)
+		saved = session_save(&g) == 0;
 	if (g.sha) {
 		tlsx_sha256_final(&g.sha256, md);
 		tlsx_hex(md, sizeof(md), hex);
@@ -456,33 +731,35 @@ int main(int argc, char **argv)
 		printf("{\"ok\":%s,\"responses\":%" PRIu64 ",\"body_bytes\":%" PRIu64
 		       ",\"received\":%" PRIu64 ",\"handshake_s\":%.6f,\"elapsed_s\":%.6f,\"mb_per_s\":%.1f,"
 		       "\"version\":",
-		       ok ? "true" : "false", g.done, g.last_body, g.stats.app_bytes_received,
+		       ok && saved ? "true" : "false", g.done, g.last_body, g.stats.app_bytes_received,
 		       g.t_hs > 0 ? g.t_hs - g.t_start : 0, secs, mbps);
 		/* null for --plain: no TLS, nothing negotiated */
 		tlsx_json_str(stdout, g.version[0] && !g.co.plain ? g.version : NULL);
 		printf(",\"cipher\":");
 		tlsx_json_str(stdout, g.cipher[0] && !g.co.plain ? g.cipher : NULL);
-		printf(",\"sha256\":");
+		printf(",\"handshakes\":%" PRIu64 ",\"resumed\":%" PRIu64 ",\"sha256\":", g.handshakes,
+		       g.resumed);
 		tlsx_json_str(stdout, g.sha ? hex : NULL);
 		printf(",\"read_calls\":%" PRIu64 ",\"tls_bytes_received\":%" PRIu64 "}\n",
 		       g.stats.read_calls, g.stats.tls_bytes_received);
 	} else if (!g.co.quiet) {
 		printf("responses:   %" PRIu64 " x %" PRIu64 " body bytes\n", g.done, g.last_body);
 		printf("tls:         %s %s\n", g.version, g.cipher);
+		printf("handshakes %" PRIu64 " resumed %" PRIu64 "\n", g.handshakes, g.resumed);
 		if (g.sha)
 			printf("sha256:      %s\n", hex);
 		printf("time:        %.3f s after a %.1f ms handshake\n", secs,
 		       g.t_hs > 0 ? (g.t_hs - g.t_start) * 1e3 : 0.0);
 		printf("throughput:  %.1f MB/s\n", mbps);
 		tlsx_print_stats(stdout, "  ", &g.stats);
-		printf("result:      %s\n", ok ? "OK" : "FAILED");
+		printf("result:      %s\n", ok && saved ? "OK" : "FAILED");
 	} else {
-		printf("%" PRIu64 " %.1f %s%s%s\n", g.last_body, mbps, ok ? "OK" : "FAILED",
+		printf("%" PRIu64 " %.1f %s%s%s\n", g.last_body, mbps, ok && saved ? "OK" : "FAILED",
 		       g.sha ? " " : "", g.sha ? hex : "");
 	}
-	ret = ok ? TLSX_EXIT_OK : TLSX_EXIT_FAIL;
+	ret = ok && saved ? TLSX_EXIT_OK : TLSX_EXIT_FAIL;
 out:
-	tlsio_tls_config_free(cfg);
+	tlsio_tls_config_free(g.cfg);
 	tlsx_signals_unwatch(g.loop);
 	tlsio_loop_free(g.loop);
 	return ret;
