@@ -8,10 +8,11 @@
 #include <wolfssl/options.h>
 
 /* Variants of fuzz-session.h (version and record protection): the two TLS 1.2 AES-CBC ones only
- * where wolfSSL has CBC suites (not in the tuned build, --disable-aescbc). The seeds and the
- * corpus name variants by number, so the numbers differ between the two builds: each has its
- * own FUZZ_DIR (scripts/fuzz.sh). */
-#ifdef NO_AES_CBC
+ * where wolfSSL has CBC suites (not in the tuned build: AES-CBC is compiled in for encrypted
+ * keys, but WOLFSSL_AEAD_ONLY keeps it out of TLS). The seeds and the corpus name variants by
+ * number, so the numbers differ between the two builds: each has its own FUZZ_DIR
+ * (scripts/fuzz.sh). */
+#if defined(NO_AES_CBC) || defined(WOLFSSL_AEAD_ONLY)
 #define FZ_NVARIANTS 4
 #else
 #define FZ_NVARIANTS 6
