@@ -93,14 +93,14 @@ f=$src/tests/fuzz
 
 echo "== building in $out, wolfSSL: $wolf_desc"
 # shellcheck disable=SC2086
-clang "${common[@]}" $wolf_cflags -o "$out/seeds" "$f/seeds.c" "$src/tls/tls.c" "$src/tls/keylog12.c" "$src/tls/hello.c" \
+clang "${common[@]}" $wolf_cflags -o "$out/seeds" "$f/seeds.c" "$src/tls/tls.c" "$src/tls/wolfint.c" "$src/tls/hello.c" \
 	"$src/tls/x509.c" "$src/api/util.c" $wolf_libs -lpthread
 for t in "${targets[@]}"; do
 	case $t in
-	fuzz-tls) srcs=("$f/fuzz-tls.c" "$src/tls/tls.c" "$src/tls/keylog12.c" "$src/tls/hello.c" "$src/tls/x509.c" "$src/api/util.c") ;;
+	fuzz-tls) srcs=("$f/fuzz-tls.c" "$src/tls/tls.c" "$src/tls/wolfint.c" "$src/tls/hello.c" "$src/tls/x509.c" "$src/api/util.c") ;;
 	# these two compile tls/tls.c (and api/core.c) into themselves, to reach the state under them
-	fuzz-record) srcs=("$f/fuzz-record.c" "$src/tls/keylog12.c" "$src/tls/hello.c" "$src/tls/x509.c" "$src/api/util.c") ;;
-	fuzz-core) srcs=("$f/fuzz-core.c" "$src/tls/keylog12.c" "$src/tls/hello.c" "$src/tls/x509.c" "$src/api/util.c" "$src/api/queue.c" "$src/api/timers.c"
+	fuzz-record) srcs=("$f/fuzz-record.c" "$src/tls/wolfint.c" "$src/tls/hello.c" "$src/tls/x509.c" "$src/api/util.c") ;;
+	fuzz-core) srcs=("$f/fuzz-core.c" "$src/tls/wolfint.c" "$src/tls/hello.c" "$src/tls/x509.c" "$src/api/util.c" "$src/api/queue.c" "$src/api/timers.c"
 		"$src/api/addr.c" "$src/api/listen.c" "$src/api/connect.c" "$src/api/resolve.c"
 		"$src/backends/registry.c" "$src/backends/blocking.c" "$src/backends/sockio.c" "$src/api/sys.c") ;;
 	fuzz-queue) srcs=("$f/fuzz-queue.c" "$src/api/queue.c") ;;

@@ -633,8 +633,21 @@ static int cfg_fail(const char *fmt, ...)
 /* wolfSSL's reason for a failed load: its functions answer WOLFSSL_FAILURE or an error code. */
 static const char *wolf_reason(int ret)
 {
-	const char *r = ret < 0 ? wolfSSL_ERR_reason_error_string((unsigned long)ret) : NULL;
-	return r != NULL && r[0] != '\0' ? r : "refused by wolfSSL";
+	const char *r;
+	/* the return codes of wolfSSL's loading API are no error numbers of its string table */
+	switch (ret) {
+	case WOLFSSL_BAD_FILE:
+		return "its content is not a well-formed certificate or key (bad base64 or DER)";
+	case WOLFSSL_BAD_FILETYPE:
+		return "not of the expected type (PEM or DER)";
+	case WOLFSSL_BAD_CERTTYPE:
+		return "a certificate of a kind wolfSSL does not take";
+	default:
+		break;
+	}
+	r = ret < 0 ? wolfSSL_ERR_reason_error_string((unsigned long)ret) : NULL;
+	return r != NULL && r[0] != '\0' && strcmp(r, "unknown error number") != 0 ? r
+	                                                                          : "refused by wolfSSL";
 }
 
 static int read_file(const char *what, const char *path, uint8_t **buf, size_t *len)
@@ -1102,7 +1115,10 @@ static int tls_ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ
 	if (rc != 0)
 		return enc ? WOLFSSL_TICKET_RET_FATAL : WOLFSSL_TICKET_RET_REJECT;
 	*out_len = len;
-	/* a ticket of the previous key: resume, and give the client one under the new key */
+	/* a ticket of the previous key: resume, and give the client one under the new key (TLS
+	 * 1.2 needs our help for that: see wolfint.c) */
+	if (old)
+		(void)tlsio__tls12_ticket_renew(ssl);
 	return old ? WOLFSSL_TICKET_RET_CREATE : WOLFSSL_TICKET_RET_OK;
 }
 #endif

@@ -79,10 +79,14 @@ const uint8_t *tlsio__tls_peer_cert(const tlsio__tls *t, size_t *len);
  * sessions under it (nothing if the configuration has no cache). Before the handshake. 0 or
  * -ENOMEM. */
 int tlsio__tls_session_key(tlsio__tls *t, const char *key);
-/** keylog12.c: the TLS 1.2 master secret of a WOLFSSL whose arrays are kept (valid until they
+/** wolfint.c: the TLS 1.2 master secret of a WOLFSSL whose arrays are kept (valid until they
  * are freed): 0, -ENOENT, or -ENOTSUP (this wolfSSL gives no way to it). */
 int tlsio__tls12_master_secret(void *wolfssl, const uint8_t **secret, size_t *len);
 int tlsio__tls12_keylog_available(void);
+/** wolfint.c, servers, from the ticket callback: a TLS 1.2 handshake resuming a ticket of the
+ * previous key sends a new one (0; a no-op under TLS 1.3); -ENOTSUP where this wolfSSL's
+ * internals are not at hand (then the client keeps its ticket until the grace ends). */
+int tlsio__tls12_ticket_renew(void *wolfssl);
 /** The handshake resumed a session. */
 int tlsio__tls_resumed(const tlsio__tls *t);
 /** The WOLFSSL object (NULL before a server read the ClientHello): for tests only. */
