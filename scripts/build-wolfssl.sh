@@ -265,7 +265,8 @@ rm -rf "$prefix/include/wolfssl" "$prefix/include/cyassl" "$prefix/lib/pkgconfig
 rm -f "$prefix"/lib/libwolfssl.*
 make install >/dev/null
 # wolfSSL's internal.h, which make install leaves out: the TLS 1.2 key log reads the master
-# secret from it (tls/keylog12.c), because 5.5.4 gives it only through OPENSSL_EXTRA's API
+# secret from it and TLS 1.2 tickets are renewed through it (tls/wolfint.c): 5.5.4 gives the
+# secret only through OPENSSL_EXTRA's API
 # (wolfSSL_SESSION_get_master_key, wolfSSL_get_keys), which costs every connection KiBs. It
 # describes this very build (the options.h next to it), which is linked into libtlsio whole.
 cp "$srcdir/wolfssl/internal.h" "$prefix/include/wolfssl/internal.h"
