@@ -1244,14 +1244,17 @@ int tlsio_starttls(tlsio_conn *c, tlsio_tls_config *cfg)
 		tlsio__tls_free(t);
 		return -ENOMEM;
 	}
+	c->tls = t; /* the session key is the connection's: set it before anything is committed */
+	if (!c->is_server && tlsio__conn_session_key(c, c->identity, NULL) < 0) {
+		c->tls = NULL;
+		tlsio__tls_free(t);
+		return -ENOMEM;
+	}
 	/* plaintext that arrived before the switch and was not delivered is not the peer's TLS */
 	discarded = c->hold_len;
 	free(c->hold);
 	c->hold = NULL;
 	c->hold_len = 0;
-	c->tls = t;
-	if (!c->is_server && tlsio__conn_session_key(c, c->identity, NULL) < 0)
-		conn_fail(c, -ENOMEM);
 	c->plain = 0;
 	c->announce = 0;
 	tlsio__tls_config_ref(cfg);

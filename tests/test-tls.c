@@ -1284,6 +1284,19 @@ START_TEST(session_export_import)
 		ck_assert_int_eq(tlsio_tls_session_import(c2, "localhost:443", buf, len), 0);
 		ck_assert_int_eq(handshake_with(s, c2, "localhost", "localhost:443", NULL, 0), 1);
 		{
+			/* wolfSSL's decoder copies a session ID of up to 255 bytes into 32 (and a server
+			 * ID of 65535 into 20): a file that says so is refused before it gets there
+			 * (under ASan an overflow here fails the test) */
+			size_t der_len = (size_t)buf[9] << 24 | (size_t)buf[10] << 16 | (size_t)buf[11] << 8 | buf[12];
+			size_t off = 13 + der_len, big = len + 70000;
+			uint8_t *evil = calloc(1, big);
+			ck_assert_ptr_nonnull(evil);
+			memcpy(evil, buf, len);
+			evil[off + 9] = 255; /* side, bornOn, timeout: 9 bytes; then the session ID's length */
+			ck_assert_int_eq(tlsio_tls_session_import(c2, "evil:1", evil, 65536), -EINVAL);
+			free(evil);
+		}
+		{
 			/* a session of a version the configuration does not allow is refused: a TLS 1.2
 			 * session would take a TLS 1.3-only client down to 1.2 (wolfSSL offers the
 			 * session's version), a TLS 1.3 one would fail a TLS 1.2-only client */
@@ -1359,6 +1372,34 @@ START_TEST(ticket_keys)
 		tlsio_tls_config_free(b);
 		tlsio_tls_config_free(c);
 	}
+}
+END_TEST
+
+/* A server that requires client certificates resumes nothing, even a TLS 1.3 ticket under its
+ * own ticket key that a configuration without that requirement issued (an SNI entry, another
+ * process): the client must show its certificate. */
+START_TEST(required_cert_no_resumption)
+{
+	uint8_t k[TLSIO_TICKET_KEY_LEN];
+	tlsio_tls_opts so = TLSIO_TLS_OPTS_INIT;
+	tlsio_tls_config *open_cfg = server_cfg(TLSIO_TLS_1_3, TLSIO_TLS_1_3, NULL), *mtls;
+	tlsio_tls_config *c = client_cfg("ca.pem", TLSIO_TLS_1_3, TLSIO_TLS_1_3, NULL);
+	memset(k, 7, sizeof(k));
+	so.cert_file = cert("server.pem");
+	so.key_file = cert("server.key");
+	so.ca_file = cert("ca.pem");
+	so.verify = TLSIO_VERIFY_REQUIRED;
+	so.min_version = so.max_version = TLSIO_TLS_1_3;
+	mtls = cfg_opts(1, &so);
+	ck_assert_int_eq(tlsio_tls_ticket_key(open_cfg, k, sizeof(k), 0), 0);
+	ck_assert_int_eq(tlsio_tls_ticket_key(mtls, k, sizeof(k), 0), 0);
+	ck_assert_int_eq(handshake_with(open_cfg, c, "localhost", "x:1", NULL, 0), 0);
+	ck_assert_int_eq(handshake_with(open_cfg, c, "localhost", "x:1", NULL, 0), 1); /* it has a ticket */
+	/* the ticket offered to the mTLS configuration: no resumption, so no certificate: refused */
+	ck_assert_int_eq(handshake_with(mtls, c, "localhost", "x:1", NULL, 0), -1);
+	tlsio_tls_config_free(open_cfg);
+	tlsio_tls_config_free(mtls);
+	tlsio_tls_config_free(c);
 }
 END_TEST
 
@@ -1764,6 +1805,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, session_cache_resumes);
 	tcase_add_test(tc, session_cache_bounded);
 	tcase_add_test(tc, session_export_import);
+	tcase_add_test(tc, required_cert_no_resumption);
 	tcase_add_test(tc, ticket_keys);
 	tcase_add_test(tc, rsa_beside_ecdsa);
 	tcase_add_test(tc, sni_map);

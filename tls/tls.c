@@ -631,6 +631,15 @@ static int cfg_fail(const char *fmt, ...)
 }
 
 /* wolfSSL's reason for a failed load: its functions answer WOLFSSL_FAILURE or an error code. */
+/* Secrets (keys, passphrases, ticket keys, key-log lines) are wiped through a volatile pointer:
+ * a plain memset before free() or the end of a buffer's life is one the compiler may drop. */
+static void *(*const volatile tls_memset)(void *, int, size_t) = memset;
+static void tls_wipe(void *p, size_t n)
+{
+	if (p != NULL && n > 0)
+		tls_memset(p, 0, n);
+}
+
 static const char *wolf_reason(int ret)
 {
 	const char *r;
@@ -874,12 +883,12 @@ static int key_der(const tlsio_tls_opts *o, const uint8_t *pem, size_t len, cons
 		                "(tlsio_tls_opts.passphrase)", desc);
 	n = o->passphrase(pass, sizeof(pass) - 1, o->passphrase_user);
 	if (n < 0 || n > (int)sizeof(pass) - 1) {
-		memset(pass, 0, sizeof(pass));
+		tls_wipe(pass, sizeof(pass));
 		return cfg_fail("no passphrase for %s (the passphrase callback gave up)", desc);
 	}
 	pass[n] = '\0';
 	*der_len = wc_KeyPemToDer(pem, (int)len, *der, (int)len, pass);
-	memset(pass, 0, sizeof(pass));
+	tls_wipe(pass, sizeof(pass));
 	if (*der_len <= 0)
 		return cfg_fail("cannot decrypt %s: a wrong passphrase, or an encryption this wolfSSL "
 		                "lacks (%s)", desc, wolf_reason(*der_len));
@@ -953,9 +962,9 @@ static int load_keypair(WOLFSSL_CTX *ctx, const tlsio_tls_opts *o, unsigned *typ
 		rc = 0;
 out:
 	if (kder != NULL) /* key_der allocates the key's length; kn is < 0 after a failure */
-		memset(kder, 0, kl);
+		tls_wipe(kder, kl);
 	if (key != NULL)
-		memset(key, 0, kl);
+		tls_wipe(key, kl);
 	free(kder);
 	free(key);
 	free(cert);
@@ -1071,6 +1080,11 @@ static int tls_ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ
 	int old = 0, rc;
 	(void)ssl;
 
+	/* A server that requires client certificates resumes nothing (see ctx_make): wolfSSL
+	 * accepts a TLS 1.3 ticket there all the same, without the certificate, from a session
+	 * another configuration with the same ticket key issued. */
+	if (cfg->verify == TLSIO_VERIFY_REQUIRED)
+		return enc ? WOLFSSL_TICKET_RET_FATAL : WOLFSSL_TICKET_RET_REJECT;
 	if (len < 0 || len > 0xffff)
 		return WOLFSSL_TICKET_RET_REJECT;
 	pthread_mutex_lock(&cfg->mu);
@@ -1095,7 +1109,7 @@ static int tls_ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ
 	if (enc) {
 		memcpy(name, k.name, sizeof(k.name));
 		if (fill_random(iv, CHACHA20_POLY1305_AEAD_IV_SIZE) < 0) {
-			memset(&k, 0, sizeof(k));
+			tls_wipe(&k, sizeof(k));
 			return WOLFSSL_TICKET_RET_FATAL;
 		}
 	}
@@ -1111,7 +1125,7 @@ static int tls_ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ
 		rc = wc_ChaCha20Poly1305_Decrypt(k.secret, iv, aad, sizeof(aad), ticket, (word32)len,
 		                                 mac, ticket);
 	}
-	memset(&k, 0, sizeof(k));
+	tls_wipe(&k, sizeof(k));
 	if (rc != 0)
 		return enc ? WOLFSSL_TICKET_RET_FATAL : WOLFSSL_TICKET_RET_REJECT;
 	*out_len = len;
@@ -1139,7 +1153,7 @@ int tlsio_tls_ticket_key(tlsio_tls_config *cfg, const uint8_t *key, size_t len, 
 			cfg->tk_prev = cfg->tk_cur;
 			cfg->tk_prev.until_ms = mono_ms() + (int64_t)grace_s * 1000;
 		} else {
-			memset(&cfg->tk_prev, 0, sizeof(cfg->tk_prev));
+			tls_wipe(&cfg->tk_prev, sizeof(cfg->tk_prev));
 		}
 		memcpy(cfg->tk_cur.name, key, 16);
 		memcpy(cfg->tk_cur.secret, key + 16, 32);
@@ -1248,7 +1262,13 @@ static void sess_store(tlsio__tls *t)
 	if (t->sess_key == NULL || (tls13 && !t->ticket_new))
 		return;
 	t->ticket_new = 0;
-	s = wolfSSL_get1_session(t->ssl);
+	/* TLS 1.3: a copy, since the connection's own session object changes with each
+	 * NewSessionTicket, on this thread, while other threads read what the cache holds (and two
+	 * tickets would be one object). TLS 1.2 has no ticket after the handshake: the object
+	 * stays as it is, and is shared (a copy of it does not resume under wolfSSL 5.5.4). */
+	s = !tls13 ? wolfSSL_get1_session(t->ssl)
+	    : wolfSSL_get_session(t->ssl) != NULL ? wolfSSL_SESSION_dup(wolfSSL_get_session(t->ssl))
+	                                          : NULL;
 	if (s == NULL)
 		return;
 	if (tls13 && !wolfSSL_SESSION_has_ticket(s)) {
@@ -1341,6 +1361,78 @@ int tlsio__tls_session_key(tlsio__tls *t, const char *key)
 #define SESS_HEAD (sizeof(SESS_MAGIC) - 1 + 1 + 4)
 #define SESS_MAX_BYTES 65536
 
+#if defined(HAVE_EXT_CACHE) || defined(OPENSSL_EXTRA)
+/* wolfSSL 5.5.4's wolfSSL_d2i_SSL_SESSION checks that each field is in the input, not that it
+ * fits the structure it is copied into (a session ID of 255 bytes into 32, a server ID of
+ * 65535 into 20, certificates into 2 KiB buffers...): bytes from a file are walked here first,
+ * field by field in its order for this build's options, with the structure's sizes. Also the
+ * envelope's version must be the session's own. */
+static int sess_layout_ok(const uint8_t *d, size_t n, int tls13)
+{
+	size_t i = 0;
+#define NEED(k) do { if (i > n || n - i < (size_t)(k)) return 0; } while (0)
+	NEED(1 + 4 + 4 + 1);
+	i += 9;
+	if (d[i] > 32) /* sessionID[ID_LEN] */
+		return 0;
+	NEED(1 + d[i] + 48 + 1 + 1);
+	i += 1 + d[i] + 48 + 1;
+	if (d[i] != 32 && d[i] != 0)
+		return 0;
+	i += 1 + d[i]; /* altSessionID */
+	if (i > n)
+		return 0;
+#ifdef SESSION_CERTS
+	NEED(1);
+	{
+		unsigned count = d[i++], j;
+		if (count > 9) /* certs[MAX_CHAIN_DEPTH], 9 unless a build says otherwise */
+			return 0;
+		for (j = 0; j < count; j++) {
+			size_t l;
+			NEED(2);
+			l = (size_t)d[i] << 8 | d[i + 1];
+			if (l > 2048) /* x509_buffer.buffer[MAX_X509_SIZE]: 2048 at the least */
+				return 0;
+			NEED(2 + l);
+			i += 2 + l;
+		}
+	}
+#endif
+#if defined(SESSION_CERTS) || (defined(WOLFSSL_TLS13) && defined(HAVE_SESSION_TICKET))
+	NEED(2);
+	if (d[i] != 3 || (d[i + 1] == 4) != (tls13 != 0) || d[i + 1] < 3)
+		return 0;
+	i += 2;
+#endif
+#if defined(SESSION_CERTS) || !defined(NO_RESUME_SUITE_CHECK) || \
+	(defined(WOLFSSL_TLS13) && defined(HAVE_SESSION_TICKET))
+	NEED(2);
+	i += 2;
+#endif
+#ifndef NO_CLIENT_CACHE
+	NEED(2);
+	{
+		size_t l = (size_t)d[i] << 8 | d[i + 1];
+		if (l > 20) /* serverID[SERVER_ID_LEN] */
+			return 0;
+		NEED(2 + l);
+		i += 2 + l;
+	}
+#endif
+#ifdef OPENSSL_EXTRA
+	NEED(1);
+	if (d[i] > 32) /* sessionCtx[ID_LEN] */
+		return 0;
+	NEED(1 + d[i]);
+	i += 1 + d[i];
+#endif
+	(void)i;
+	return 1;
+#undef NEED
+}
+#endif
+
 int tlsio_tls_session_export(tlsio_tls_config *cfg, const char *server, uint8_t **out, size_t *len)
 {
 #if defined(HAVE_EXT_CACHE) || defined(OPENSSL_EXTRA)
@@ -1412,6 +1504,8 @@ int tlsio_tls_session_import(tlsio_tls_config *cfg, const char *server, const ui
 	if (der_len >= len - SESS_HEAD)
 		return -EINVAL;
 	p = data + SESS_HEAD + der_len;
+	if (!sess_layout_ok(p, len - SESS_HEAD - der_len, tls13))
+		return -EINVAL;
 	s = wolfSSL_d2i_SSL_SESSION(NULL, &p, (long)(len - SESS_HEAD - der_len));
 	if (s == NULL)
 		return -EINVAL;
@@ -1565,7 +1659,7 @@ static void keylog_secret(tlsio__tls *t, const char *label, const uint8_t *secre
 	}
 	line[at] = '\0';
 	t->cfg->keylog(line, t->cfg->keylog_user);
-	memset(line, 0, sizeof(line));
+	tls_wipe(line, sizeof(line));
 }
 
 #ifdef HAVE_SECRET_CALLBACK
@@ -1694,7 +1788,9 @@ static int ctx_make(tlsio_tls_config *cfg, const tlsio_tls_opts *opts, const tls
 #ifdef TLS_OWN_TICKETS
 	if (is_server && (wolfSSL_CTX_set_TicketEncCb(ctx, tls_ticket_cb) != WOLFSSL_SUCCESS ||
 	                  wolfSSL_CTX_set_TicketEncCtx(ctx, cfg) != WOLFSSL_SUCCESS ||
-	                  wolfSSL_CTX_set_TicketHint(ctx, (int)cfg->ticket_life) != WOLFSSL_SUCCESS))
+	                  wolfSSL_CTX_set_TicketHint(ctx, (int)cfg->ticket_life) != WOLFSSL_SUCCESS ||
+	                  /* the age wolfSSL accepts a ticket at: its own default is 500 s */
+	                  wolfSSL_CTX_set_timeout(ctx, cfg->ticket_life) != WOLFSSL_SUCCESS))
 		return cfg_fail("cannot set up session tickets");
 #endif
 #if defined(WOLFSSL_EARLY_DATA) && defined(WOLFSSL_TLS13)
@@ -1724,8 +1820,8 @@ static void config_destroy(tlsio_tls_config *cfg)
 		tlsio_tls_config_free(cfg->names[i].cfg);
 	}
 	free(cfg->names);
-	memset(&cfg->tk_cur, 0, sizeof(cfg->tk_cur));
-	memset(&cfg->tk_prev, 0, sizeof(cfg->tk_prev));
+	tls_wipe(&cfg->tk_cur, sizeof(cfg->tk_cur));
+	tls_wipe(&cfg->tk_prev, sizeof(cfg->tk_prev));
 	pthread_mutex_destroy(&cfg->mu);
 	free(cfg->alpn);
 	free(cfg);
