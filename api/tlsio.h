@@ -501,7 +501,8 @@ typedef struct tlsio_tls_opts {
 	const void *ca;
 	size_t ca_len;
 	/** A directory whose regular files holding PEM certificates are all trusted, beside
-	 * ca_file/ca (e.g. "/etc/ssl/certs"; files of other content are skipped). */
+	 * ca_file/ca (e.g. "/etc/ssl/certs"; readable files of other content are skipped, one
+	 * that cannot be read is a TLSIO_E_TLS_CONFIG naming it). */
 	const char *ca_dir;
 	/**
 	 * A passphrase-protected private key (PEM "ENCRYPTED PRIVATE KEY", PKCS#8 with PBES2, as
@@ -605,7 +606,8 @@ TLSIO_EXPORT int tlsio_tls_ticket_key(tlsio_tls_config *cfg, const uint8_t *key,
  * to tlsio_connect(), and the port; an IPv6 literal without brackets: "::1:443"). The bytes
  * hold the session in wolfSSL's own encoding (only the same wolfSSL build reads it back), its
  * TLS version and the server's certificate as verified (tlsio_conn_peer_cert() after a
- * resumption); at most 64 KiB. @p *out is malloc()ed: free() it. Any thread.
+ * resumption); at most 64 KiB. A TLS 1.3 ticket is used once: the exported one leaves the
+ * cache (a TLS 1.2 session stays). @p *out is malloc()ed: free() it. Any thread.
  * @return 0; -ENOENT (nothing cached for @p server); -EINVAL (a server configuration, or one
  *         without a cache); -ENOTSUP (this wolfSSL cannot encode sessions: built without
  *         HAVE_EXT_CACHE or OPENSSL_EXTRA); -ENOMEM.

@@ -1470,6 +1470,10 @@ int tlsio_tls_session_export(tlsio_tls_config *cfg, const char *server, uint8_t 
 				rc = -EINVAL;
 			} else {
 				*len = head + (size_t)n;
+				if (tls13) { /* a ticket is used once: the bytes have it now */
+					wolfSSL_SESSION_free(s);
+					e->n13--;
+				}
 			}
 		}
 	}
@@ -1827,22 +1831,18 @@ static void config_destroy(tlsio_tls_config *cfg)
 	free(cfg);
 }
 
-/* The chain options of more_certs[i]: only the key pair may be set. */
+/* The chain options of more_certs[i]: only the key pair may be set. Field by field: the
+ * structure's padding is whatever the caller's memory held. */
 static int chain_opts(const tlsio_tls_opts *user, tlsio_tls_opts *o, int i)
 {
-	tlsio_tls_opts bare = TLSIO_TLS_OPTS_INIT;
 	int rc = tlsio__struct_in(o, sizeof(*o), user);
 	if (rc < 0)
 		return cfg_fail("more_certs[%d]: struct_size not set, or a field this libtlsio does not know", i);
-	bare.cert_file = o->cert_file;
-	bare.key_file = o->key_file;
-	bare.cert = o->cert;
-	bare.cert_len = o->cert_len;
-	bare.key = o->key;
-	bare.key_len = o->key_len;
-	bare.passphrase = o->passphrase;
-	bare.passphrase_user = o->passphrase_user;
-	if (memcmp(&bare, o, sizeof(bare)) != 0)
+	if (o->ca_file != NULL || o->min_version != 0 || o->max_version != 0 || o->verify != 0 ||
+	    o->alpn != NULL || o->ciphers != NULL || o->ca != NULL || o->ca_len != 0 ||
+	    o->ca_dir != NULL || o->more_certs != NULL || o->session_cache != 0 ||
+	    o->ticket_lifetime != 0 || o->keylog != NULL || o->keylog_user != NULL ||
+	    o->alpn_select != NULL || o->alpn_select_user != NULL)
 		return cfg_fail("more_certs[%d] sets more than a certificate and key (cert_file, key_file, "
 		                "cert, key, passphrase): the rest of the configuration is the main options'", i);
 	return 0;
