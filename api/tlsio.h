@@ -588,7 +588,9 @@ TLSIO_EXPORT void tlsio_tls_config_free(tlsio_tls_config *cfg);
 #define TLSIO_TICKET_KEY_LEN 48
 /**
  * Servers: encrypt session tickets with @p key from now on (ChaCha20-Poly1305), so that
- * configurations, threads and processes given the same key resume each other's sessions. The key in use until now is still accepted for @p grace_s
+ * configurations, threads and processes given the same key resume each other's sessions (SNI
+ * map entries too: give configurations whose clients must not cross different keys; one that
+ * requires client certificates resumes nothing, whatever its key). The key in use until now is still accepted for @p grace_s
  * seconds (its tickets are answered with a fresh ticket under the new key); 0 forgets it at
  * once. Call it again to rotate; keys set here are never replaced on their own (the random key
  * of a configuration is: see tlsio_tls_opts.ticket_lifetime). The library keeps a copy and
