@@ -42,15 +42,7 @@ tlsio_test_init deploy tlsio-https tlsio-get
 ca=$certs/ca.pem cert=$certs/server.pem key=$certs/server.key
 
 # every process started here, killed at exit
-pids=
-deploy_cleanup() {
-	for p in $pids; do
-		kill -9 "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	tlsio_test_cleanup
-}
-trap deploy_cleanup EXIT
+pids= # killed at exit by tlsio_test_cleanup (tests/lib.sh)
 
 # https NAME ARGS...: tlsio-https on $be with those arguments (--cert/--key server.pem unless
 # given) on 127.0.0.1:0; sets spid and sport ("" and a failure if it did not start);

@@ -30,15 +30,7 @@ cert=$certs/server.pem key=$certs/server.key ca=$certs/ca.pem
 # Per backend, four exchanges under one capture (tshark takes over a second to start): curl
 # against tlsio-https --tls-max 1.2 and --tls-min 1.3, and tlsio-get against openssl s_server
 # -tls1_2 and -tls1_3, each on its own port and with its own key log, keys.PORT.
-pids=
-keylog_cleanup() {
-	for p in $pids; do
-		kill -9 "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	tlsio_test_cleanup
-}
-trap keylog_cleanup EXIT
+pids= # killed at exit by tlsio_test_cleanup (tests/lib.sh)
 
 # capture_start FILTER: tshark on lo into $tmp/cap.pcapng, once it says it captures. Exits 77
 # if capturing is not permitted here.

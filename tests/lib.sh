@@ -3,7 +3,8 @@
 # are, a scratch directory removed at exit (with the server still running, if any, killed),
 # and a failure counter.
 #   . "$(dirname "$0")/lib.sh"; tlsio_test_init NAME TOOL...
-# sets builddir, certs, bin (the examples' directory), tmp, server_pid (the caller's to set),
+# sets builddir, certs, bin (the examples' directory), tmp, server_pid (the caller's to set;
+# further processes in pids, all killed at exit),
 # failures; fail MESSAGE counts one; stop_server and wait_for below. Exits 1 if a TOOL is not
 # built.
 builddir=${TLSIO_BUILDDIR:-.}
@@ -18,6 +19,11 @@ fail() {
 }
 
 tlsio_test_cleanup() {
+	# tests that start more than one process list them in $pids
+	for p in ${pids:-}; do
+		kill -9 "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	if [ -n "$server_pid" ]; then
 		kill -9 "$server_pid" 2>/dev/null
 		wait "$server_pid" 2>/dev/null
