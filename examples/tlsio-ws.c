@@ -374,7 +374,8 @@ static void close_with(struct ws_conn *wc, unsigned code, const char *reason)
 			rl = WS_MAX_CONTROL - 2;
 		p[0] = (uint8_t)(code >> 8);
 		p[1] = (uint8_t)code;
-		memcpy(p + 2, reason, rl);
+		if (rl > 0) /* memcpy's source must not be NULL, even for no bytes */
+			memcpy(p + 2, reason, rl);
 		n = 2 + rl;
 	}
 	(void)send_control(wc, WS_OP_CLOSE, p, n);
