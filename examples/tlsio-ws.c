@@ -912,23 +912,30 @@ static void http_error(struct ws_conn *wc, int code, const char *reason, const c
 	http_answer(wc, code, reason, extra, "text/plain", (const uint8_t *)body, (size_t)n, 0);
 }
 
+/* The next item of the comma-separated list @p v (@p len bytes) from *@p i: its bytes are
+ * [*@p s, *@p e), blanks around it left out. @return 0 once the list is done. */
+static int list_next(const char *v, size_t len, size_t *i, size_t *s, size_t *e)
+{
+	while (*i < len && (v[*i] == ' ' || v[*i] == '\t' || v[*i] == ','))
+		(*i)++;
+	if (*i >= len)
+		return 0;
+	*s = *i;
+	while (*i < len && v[*i] != ',')
+		(*i)++;
+	*e = *i;
+	while (*e > *s && (v[*e - 1] == ' ' || v[*e - 1] == '\t'))
+		(*e)--;
+	return 1;
+}
+
 /* Case-insensitive: does the comma-separated list @p v (@p len bytes) hold @p token? */
 static int list_has(const char *v, size_t len, const char *token)
 {
-	size_t tl = strlen(token), i = 0;
-	while (i < len) {
-		size_t s, e;
-		while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-			i++;
-		s = i;
-		while (i < len && v[i] != ',')
-			i++;
-		e = i;
-		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-			e--;
+	size_t tl = strlen(token), i = 0, s, e;
+	while (list_next(v, len, &i, &s, &e))
 		if (e - s == tl && strncasecmp(v + s, token, tl) == 0)
 			return 1;
-	}
 	return 0;
 }
 
@@ -1030,19 +1037,14 @@ static void pmd_parse(const char *s, size_t len, struct pmd_offer *o)
  * acceptable permessage-deflate offer. Writes our answer's header line into @p out. */
 static void pmd_choose(struct ws_conn *wc, const char *v, size_t len, char *out, size_t out_len)
 {
-	size_t i = 0;
+	size_t i = 0, s, e;
+	char bits[32] = "";
 	out[0] = '\0';
 	if (!wc->srv->deflate)
 		return;
-	while (i < len) {
-		size_t s, e, nl;
+	while (list_next(v, len, &i, &s, &e)) {
+		size_t nl;
 		struct pmd_offer o;
-		while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-			i++;
-		s = i;
-		while (i < len && v[i] != ',')
-			i++;
-		e = i;
 		for (nl = 0; s + nl < e && v[s + nl] != ';' && v[s + nl] != ' ' && v[s + nl] != '\t'; nl++)
 			;
 		if (nl != 18 || strncasecmp(v + s, "permessage-deflate", 18) != 0)
@@ -1055,17 +1057,11 @@ static void pmd_choose(struct ws_conn *wc, const char *v, size_t len, char *out,
 		/* broadcast shares one compressed frame among its recipients: no context to keep */
 		wc->server_no_ctx = o.server_no_ctx || wc->srv->mode == MODE_BROADCAST;
 		wc->server_bits = o.server_bits != 0 ? o.server_bits : 15;
+		if (o.server_bits != 0)
+			snprintf(bits, sizeof(bits), "; server_max_window_bits=%d", o.server_bits);
 		snprintf(out, out_len, "Sec-WebSocket-Extensions: permessage-deflate%s%s%s\r\n",
 		         wc->server_no_ctx ? "; server_no_context_takeover" : "",
-		         wc->client_no_ctx ? "; client_no_context_takeover" : "",
-		         o.server_bits != 0 ? (o.server_bits == 9 ? "; server_max_window_bits=9"
-		                               : o.server_bits == 10 ? "; server_max_window_bits=10"
-		                               : o.server_bits == 11 ? "; server_max_window_bits=11"
-		                               : o.server_bits == 12 ? "; server_max_window_bits=12"
-		                               : o.server_bits == 13 ? "; server_max_window_bits=13"
-		                               : o.server_bits == 14 ? "; server_max_window_bits=14"
-		                                                     : "; server_max_window_bits=15")
-		                            : "");
+		         wc->client_no_ctx ? "; client_no_context_takeover" : "", bits);
 		return;
 	}
 }
