@@ -54,7 +54,7 @@ enum { MODE_ECHO, MODE_BROADCAST };
 /* One thread's counters. Only that thread writes them; the summary reads them after the join. */
 struct ws_counters {
 	uint64_t accepted, upgraded, deflate, http_requests, msgs_in, bytes_in, msgs_out, bytes_out,
-		violations, pings_sent, keepalive_closed, dropped_slow;
+		violations, pings_sent, keepalive_closed, dropped_slow, short_writes, eagain;
 };
 
 struct ws_conn;
@@ -1201,6 +1201,9 @@ static void http_request(struct ws_conn *wc, char *req, size_t len)
 		http_error(wc, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n");
 		return;
 	}
+	char *query = strchr(sp1 + 1, '?'); /* the page is the same whatever the query string */
+	if (query != NULL)
+		*query = '\0';
 	if (strcmp(sp1 + 1, "/") == 0 || strcmp(sp1 + 1, "/index.html") == 0)
 		http_answer(wc, 200, "OK", "Cache-Control: no-store\r\n", "text/html; charset=utf-8",
 		            srv->page, srv->page_len, head_only);
@@ -1322,12 +1325,16 @@ static void on_peer_close(tlsio_conn *c, void *user)
 static void on_close(tlsio_conn *c, int status, int alert, void *user)
 {
 	struct ws_conn *wc = user;
-	(void)c;
 	if (wc == NULL)
 		return;
 	if (status != 0 && !wc->srv->co.quiet && status != TLSIO_E_TRUNCATED && status != -ECONNRESET &&
 	    status != -EPIPE && status != TLSIO_E_EOF_IN_HANDSHAKE && status != TLSIO_E_ABORTED)
 		tlsx_print_status(PROG, wc->peer, status, alert);
+	tlsio_stats st = TLSIO_STATS_INIT;
+	if (tlsio_conn_stats(c, &st) == 0) { /* the summary tells whether the kernel cut sends short */
+		wc->srv->n.short_writes += st.short_writes;
+		wc->srv->n.eagain += st.eagain;
+	}
 	set_congested(wc, 0);
 	if (wc->pmd_counted)
 		atomic_fetch_sub(&n_pmd_clients, 1);
@@ -1732,15 +1739,17 @@ int main(int argc, char **argv)
 		sum.pings_sent += c->pings_sent;
 		sum.keepalive_closed += c->keepalive_closed;
 		sum.dropped_slow += c->dropped_slow;
+		sum.short_writes += c->short_writes;
+		sum.eagain += c->eagain;
 	}
 	if (started && !srv.co.quiet)
 		fprintf(stderr, PROG ": %" PRIu64 " connections (%" PRIu64 " WebSocket, %" PRIu64
 		        " with permessage-deflate), %" PRIu64 " HTTP requests, %" PRIu64 " messages in (%"
 		        PRIu64 " bytes), %" PRIu64 " out (%" PRIu64 " bytes), %" PRIu64 " protocol "
 		        "violations, %" PRIu64 " pings, %" PRIu64 " closed by keep-alive, %" PRIu64
-		        " dropped as too slow\n", sum.accepted, sum.upgraded, sum.deflate, sum.http_requests,
+		        " dropped as too slow, %" PRIu64 " short writes, %" PRIu64 " EAGAIN\n", sum.accepted, sum.upgraded, sum.deflate, sum.http_requests,
 		        sum.msgs_in, sum.bytes_in, sum.msgs_out, sum.bytes_out, sum.violations,
-		        sum.pings_sent, sum.keepalive_closed, sum.dropped_slow);
+		        sum.pings_sent, sum.keepalive_closed, sum.dropped_slow, sum.short_writes, sum.eagain);
 out:
 	free(workers);
 	free(loop_open);
