@@ -31,7 +31,7 @@ jobs=${JOBS:-$(nproc)}
 
 packages=(build-essential autoconf automake libtool pkg-config check
 	libwolfssl-dev liburing-dev libev-dev openssl gnutls-bin python3 valgrind systemd curl
-	tshark wrk zlib1g-dev python3-websockets)
+	tshark wrk zlib1g-dev python3-websockets chromium libnss3-tools)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
