@@ -539,5 +539,11 @@ tuned_ver=$(sed -n 's/^#define LIBWOLFSSL_VERSION_STRING "\(.*\)"/\1/p' "$tuned_
 		echo
 		cat "$top/bench/notes.md"
 	fi
-} >"$OUT"
+	# bench/ws.sh's section of the old report stays (it is measured by that script alone)
+	if [ -f "$OUT" ] && grep -q '^<!-- bench/ws.sh: begin -->' "$OUT"; then
+		echo
+		sed -n '/^<!-- bench\/ws.sh: begin -->/,/^<!-- bench\/ws.sh: end -->/p' "$OUT"
+	fi
+} >"$tmp/report.md"
+cat "$tmp/report.md" >"$OUT"
 log "wrote $OUT ($((elapsed / 60)) min)"
