@@ -217,11 +217,79 @@ def http_checks():
             raise SystemExit(f"FAIL HTTP {first!r}: {got[:40]!r}")
 
 
+async def broadcast(n_clients=6, k=15):
+    # --mode broadcast: every client (the sender included) gets every client's messages, each
+    # sender's in its order, equal by SHA-256; half the clients negotiate permessage-deflate
+    clients = [await websockets.connect(uri, ssl=ctx, compression="deflate" if i % 2 else None,
+                                        max_size=None) for i in range(n_clients)]
+    sent = {}
+    async def send_all(i, ws):
+        r = random.Random(i)
+        for j in range(k):
+            await ws.send(bodies[i][j])
+            if r.random() < 0.3:
+                await asyncio.sleep(0)
+
+    bodies = {}
+    rng = random.Random(port)
+    for i in range(n_clients):
+        bodies[i] = []
+        for j in range(k):
+            size = rng.choice([0, 125, 126, 65535, 65536, 70000, 300000]) if j % 3 else rng.randrange(2000)
+            bodies[i].append(struct.pack("!II", i, j) + (os.urandom(size) if j % 2 else b"z" * size))
+        sent[i] = [digest(b) for b in bodies[i]]
+
+    async def receive_all(c, ws):
+        nxt = [0] * n_clients
+        for _ in range(n_clients * k):
+            m = await asyncio.wait_for(ws.recv(), 60)
+            i, j = struct.unpack("!II", m[:8])
+            if j != nxt[i]:
+                raise SystemExit(f"FAIL broadcast: client {c} got message {j} of sender {i}, "
+                                 f"expected {nxt[i]} (order)")
+            if digest(m) != sent[i][j]:
+                raise SystemExit(f"FAIL broadcast: client {c}, sender {i} message {j}: SHA-256 differs")
+            nxt[i] += 1
+        return sum(nxt)
+
+    got = await asyncio.gather(*(receive_all(c, ws) for c, ws in enumerate(clients)),
+                               *(send_all(i, ws) for i, ws in enumerate(clients)))
+    for ws in clients:
+        await ws.close()
+    return sum(g for g in got if g is not None)
+
+
+def keepalive():
+    # --ping-interval 300 --pong-timeout 1000: a raw client that never answers is pinged, then
+    # closed with 1011; one that answers (websockets does) stays served
+    t = raw_connect()
+    code, seen = read_close(t)
+    t.close()
+    if not any(op == 9 for op, _ in seen):
+        raise SystemExit(f"FAIL keep-alive: no ping before the close ({code}, frames {seen!r})")
+    if code != 1011:
+        raise SystemExit(f"FAIL keep-alive: a client that does not answer pings got {code}, not 1011")
+
+
 async def main():
     mode = sys.argv[3] if len(sys.argv) > 3 else "all"
     if mode == "too-big":
         too_big(port)
         print("frame above --max-message: 1009")
+        return
+    if mode == "broadcast":
+        n = await broadcast()
+        print(f"broadcast: 6 clients x 15 messages, {n} deliveries in each sender's order, equal by SHA-256")
+        return
+    if mode == "keepalive":
+        async with websockets.connect(uri, ssl=ctx, compression=None, max_size=None,
+                                      ping_interval=None) as ws:
+            ka = asyncio.get_running_loop().run_in_executor(None, keepalive)
+            await asyncio.sleep(2.5)  # several of the server's pings, answered by websockets
+            await echo_case(ws, b"still here", "a client that answers pings")
+            await ka
+        print("keep-alive: a client that answers pings is served after 2.5 s idle; one that "
+              "does not is pinged and closed with 1011")
         return
     # a client that stays connected through the violations, and is still served after them
     async with websockets.connect(uri, ssl=ctx, compression=None, max_size=None) as keeper:

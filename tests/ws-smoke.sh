@@ -3,8 +3,10 @@
 # tlsio-ws on every usable backend against python3-websockets (tests/ws-smoke.py): echoes of
 # 0 B to 16 MiB checked by SHA-256, with and without permessage-deflate, with 4 KiB socket
 # buffers on the server so its sends come back short; protocol violations and their close
-# codes; a frame above --max-message. Debian's python3-websockets imports under
-# /usr/bin/python3 only, so that interpreter runs the client.
+# codes; a frame above --max-message; broadcast mode (every client gets every message, in each
+# sender's order); keep-alive pings and the 1011 close of a client that does not answer.
+# Debian's python3-websockets imports under /usr/bin/python3 only, so that interpreter runs
+# the client.
 . "$(dirname "$0")/lib.sh"
 tlsio_test_init ws-smoke tlsio-ws
 srcdir=${srcdir:-$(dirname "$0")/..}
@@ -45,6 +47,24 @@ for be in $usable; do
 			fail "[$be] $out"
 		fi
 		stop_server "[$be] tlsio-ws --max-message 1M"
+	fi
+	if start "$be-broadcast" --backend "$be" --mode broadcast --sndbuf 4096 --rcvbuf 4096; then
+		if out=$(timeout 120 $py "$srcdir/tests/ws-smoke.py" "$port" "$certs/ca.pem" broadcast 2>&1); then
+			echo "[$be] $out"
+		else
+			fail "[$be] $out"
+		fi
+		stop_server "[$be] tlsio-ws --mode broadcast"
+	fi
+	if start "$be-keepalive" --backend "$be" --ping-interval 300 --pong-timeout 1000; then
+		if out=$(timeout 60 $py "$srcdir/tests/ws-smoke.py" "$port" "$certs/ca.pem" keepalive 2>&1); then
+			echo "[$be] $out"
+		else
+			fail "[$be] $out"
+		fi
+		grep -q "closing with 1011" "$tmp/err" ||
+			fail "[$be] the keep-alive close was not logged: $(cat "$tmp/err")"
+		stop_server "[$be] tlsio-ws --ping-interval 300"
 	fi
 done
 [ "$failures" -eq 0 ] || exit 1
