@@ -71,9 +71,10 @@ trap cleanup EXIT
 # start NAME: the server in the background on CPU 0, its port in $port
 start() {
 	case $1 in
-	node) NODE_PATH=$deps/node_modules taskset -c 0 node "$top/bench/ws-node-server.js" "$cert" "$key" ;;
-	python) taskset -c 0 $py "$top/bench/ws-py-server.py" "$cert" "$key" ;;
-	*) taskset -c 0 "$build/examples/tlsio-ws" --backend "$1" --listen 127.0.0.1:0 --cert "$cert" \
+	# exec: $! is then the server itself (its CPU is read from /proc)
+	node) NODE_PATH=$deps/node_modules exec taskset -c 0 node "$top/bench/ws-node-server.js" "$cert" "$key" ;;
+	python) exec taskset -c 0 $py "$top/bench/ws-py-server.py" "$cert" "$key" ;;
+	*) exec taskset -c 0 "$build/examples/tlsio-ws" --backend "$1" --listen 127.0.0.1:0 --cert "$cert" \
 		--key "$key" --no-deflate --quiet ;;
 	esac >"$tmp/out" 2>"$tmp/err" &
 	server_pid=$!
@@ -91,7 +92,9 @@ stop() {
 }
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-declare -A mps mbs
+declare -A mps mbs cpu
+# utime + stime of a process, in clock ticks
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 t0=$(date +%s)
 servers="$backends node python"
@@ -100,18 +103,24 @@ for s in $servers; do
 		: >"$tmp/runs"
 		for r in $(seq "$RUNS"); do
 			start "$s" || exit 1
+			c0=$(cpu_ticks "$server_pid")
+			w0=$(date +%s.%N)
 			if ! taskset -c 1 "$build/bench/ws-load" --connect "localhost:$port" --ca "$ca" \
 				--conns "$CONNS" --size "$size" --seconds "$SECS" >"$tmp/load" 2>&1; then
 				log "$s, $size B, run $r: $(cat "$tmp/load") (server: $(tail -n 3 "$tmp/err"))"
 				stop
 				exit 1
 			fi
+			util=$(awk -v c0="$c0" -v c1="$(cpu_ticks "$server_pid")" -v w0="$w0" -v w1="$(date +%s.%N)" \
+				-v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", 100 * (c1 - c0) / hz / (w1 - w0) }')
 			stop
-			log "$s $size B run $r: $(cat "$tmp/load")"
-			sed -n 's/.*: \([0-9.]*\) msgs\/s, \([0-9.]*\) MB\/s.*/\1 \2/p' "$tmp/load" >>"$tmp/runs"
+			log "$s $size B run $r: $(cat "$tmp/load"), server CPU $util%"
+			sed -n 's/.*: \([0-9.]*\) msgs\/s, \([0-9.]*\) MB\/s.*/\1 \2/p' "$tmp/load" |
+				sed "s/\$/ $util/" >>"$tmp/runs"
 		done
 		mps[$s.$size]=$(awk '{ print $1 }' "$tmp/runs" | median)
 		mbs[$s.$size]=$(awk '{ print $2 }' "$tmp/runs" | median)
+		cpu[$s.$size]=$(awk '{ print $3 }' "$tmp/runs" | median)
 	done
 done
 elapsed=$(($(date +%s) - t0))
@@ -127,13 +136,14 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 	echo "every echo compared byte for byte) on CPU 1; permessage-deflate off; same certificate."
 	echo "Baselines: node $node_version with \`ws\` $ws_version over \`https\`; python3-websockets"
 	echo "$py_version (asyncio, \`ssl\`). MB/s is echoed payload one way (10^6 bytes); ratio = msgs/s"
-	echo "over node ws's."
+	echo "over node ws's. CPU: the server's, over the whole client run (handshakes and warm-up"
+	echo "included): a server below 100% had more to give, and its client (one core) was the limit."
 	echo
 	printf '| server |'
-	for size in $SIZES; do printf ' %s B msgs/s | MB/s | vs ws |' "$size"; done
+	for size in $SIZES; do printf ' %s B msgs/s | MB/s | CPU | vs ws |' "$size"; done
 	echo
 	printf '|---|'
-	for size in $SIZES; do printf -- '---:|---:|---:|'; done
+	for size in $SIZES; do printf -- '---:|---:|---:|---:|'; done
 	echo
 	for s in $servers; do
 		case $s in
@@ -143,7 +153,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 		esac
 		printf '| %s |' "$name"
 		for size in $SIZES; do
-			printf ' %s | %s | %s |' "${mps[$s.$size]}" "${mbs[$s.$size]}" \
+			printf ' %s | %s | %s%% | %s |' "${mps[$s.$size]}" "${mbs[$s.$size]}" "${cpu[$s.$size]}" \
 				"$(ratio "${mps[$s.$size]}" "${mps[node.$size]}")"
 		done
 		echo
