@@ -841,16 +841,15 @@ static void on_timer(tlsio_timer *t, void *user)
 	if (wc->state != ST_WS)
 		return;
 	if (wc->ping_out) {
-		if (now - wc->last_input >= srv->pong_timeout_ms) {
-			srv->n.keepalive_closed++;
-			if (!srv->co.quiet)
-				fprintf(stderr, PROG ": %s: closing with 1011: no answer to a ping in %" PRIu32 " ms\n",
-				        wc->peer, srv->pong_timeout_ms);
-			close_with(wc, WS_CLOSE_INTERNAL, "keepalive ping timeout");
-			return;
-		}
-		/* input came after the ping: alive */
-		wc->ping_out = 0;
+		/* on_data clears ping_out: no input at all since the ping. (Comparing the silence
+		 * with the timeout instead closed live clients whenever the timer fired a
+		 * millisecond later than the answer had come after the ping.) */
+		srv->n.keepalive_closed++;
+		if (!srv->co.quiet)
+			fprintf(stderr, PROG ": %s: closing with 1011: no answer to a ping in %" PRIu32 " ms\n",
+			        wc->peer, srv->pong_timeout_ms);
+		close_with(wc, WS_CLOSE_INTERNAL, "keepalive ping timeout");
+		return;
 	}
 	if (now - wc->last_input >= srv->ping_interval_ms) {
 		uint8_t p[8];
@@ -1297,6 +1296,7 @@ static void on_data(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
 	if (wc == NULL || wc->state == ST_CLOSING)
 		return; /* a closing connection's input (the client's answering close) is dropped */
 	wc->last_input = tlsio_loop_now(wc->srv->loop);
+	wc->ping_out = 0; /* any input answers a keep-alive ping */
 	if (wc->state == ST_HTTP)
 		http_input(wc, data, len);
 	else
