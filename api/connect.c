@@ -105,7 +105,7 @@ void tlsio__dial_cancel(tlsio_conn *c)
 	}
 	if (d->rq != NULL)
 		tlsio__resolve_cancel(d->rq);
-	c->loop->refs--; /* see connect_name */
+	tlsio__loop_refs_add(c->loop, -1); /* see connect_name */
 	for (size_t i = 0; i < d->next; i++)
 		if (d->att[i].fd >= 0)
 			attempt_close(&d->att[i]);
@@ -272,7 +272,7 @@ static int connect_name(tlsio_conn *c, const struct tlsio__addr *a, const tlsio_
 	/* A connection keeps its loop running; one being dialled has no backend that would say so
 	 * (on an application's ev loop: no ev_io holding a reference), so it counts as a
 	 * referenced handle until it is connected or ends. */
-	c->loop->refs++;
+	tlsio__loop_refs_add(c->loop, 1);
 	return 0;
 }
 

@@ -955,6 +955,7 @@ int tlsio_loop_drain(tlsio_loop *loop, uint32_t timeout_ms, tlsio_drain_cb cb, v
 		(void)tlsio__timers_set(&loop->timers, dt, at);
 	}
 	loop->drain.on = 1;
+	tlsio__loop_alive_changed(loop);
 	loop->drain.cb = cb;
 	loop->drain.user = user;
 	loop->drain.aborted = 0;
@@ -1131,6 +1132,7 @@ int tlsio__conn_new(tlsio_loop *loop, int fd, int is_server, tlsio_tls_config *c
 	if (loop->conns != NULL)
 		loop->conns->prev = c;
 	loop->conns = c;
+	tlsio__loop_alive_changed(loop);
 	if (c->plain && is_server) {
 		c->announce = 1;
 		conn_schedule(c);

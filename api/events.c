@@ -84,7 +84,7 @@ static int timer_arm(tlsio_timer *t, uint64_t at)
 			return rc;
 		loop->napp++;
 		if (t->ref)
-			loop->refs++;
+			tlsio__loop_refs_add(loop, 1);
 	}
 	return tlsio__timers_set(&loop->timers, &t->t, at);
 }
@@ -113,7 +113,7 @@ void tlsio_timer_stop(tlsio_timer *t)
 	if (t->t.pos == 0)
 		return;
 	if (t->ref)
-		loop->refs--;
+		tlsio__loop_refs_add(loop, -1);
 	loop->napp--;
 	tlsio__timers_del(&loop->timers, &t->t);
 }
@@ -132,7 +132,7 @@ void tlsio_timer_ref(tlsio_timer *t, int on)
 {
 	int before = timer_counts(t);
 	t->ref = on != 0;
-	t->loop->refs += (size_t)timer_counts(t) - (size_t)before;
+	tlsio__loop_refs_add(t->loop, timer_counts(t) - before);
 }
 
 void *tlsio_timer_user(const tlsio_timer *t) { return t->user; }
@@ -228,6 +228,10 @@ int tlsio_loop_post(tlsio_loop *loop, tlsio_post_cb fn, void *arg)
 	p->task.state_ = TASK_QUEUED;
 	p->task.cb_ = posted_run;
 	task_push(loop, &p->task);
+	/* a post from the loop's own thread holds an application's uv loop until it ran (the
+	 * backend ignores this call from other threads; tlsio_loop_post_task, async-signal-safe,
+	 * does not make it) */
+	tlsio__loop_alive_changed(loop);
 	return 0;
 }
 
@@ -310,7 +314,7 @@ int tlsio_watch_set(tlsio_watch *w, unsigned events)
 		w->events = old;
 		return rc;
 	}
-	w->loop->refs += (size_t)watch_counts(w) - (size_t)before;
+	tlsio__loop_refs_add(w->loop, watch_counts(w) - before);
 	return 0;
 }
 
@@ -320,7 +324,7 @@ void tlsio_watch_ref(tlsio_watch *w, int on)
 {
 	int before = watch_counts(w);
 	w->ref = on != 0;
-	w->loop->refs += (size_t)watch_counts(w) - (size_t)before;
+	tlsio__loop_refs_add(w->loop, watch_counts(w) - before);
 }
 
 int tlsio_watch_fd(const tlsio_watch *w) { return w->fd; }
@@ -333,7 +337,7 @@ void tlsio_watch_free(tlsio_watch *w)
 	if (w == NULL)
 		return;
 	loop = w->loop;
-	loop->refs -= (size_t)watch_counts(w);
+	tlsio__loop_refs_add(loop, -watch_counts(w));
 	loop->be->watch_detach(w);
 	if (w->prev != NULL)
 		w->prev->next = w->next;
@@ -351,6 +355,26 @@ tlsio_loop *tlsio__watch_loop(const tlsio_watch *w) { return w->loop; }
 void *tlsio__watch_bdata(const tlsio_watch *w) { return w->bdata; }
 void tlsio__watch_set_bdata(tlsio_watch *w, void *p) { w->bdata = p; }
 size_t tlsio__loop_refs(const tlsio_loop *loop) { return loop->refs; }
+
+void tlsio__loop_refs_add(tlsio_loop *loop, int delta)
+{
+	if (delta == 0)
+		return;
+	loop->refs += (size_t)(ptrdiff_t)delta;
+	tlsio__loop_alive_changed(loop);
+}
+
+void tlsio__loop_alive_changed(tlsio_loop *loop)
+{
+	if (loop->be->alive_changed != NULL)
+		loop->be->alive_changed(loop);
+}
+
+int tlsio__loop_alive(const tlsio_loop *loop)
+{
+	return loop->conns != NULL || loop->listeners != NULL || loop->refs > 0 || loop->drain.on ||
+	       __atomic_load_n(&loop->posted, __ATOMIC_RELAXED) != NULL;
+}
 
 void tlsio__watch_on_ready(tlsio_watch *w, unsigned revents)
 {

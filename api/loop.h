@@ -56,6 +56,11 @@ static inline int tlsio__tasks_pending(tlsio_loop *loop)
 void tlsio__tasks_run(tlsio_loop *loop, int status);
 /** At tlsio_loop_free: detach and free the timers and watches left. */
 void tlsio__events_free(tlsio_loop *loop);
+/** loop->refs += @p delta (referenced timers and watches, a connection being dialled), then
+ * tlsio__loop_alive_changed. */
+void tlsio__loop_refs_add(tlsio_loop *loop, int delta);
+/** Tell the backend that what keeps a run going may have changed (backend.h, alive_changed). */
+void tlsio__loop_alive_changed(tlsio_loop *loop);
 /** A slot in the deadline heap for one more timer that is not a connection's. 0 or -ENOMEM. */
 int tlsio__loop_reserve_app(tlsio_loop *loop);
 

@@ -20,6 +20,12 @@
  *   watch_detach     stop waiting; never report w again (the core frees it on return; the
  *                    fd stays open, and a backend with a poll in flight keeps its own node
  *                    until the poll's completion, without a pointer to w)
+ *   alive_changed    optional: what keeps a run going (tlsio__loop_alive) may have changed,
+ *                    also outside any run: a connection or listener was made, a referenced
+ *                    timer or watch started or stopped, a drain began, a tlsio_loop_post()
+ *                    (libuv mirrors it as the reference of one handle on an application's uv
+ *                    loop, which uv_run checks first). May come from any thread (a post):
+ *                    the backend acts on it only on the loop's own thread
  * Timers, posted tasks and the drain need nothing from a backend beyond run_once's timeout
  * and wake: they are the core's (api/events.c, api/core.c).
  *
@@ -39,7 +45,9 @@
  *                                        expired deadlines, pending pumps, finalization; returns
  *                                        ms to the next deadline (-1: none)
  * plus tlsio__loop_refs(loop): the referenced timers and watches, which keep a run going (the
- * libev backend mirrors them as references on an application's ev loop),
+ * libev backend mirrors them as references on an application's ev loop), and
+ * tlsio__loop_alive(loop): whether tlsio_loop_run(TLSIO_RUN_DEFAULT) would go on (connections
+ * up to their finalization, listeners, those references, a drain, pending tasks),
  * plus read-only helpers: tlsio__conn_out_iov/out_len (the unsent ciphertext, stable until
  * on_sent reports it), tlsio__conn_fd, tlsio__conn_alive, tlsio__conn_wants_read, per-connection
  * counters (tlsio__conn_counters), a write deadline (tlsio__conn_write_deadline), and slots for
@@ -75,6 +83,7 @@ struct tlsio_backend {
 	int (*watch_attach)(tlsio_watch *w);
 	int (*watch_update)(tlsio_watch *w);
 	void (*watch_detach)(tlsio_watch *w);
+	void (*alive_changed)(tlsio_loop *loop);
 };
 
 /* Backend -> core. */
@@ -116,6 +125,7 @@ tlsio_loop *tlsio__watch_loop(const tlsio_watch *w);
 void *tlsio__watch_bdata(const tlsio_watch *w);
 void tlsio__watch_set_bdata(tlsio_watch *w, void *p);
 size_t tlsio__loop_refs(const tlsio_loop *loop);
+int tlsio__loop_alive(const tlsio_loop *loop);
 
 extern const struct tlsio_backend tlsio__backend_blocking;
 #ifdef TLSIO_HAVE_EPOLL
@@ -126,6 +136,9 @@ extern const struct tlsio_backend tlsio__backend_uring;
 #endif
 #ifdef TLSIO_HAVE_LIBEV
 extern const struct tlsio_backend tlsio__backend_libev;
+#endif
+#ifdef TLSIO_HAVE_LIBUV
+extern const struct tlsio_backend tlsio__backend_libuv;
 #endif
 
 #endif
