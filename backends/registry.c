@@ -20,6 +20,9 @@ static const tlsio_backend *const all_backends[] = {
 #ifdef TLSIO_HAVE_LIBEV
 	&tlsio__backend_libev,
 #endif
+#ifdef TLSIO_HAVE_LIBUV
+	&tlsio__backend_libuv,
+#endif
 	&tlsio__backend_blocking,
 };
 #define N_BACKENDS (sizeof(all_backends) / sizeof(all_backends[0]))
@@ -42,6 +45,9 @@ const char *tlsio_backend_names(void)
 #endif
 #ifdef TLSIO_HAVE_LIBEV
 		"libev, "
+#endif
+#ifdef TLSIO_HAVE_LIBUV
+		"libuv, "
 #endif
 		"blocking (and auto)";
 	return names;

@@ -30,7 +30,7 @@ build=${BUILD_DIR:-$src/build}
 jobs=${JOBS:-$(nproc)}
 
 packages=(build-essential autoconf automake libtool pkg-config check
-	libwolfssl-dev liburing-dev libev-dev openssl gnutls-bin python3 valgrind systemd curl
+	libwolfssl-dev liburing-dev libev-dev libuv1-dev openssl gnutls-bin python3 valgrind systemd curl
 	tshark wrk zlib1g-dev python3-websockets chromium libnss3-tools)
 missing=()
 for p in "${packages[@]}"; do

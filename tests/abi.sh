@@ -46,7 +46,16 @@ for f in tlsio_tls_ticket_key tlsio_tls_session_export tlsio_tls_session_import 
 	nm -D --defined-only "$lib" | grep -q " $f@@LIBTLSIO_0.6$" ||
 		{ echo "FAIL: $f is not in version node LIBTLSIO_0.6"; exit 1; }
 done
-echo "exports: $n symbols, all tlsio_*, version nodes LIBTLSIO_0.2 to LIBTLSIO_0.6"
+# 0.7's: the libuv backend's two functions, in a build that has it
+last=LIBTLSIO_0.6
+if grep -q "^#define TLSIO_HAVE_LIBUV 1" "$build/config.h"; then
+	for f in tlsio_loop_new_uv tlsio_loop_uv; do
+		nm -D --defined-only "$lib" | grep -q " $f@@LIBTLSIO_0.7$" ||
+			{ echo "FAIL: $f is not in version node LIBTLSIO_0.7"; exit 1; }
+	done
+	last=LIBTLSIO_0.7
+fi
+echo "exports: $n symbols, all tlsio_*, version nodes LIBTLSIO_0.2 to $last"
 
 # With wolfSSL linked in (configure's default): nothing of it is exported (checked above), the
 # library needs no libwolfssl and no run path at run time, and wolfSSL's code is inside.
