@@ -3,8 +3,10 @@
  * in the contract suite of every backend: timers, tasks posted from other threads and from a
  * signal handler, watches on the application's fds, the graceful drain. Each case runs on the backend under test, and once
  * more on the libev backend inside an ev_loop the test owns and runs with ev_run()
- * ("contract/libev-app"): there, "the run" is ev_run(evl, 0), which must keep going exactly
- * while the library says a run would (referenced timers and watches, connections). */
+ * ("contract/libev-app") and on the libuv backend inside a uv_loop_t the test owns and runs with
+ * uv_run() ("contract/libuv-app"): there, "the run" is ev_run(evl, 0) / uv_run(uvl,
+ * UV_RUN_DEFAULT), which must keep going exactly while the library says a run would
+ * (referenced timers and watches, connections), and the uv loop must close cleanly after. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -28,6 +30,9 @@
 #ifdef TLSIO_HAVE_LIBEV
 #include "tlsio-ev.h"
 #endif
+#ifdef TLSIO_HAVE_LIBUV
+#include "tlsio-uv.h"
+#endif
 
 void contract_loop_cases(Suite *s, const char *backend, int app_ev);
 
@@ -35,20 +40,30 @@ static const char *g_lbackend;
 static int g_app_ev;
 
 #define ASSERT_NO_FAILURE() ck_assert_msg(tu_failed() == 0, "%s", tu_failure())
-#define BEGIN() tu_log("[%s%s] --- %s", g_lbackend, g_app_ev ? " on an application ev_loop" : "", __func__)
+#define BEGIN() tu_log("[%s%s] --- %s", g_lbackend, g_app_ev ? " on an application loop" : "", __func__)
 
 /* ---------------------------------------------------------------------------------------- */
 /* a loop, run the way the mode says */
 
 struct lx {
 	tlsio_loop *loop;
-	void *evl; /* struct ev_loop *, application mode */
+	void *evl; /* struct ev_loop *, application mode on libev */
+	void *uvl; /* uv_loop_t *, application mode on libuv */
+	void *hold; /* uv_timer_t *: the application's own business on its uv loop (lx_hold) */
 };
 
 static void lx_open(struct lx *x)
 {
 	int rc;
 	memset(x, 0, sizeof(*x));
+#ifdef TLSIO_HAVE_LIBUV
+	if (g_app_ev && strcmp(g_lbackend, "libuv") == 0) {
+		x->uvl = malloc(sizeof(uv_loop_t));
+		ck_assert_ptr_nonnull(x->uvl);
+		ck_assert_int_eq(uv_loop_init(x->uvl), 0);
+		rc = tlsio_loop_new_uv(&x->loop, x->uvl);
+	} else
+#endif
 #ifdef TLSIO_HAVE_LIBEV
 	if (g_app_ev) {
 		x->evl = ev_loop_new(EVFLAG_AUTO);
@@ -71,11 +86,29 @@ static void lx_close(struct lx *x)
 		ev_loop_destroy(x->evl);
 #endif
 	x->evl = NULL;
+#ifdef TLSIO_HAVE_LIBUV
+	if (x->hold != NULL)
+		uv_close(x->hold, (uv_close_cb)free);
+	x->hold = NULL;
+	if (x->uvl != NULL) {
+		/* the library's close callbacks run in this one; nothing else keeps it going */
+		ck_assert_int_eq(uv_run(x->uvl, UV_RUN_DEFAULT), 0);
+		ck_assert_int_eq(uv_loop_close(x->uvl), 0);
+		free(x->uvl);
+	}
+#endif
+	x->uvl = NULL;
 }
 
 /* One turn that may wait (bounded by the loop's timers), one that may not, a whole run. */
 static void lx_turn(struct lx *x, int nowait)
 {
+#ifdef TLSIO_HAVE_LIBUV
+	if (x->uvl != NULL) {
+		(void)uv_run(x->uvl, nowait ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+		return;
+	}
+#endif
 #ifdef TLSIO_HAVE_LIBEV
 	if (x->evl != NULL) {
 		ev_run(x->evl, nowait ? EVRUN_NOWAIT : EVRUN_ONCE);
@@ -87,6 +120,12 @@ static void lx_turn(struct lx *x, int nowait)
 
 static void lx_run(struct lx *x)
 {
+#ifdef TLSIO_HAVE_LIBUV
+	if (x->uvl != NULL) {
+		(void)uv_run(x->uvl, UV_RUN_DEFAULT);
+		return;
+	}
+#endif
 #ifdef TLSIO_HAVE_LIBEV
 	if (x->evl != NULL) {
 		ev_run(x->evl, 0);
@@ -94,6 +133,37 @@ static void lx_run(struct lx *x)
 	}
 #endif
 	ck_assert_int_eq(tlsio_loop_run(x->loop, TLSIO_RUN_DEFAULT), 0);
+}
+
+#ifdef TLSIO_HAVE_LIBUV
+static void hold_cb(uv_timer_t *t)
+{
+	(void)t;
+}
+#endif
+
+/* On an application's uv loop, uv_run() does not go round at all while no handle is referenced
+ * (libev's ev_run does one iteration): what a task posted from another thread or a signal
+ * handler, or an unreferenced watch, needs then is the application's own business on the loop
+ * (tlsio-uv.h). @p on: the test's application starts (stops) a referenced timer of its own. */
+static void lx_hold(struct lx *x, int on)
+{
+#ifdef TLSIO_HAVE_LIBUV
+	if (x->uvl == NULL)
+		return;
+	if (x->hold == NULL) {
+		x->hold = malloc(sizeof(uv_timer_t));
+		ck_assert_ptr_nonnull(x->hold);
+		ck_assert_int_eq(uv_timer_init(x->uvl, x->hold), 0);
+	}
+	if (on)
+		ck_assert_int_eq(uv_timer_start(x->hold, hold_cb, 600000, 0), 0);
+	else
+		ck_assert_int_eq(uv_timer_stop(x->hold), 0);
+#else
+	(void)x;
+	(void)on;
+#endif
 }
 
 /* Turns until @p done or @p ms passed. */
@@ -231,7 +301,8 @@ START_TEST(test_timer_repeat_restart_again)
 	ck_assert_int_eq(tlsio_timer_start(self.t, 0, 0), 0);
 	tlsio_timer_ref(self.t, 1);
 	/* a timer restarted with timeout 0 from its callback fires once per turn, not in a loop
-	 * (an ev_run iteration of an application's loop is up to three passes: tlsio-ev.h) */
+	 * (an ev_run/uv_run iteration of an application's loop is up to three passes: tlsio-ev.h,
+	 * tlsio-uv.h) */
 	for (int turn = 1; turn <= 3; turn++) {
 		int before = self.count, most = g_app_ev ? 3 : 1;
 		lx_turn(&x, 0);
@@ -360,6 +431,7 @@ START_TEST(test_tasks_from_threads)
 	for (int i = 0; i < POSTERS; i++)
 		t.emb[i].data = &t;
 	t0 = tu_now_ms();
+	lx_hold(&x, 1); /* posts from other threads take no reference on a uv loop */
 	for (uintptr_t i = 0; i < POSTERS; i++)
 		ck_assert_int_eq(pthread_create(&th[i], NULL, poster_main, (void *)i), 0);
 	while (t.got < POSTERS * POSTS && tu_now_ms() < t0 + 60000 && !tu_aborted())
@@ -367,6 +439,7 @@ START_TEST(test_tasks_from_threads)
 	for (int i = 0; i < POSTERS; i++)
 		pthread_join(th[i], NULL);
 	lx_turn(&x, 1); /* the embedded ones posted last */
+	lx_hold(&x, 0);
 	tu_log("[%s] %d tasks from %d threads in %" PRIu64 " ms", g_lbackend, t.got, POSTERS,
 	       tu_now_ms() - t0);
 	ck_assert_int_eq(t.got, POSTERS * POSTS);
@@ -396,6 +469,14 @@ START_TEST(test_tasks_from_threads)
 	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
 	raise(SIGUSR1);
 	ck_assert_int_eq(g_sig_post_rc, 0);
+	if (x.uvl != NULL) {
+		/* a signal handler's post takes no reference on a uv loop: it runs in the next pass
+		 * of a loop the application keeps going */
+		lx_hold(&x, 1);
+		for (int i = 0; i < 100 && t.nseq < 6; i++)
+			lx_turn(&x, 1);
+		lx_hold(&x, 0);
+	}
 	lx_run(&x);
 	t.seq[t.nseq] = '\0';
 	ck_assert_str_eq(t.seq, "abcdef");
@@ -469,6 +550,7 @@ START_TEST(test_watch_level_triggered)
 	int file, rc;
 	BEGIN();
 	lx_open(&x);
+	lx_hold(&x, 1); /* unreferenced watches: the application's loop goes round for its own sake */
 	ck_assert_int_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
 	ck_assert_int_eq(tlsio_watch_new(x.loop, p[0], 0x8, wl_cb, &r, &r.w), -EINVAL);
 	ck_assert_int_eq(tlsio_watch_new(x.loop, p[0], TLSIO_READABLE, wl_cb, &r, &r.w), 0);
@@ -532,7 +614,9 @@ START_TEST(test_watch_level_triggered)
 	lw.fd = p[1];
 	lw.ms = 30;
 	ck_assert_int_eq(pthread_create(&th, NULL, late_write_main, &lw), 0);
+	lx_hold(&x, 0); /* the watch's reference alone holds the run */
 	lx_run(&x);
+	lx_hold(&x, 1);
 	pthread_join(th, NULL);
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert_ptr_null(r.w);
@@ -551,12 +635,14 @@ START_TEST(test_watch_level_triggered)
 	tlsio_watch_free(r.w);
 	close(p[0]);
 
-	/* a regular file: epoll cannot wait on it (-EPERM); the others report it ready */
+	/* a regular file: epoll cannot wait on it (-EPERM), nor libuv, which waits with epoll and
+	 * says so in uv_poll_init; the others report it ready */
 	file = mkstemp(path);
 	ck_assert_int_ge(file, 0);
 	unlink(path);
 	rc = tlsio_watch_new(x.loop, file, TLSIO_READABLE, wl_cb, &f, &f.w);
-	if (strcmp(tlsio_backend_name(tlsio_loop_backend(x.loop)), "epoll") == 0) {
+	if (strcmp(tlsio_backend_name(tlsio_loop_backend(x.loop)), "epoll") == 0 ||
+	    strcmp(tlsio_backend_name(tlsio_loop_backend(x.loop)), "libuv") == 0) {
 		ck_assert_int_eq(rc, -EPERM);
 	} else {
 		ck_assert_int_eq(rc, 0);

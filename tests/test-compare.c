@@ -2,7 +2,8 @@
 /* C7 of DESIGN.md: the same scripted scenario gives the same callback transcript on every
  * backend. Check suite "compare": one test per scenario; each runs the scenario on every
  * compiled-in backend (those tlsio_backends() lists, plus "libev-app": the libev backend on an
- * ev_loop the test owns and runs with ev_run), then compares the transcripts with the first
+ * ev_loop the test owns and runs with ev_run, and "libuv-app": the libuv backend on a uv_loop_t
+ * the test owns and runs with uv_run), then compares the transcripts with the first
  * backend's and prints both on a mismatch.
  *
  * A transcript is what the application sees, normalized where the contract leaves freedom:
@@ -17,7 +18,7 @@
  * Besides the comparison, each run checks its own stream contents and statuses, so that a
  * behaviour that is the same everywhere but wrong fails too.
  *
- * Backends: $TLSIO_BACKENDS (comma list, "libev-app" allowed), else all. A backend whose probe
+ * Backends: $TLSIO_BACKENDS (comma list, "libev-app" and "libuv-app" allowed), else all. A backend whose probe
  * fails is skipped with its reason; fewer than two runnable ones is a skip (exit 77). */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -40,6 +41,9 @@
 #ifdef TLSIO_HAVE_LIBEV
 #include "tlsio-ev.h"
 #endif
+#ifdef TLSIO_HAVE_LIBUV
+#include "tlsio-uv.h"
+#endif
 
 #define RUN_WATCHDOG_MS 90000u
 #define MAX_MODES 8
@@ -51,8 +55,11 @@
 struct mode {
 	char label[32];
 	const tlsio_backend *b;
-	int app_ev; /* libev on the test's own ev_loop, driven by ev_run */
+	int app; /* APP_EV: libev on the test's own ev_loop, driven by ev_run; APP_UV: libuv on
+	          * the test's own uv_loop_t, driven by uv_run */
 };
+
+enum { APP_NONE, APP_EV, APP_UV };
 
 static struct mode g_modes[MAX_MODES];
 static size_t g_nmodes;
@@ -448,19 +455,39 @@ static const tlsio_callbacks actor_cb_no_peer_close = {.struct_size = sizeof(tls
 /* ---------------------------------------------------------------------------------------- */
 /* the two threads */
 
-static int loop_open(struct actor *a, const struct mode *m, struct ev_loop **evl)
+/* The application's loop of an "-app" mode: an ev_loop or a uv_loop_t the test runs itself. */
+struct app_loop {
+	int kind; /* APP_NONE, APP_EV, APP_UV */
+	void *evl;
+	void *uvl;
+};
+
+static int loop_open(struct actor *a, const struct mode *m, struct app_loop *app)
 {
 	const char *why = NULL;
 	int rc;
-	*evl = NULL;
+	memset(app, 0, sizeof(*app));
+	app->kind = m->app;
 #ifdef TLSIO_HAVE_LIBEV
-	if (m->app_ev) {
-		*evl = ev_loop_new(EVFLAG_AUTO);
-		if (*evl == NULL) {
+	if (m->app == APP_EV) {
+		app->evl = ev_loop_new(EVFLAG_AUTO);
+		if (app->evl == NULL) {
 			TU_FAIL("%s: ev_loop_new failed", a->role);
 			return -1;
 		}
-		rc = tlsio_loop_new_ev(&a->loop, *evl);
+		rc = tlsio_loop_new_ev(&a->loop, app->evl);
+	} else
+#endif
+#ifdef TLSIO_HAVE_LIBUV
+	if (m->app == APP_UV) {
+		app->uvl = malloc(sizeof(uv_loop_t));
+		if (app->uvl == NULL || uv_loop_init(app->uvl) != 0) {
+			free(app->uvl);
+			app->uvl = NULL;
+			TU_FAIL("%s: uv_loop_init failed", a->role);
+			return -1;
+		}
+		rc = tlsio_loop_new_uv(&a->loop, app->uvl);
 	} else
 #endif
 		rc = tlsio_loop_new(&a->loop, m->b);
@@ -480,7 +507,7 @@ static int loop_open(struct actor *a, const struct mode *m, struct ev_loop **evl
 	return rc;
 }
 
-static void loop_close(struct actor *a, struct ev_loop *evl)
+static void loop_close(struct actor *a, struct app_loop *app)
 {
 	if (a->listener != NULL)
 		tlsio_listener_close(a->listener);
@@ -491,22 +518,36 @@ static void loop_close(struct actor *a, struct ev_loop *evl)
 	}
 	a->loop = NULL;
 #ifdef TLSIO_HAVE_LIBEV
-	if (evl != NULL)
-		ev_loop_destroy(evl);
-#else
-	(void)evl;
+	if (app->evl != NULL)
+		ev_loop_destroy(app->evl);
 #endif
+#ifdef TLSIO_HAVE_LIBUV
+	if (app->uvl != NULL) {
+		/* the library's close callbacks; then nothing of it may be left on the loop */
+		int alive = uv_run(app->uvl, UV_RUN_DEFAULT), rc = uv_loop_close(app->uvl);
+		TU_CHECK(alive == 0 && rc == 0, "%s: after tlsio_loop_free: uv_run %d, uv_loop_close %s",
+		         a->role, alive, rc == 0 ? "0" : uv_strerror(rc));
+		if (rc == 0)
+			free(app->uvl);
+	}
+#endif
+	memset(app, 0, sizeof(*app));
 	tlsio_tls_config_free(a->cfg);
 	a->cfg = NULL;
 }
 
 /* Turns until the actor's connection ended. */
-static void drive(struct actor *a, struct ev_loop *evl)
+static void drive(struct actor *a, const struct app_loop *app)
 {
 	while (!tu_aborted() && !(a->closed && (!a->is_server || a->accepted))) {
 #ifdef TLSIO_HAVE_LIBEV
-		if (evl != NULL) {
-			ev_run(evl, EVRUN_ONCE);
+		if (app->evl != NULL) {
+			ev_run(app->evl, EVRUN_ONCE);
+		} else
+#endif
+#ifdef TLSIO_HAVE_LIBUV
+		if (app->uvl != NULL) {
+			(void)uv_run(app->uvl, UV_RUN_ONCE);
 		} else
 #endif
 		{
@@ -521,7 +562,6 @@ static void drive(struct actor *a, struct ev_loop *evl)
 			tlsio_read_start(a->conn);
 		}
 	}
-	(void)evl;
 }
 
 static void on_accept(tlsio_listener *l, tlsio_conn *c, void *user)
@@ -544,9 +584,9 @@ static void server_main(void *arg)
 {
 	struct run *r = arg;
 	struct actor *a = &r->server;
-	struct ev_loop *evl = NULL;
+	struct app_loop app;
 	tlsio_conn_opts o = a->opts;
-	int rc = loop_open(a, r->mode, &evl);
+	int rc = loop_open(a, r->mode, &app);
 	o.cb = a->no_peer_close_cb ? &actor_cb_no_peer_close : &actor_cb;
 	o.user = a;
 	if (rc == 0) {
@@ -561,22 +601,22 @@ static void server_main(void *arg)
 		snprintf(r->addr, sizeof(r->addr), "localhost:%d", tlsio_listener_port(a->listener));
 	atomic_store(&r->addr_state, rc == 0 ? 1 : -1);
 	if (rc == 0)
-		drive(a, evl);
-	loop_close(a, evl);
+		drive(a, &app);
+	loop_close(a, &app);
 }
 
 static void client_main(void *arg)
 {
 	struct run *r = arg;
 	struct actor *a = &r->client;
-	struct ev_loop *evl = NULL;
+	struct app_loop app;
 	tlsio_conn_opts o = a->opts;
 	int rc;
 	while (atomic_load(&r->addr_state) == 0 && !tu_aborted())
 		tu_sleep_ms(1);
 	if (atomic_load(&r->addr_state) != 1)
 		return;
-	rc = loop_open(a, r->mode, &evl);
+	rc = loop_open(a, r->mode, &app);
 	o.cb = a->no_peer_close_cb ? &actor_cb_no_peer_close : &actor_cb;
 	o.user = a;
 	if (rc == 0) {
@@ -585,8 +625,8 @@ static void client_main(void *arg)
 		TU_CHECK(rc == 0, "client: tlsio_connect(%s): %s", r->addr, tlsio_strerror(rc));
 	}
 	if (rc == 0)
-		drive(a, evl);
-	loop_close(a, evl);
+		drive(a, &app);
+	loop_close(a, &app);
 }
 
 static void actor_init(struct actor *a, struct run *r, const char *role, int is_server)
@@ -1301,7 +1341,7 @@ END_TEST
 
 /* ---------------------------------------------------------------------------------------- */
 
-static void add_mode(const char *label, const tlsio_backend *b, int app_ev)
+static void add_mode(const char *label, const tlsio_backend *b, int app)
 {
 	const char *why = NULL;
 	int rc = tlsio_backend_probe(b, &why);
@@ -1313,21 +1353,22 @@ static void add_mode(const char *label, const tlsio_backend *b, int app_ev)
 		return;
 	snprintf(g_modes[g_nmodes].label, sizeof(g_modes[0].label), "%s", label);
 	g_modes[g_nmodes].b = b;
-	g_modes[g_nmodes].app_ev = app_ev;
+	g_modes[g_nmodes].app = app;
 	g_nmodes++;
 }
 
 static int add_named(const char *name)
 {
 	const tlsio_backend *b;
-	int app_ev = strcmp(name, "libev-app") == 0;
-	b = tlsio_backend_by_name(app_ev ? "libev" : name);
+	int app = strcmp(name, "libev-app") == 0 ? APP_EV : strcmp(name, "libuv-app") == 0 ? APP_UV : APP_NONE;
+	b = tlsio_backend_by_name(app == APP_EV ? "libev" : app == APP_UV ? "libuv" : name);
 	if (b == NULL || strcmp(name, "auto") == 0) {
-		fprintf(stderr, "test-compare: backend \"%s\" is not compiled in (have: %s%s)\n", name,
-		        tlsio_backend_names(), tlsio_backend_by_name("libev") ? ", libev-app" : "");
+		fprintf(stderr, "test-compare: backend \"%s\" is not compiled in (have: %s%s%s)\n", name,
+		        tlsio_backend_names(), tlsio_backend_by_name("libev") ? ", libev-app" : "",
+		        tlsio_backend_by_name("libuv") ? ", libuv-app" : "");
 		return -1;
 	}
-	add_mode(name, b, app_ev);
+	add_mode(name, b, app);
 	return 0;
 }
 
@@ -1346,9 +1387,11 @@ static int pick_modes(void)
 	const tlsio_backend *all[MAX_MODES];
 	size_t n = tlsio_backends(all, MAX_MODES);
 	for (size_t i = 0; i < n && i < MAX_MODES; i++) {
-		add_mode(tlsio_backend_name(all[i]), all[i], 0);
+		add_mode(tlsio_backend_name(all[i]), all[i], APP_NONE);
 		if (strcmp(tlsio_backend_name(all[i]), "libev") == 0)
-			add_mode("libev-app", all[i], 1);
+			add_mode("libev-app", all[i], APP_EV);
+		if (strcmp(tlsio_backend_name(all[i]), "libuv") == 0)
+			add_mode("libuv-app", all[i], APP_UV);
 	}
 	return 0;
 }

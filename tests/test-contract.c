@@ -51,7 +51,7 @@ int contract_connect_init(void);
 static int shim_backend(void)
 {
 	return strcmp(g_backend, "epoll") == 0 || strcmp(g_backend, "blocking") == 0 ||
-	       strcmp(g_backend, "libev") == 0;
+	       strcmp(g_backend, "libev") == 0 || strcmp(g_backend, "libuv") == 0;
 }
 
 static void fx_setup(void)
@@ -1788,6 +1788,17 @@ int main(void)
 			/* the loop's extras once more inside an ev_loop the test owns and runs */
 			Suite *app = suite_create("contract/libev-app");
 			contract_loop_cases(app, "libev", 1);
+			sr = srunner_create(app);
+			srunner_run_all(sr, CK_NORMAL);
+			failed += srunner_ntests_failed(sr);
+			srunner_free(sr);
+		}
+#endif
+#ifdef TLSIO_HAVE_LIBUV
+		if (strcmp(name, "libuv") == 0) {
+			/* the loop's extras once more inside a uv loop the test owns and runs */
+			Suite *app = suite_create("contract/libuv-app");
+			contract_loop_cases(app, "libuv", 1);
 			sr = srunner_create(app);
 			srunner_run_all(sr, CK_NORMAL);
 			failed += srunner_ntests_failed(sr);
