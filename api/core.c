@@ -6,6 +6,7 @@
 #endif
 
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -855,6 +856,7 @@ int tlsio_loop_new(tlsio_loop **out, const tlsio_backend *b)
 	if (loop == NULL)
 		return -ENOMEM;
 	loop->be = b;
+	loop->owner = pthread_self();
 	rc = b->loop_init(loop);
 	if (rc < 0) {
 		free(loop);

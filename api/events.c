@@ -7,6 +7,7 @@
 #endif
 
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -218,6 +219,7 @@ static void posted_run(tlsio_loop *loop, tlsio_task *task, int status)
 int tlsio_loop_post(tlsio_loop *loop, tlsio_post_cb fn, void *arg)
 {
 	struct posted *p;
+	int own;
 	if (loop == NULL || fn == NULL)
 		return -EINVAL;
 	p = calloc(1, sizeof(*p));
@@ -227,11 +229,14 @@ int tlsio_loop_post(tlsio_loop *loop, tlsio_post_cb fn, void *arg)
 	p->arg = arg;
 	p->task.state_ = TASK_QUEUED;
 	p->task.cb_ = posted_run;
+	/* A post from the loop's own thread holds an application's uv loop until it ran. From
+	 * another thread the loop may be gone as soon as the task is pushed (it may be the last
+	 * thing the loop waited for): nothing of it is touched after task_push there.
+	 * tlsio_loop_post_task (async-signal-safe) never makes this call. */
+	own = pthread_equal(pthread_self(), loop->owner);
 	task_push(loop, &p->task);
-	/* a post from the loop's own thread holds an application's uv loop until it ran (the
-	 * backend ignores this call from other threads; tlsio_loop_post_task, async-signal-safe,
-	 * does not make it) */
-	tlsio__loop_alive_changed(loop);
+	if (own)
+		tlsio__loop_alive_changed(loop);
 	return 0;
 }
 

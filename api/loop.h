@@ -5,6 +5,7 @@
 #define TLSIO_LOOP_H
 
 #include <stdatomic.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,7 @@
 
 struct tlsio_loop {
 	const tlsio_backend *be;
+	pthread_t owner; /* the thread that made it (the loop's thread: tlsio.h), set once */
 	void *bdata;
 	tlsio_conn *conns;
 	tlsio_listener *listeners;

@@ -24,8 +24,8 @@
  *                    also outside any run: a connection or listener was made, a referenced
  *                    timer or watch started or stopped, a drain began, a tlsio_loop_post()
  *                    (libuv mirrors it as the reference of one handle on an application's uv
- *                    loop, which uv_run checks first). May come from any thread (a post):
- *                    the backend acts on it only on the loop's own thread
+ *                    loop, which uv_run checks first). Always on the loop's thread (a post
+ *                    from another thread does not make this call)
  * Timers, posted tasks and the drain need nothing from a backend beyond run_once's timeout
  * and wake: they are the core's (api/events.c, api/core.c).
  *

@@ -58,7 +58,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +90,6 @@ struct uloop {
 	uv_loop_t *uvl;
 	tlsio_loop *loop;
 	int app;           /* the application owns uvl and runs it */
-	pthread_t thread;  /* the loop's thread (that made it, then that last ran a pass) */
 	int freeing;       /* tlsio_loop_free() was called: the last close callback frees us */
 	size_t open;       /* handles of ours not yet through their close callback */
 	size_t live;       /* connections and listeners attached and not closed */
@@ -188,7 +186,6 @@ static void core_work(struct uloop *e)
 static void prepare_cb(uv_prepare_t *p)
 {
 	struct uloop *e = p->data;
-	e->thread = pthread_self(); /* whichever thread runs the loop now */
 	drop_owed_edges();
 	if (e->app)
 		core_work(e);
@@ -230,7 +227,6 @@ static int luv_loop_init(tlsio_loop *loop)
 	if (e == NULL)
 		return -ENOMEM;
 	e->loop = loop;
-	e->thread = pthread_self();
 	if (adopt_uvl != NULL) {
 		e->uvl = adopt_uvl;
 		e->app = 1;
@@ -615,11 +611,7 @@ static const char *luv_info(const tlsio_loop *loop)
 
 static void luv_alive_changed(tlsio_loop *loop)
 {
-	struct uloop *e = tlsio__loop_bdata(loop);
-	/* uv_ref is the loop thread's: a post from elsewhere only wakes (no reference, see
-	 * tlsio-uv.h) */
-	if (pthread_equal(pthread_self(), e->thread))
-		keep_sync(e);
+	keep_sync(tlsio__loop_bdata(loop));
 }
 
 const struct tlsio_backend tlsio__backend_libuv = {
