@@ -122,8 +122,11 @@ if [ "${SANITIZE:-1}" != 0 ]; then
 		{ echo "== sanitizer run FAILED" >&2; exit 1; }
 
 	# valgrind memcheck on the single-process suites (no fork, so leaks are seen at exit)
-	echo "== valgrind memcheck: tests/test-tls, tests/test-queue"
-	for t in test-tls test-queue; do
+	# (and test-libuv: the libuv backend's own and application loops, its handles' close paths)
+	vg_tests="test-tls test-queue"
+	[ -x "$build/tests/test-libuv" ] && vg_tests="$vg_tests test-libuv"
+	echo "== valgrind memcheck: $vg_tests"
+	for t in $vg_tests; do
 		# the test programs link the library statically: no libtool wrapper in between
 		CK_FORK=no TLSIO_TEST_CERTS="$src/tests/certs" valgrind -q --error-exitcode=99 \
 			--leak-check=full --errors-for-leak-kinds=definite,indirect \
