@@ -20,7 +20,7 @@
 #                mkdir build-bench && cd build-bench && ../configure --disable-shared &&
 #                make examples/tlsio-https bench/hold-conns && cd .. &&
 #                bash bench/memory.sh build-bench/examples/tlsio-https build-bench/bench/hold-conns
-# Environment: COUNTS="10000 100000"  BACKENDS="uring epoll libev blocking" (empty: none)  NGINX=1
+# Environment: COUNTS="10000 100000"  BACKENDS="uring epoll libev libuv blocking" (empty: none)  NGINX=1
 #   NGINX_COUNT=10000  BLOCKING_MAX=10000  EXCHANGE=1M  BODY=1M  PARALLEL=200  SETTLE=3
 #   PORT=18443  QUICK=1 (COUNTS=300 NGINX_COUNT=300, to try the script)
 #   TRIM=1: after the exchange and after the close, call malloc_trim(0) in the server (gdb)
@@ -40,7 +40,7 @@ if [ $# -ne 2 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
 	exit 2
 fi
 https=$(realpath "$1") hold=$(realpath "$2")
-COUNTS=${COUNTS-10000 100000} BACKENDS=${BACKENDS-uring epoll libev blocking}
+COUNTS=${COUNTS-10000 100000} BACKENDS=${BACKENDS-uring epoll libev libuv blocking}
 NGINX=${NGINX:-1} NGINX_COUNT=${NGINX_COUNT:-10000} BLOCKING_MAX=${BLOCKING_MAX:-10000}
 EXCHANGE=${EXCHANGE:-1M} BODY=${BODY:-1M} PARALLEL=${PARALLEL:-200} SETTLE=${SETTLE:-3}
 PORT=${PORT:-18443} TRIM=${TRIM:-0}

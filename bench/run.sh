@@ -28,7 +28,7 @@
 #
 # Usage: bash bench/run.sh            (root, or the tools already installed)
 # Environment: RUNS=5 BULK=1G SMALL=128 WRK_SECS=5 HS_N=4000 HS_C=50 IDLE=10000
-#   BACKENDS="uring epoll libev blocking"  BUILDS="tuned system" (tuned: built first if
+#   BACKENDS="uring epoll libev libuv blocking"  BUILDS="tuned system" (tuned: built first if
 #   missing)  PROFILE=1  OUT=BENCHMARKS.md  QUICK=1 (tiny sizes, to try the script)
 #   MEMORY=1 MEM_COUNTS="10000 100000": then bench/memory.sh for each build (memory per idle
 #   connection after the handshake, after 1 MiB each way, after the close; nginx alongside)
@@ -49,7 +49,7 @@ HS_N=${HS_N:-4000} HS_C=${HS_C:-50} IDLE=${IDLE:-10000} PROFILE=${PROFILE:-1}
 BUILDS=${BUILDS:-tuned system}
 MEMORY=${MEMORY:-1} MEM_COUNTS=${MEM_COUNTS:-10000 100000}
 TIMERS=${TIMERS:-0}
-BACKENDS=${BACKENDS:-uring epoll libev blocking}
+BACKENDS=${BACKENDS:-uring epoll libev libuv blocking}
 OUT=${OUT:-$top/BENCHMARKS.md}
 if [ "${QUICK:-0}" = 1 ]; then
 	RUNS=1 BULK=64M WRK_SECS=1 HS_N=300 IDLE=300 MEM_COUNTS=300
@@ -106,7 +106,8 @@ for b in $builds; do
 	log "building libtlsio with the $b wolfSSL in $d"
 	(cd "$d" && ../configure -q --disable-shared --with-wolfssl="$b" CFLAGS="-O2 -g" >configure.out 2>&1 &&
 		{ ! head -c 64 examples/tlsio-https 2>/dev/null | grep -q '^#!' || make clean >/dev/null; } &&
-		make -j"$(nproc)" examples/tlsio-https examples/tlsio-get bench/hold-conns $timers_target >make.out 2>&1) ||
+		make -j"$(nproc)" examples/tlsio-https examples/tlsio-get bench/hold-conns $timers_target \
+			$(grep -q '^#define TLSIO_HAVE_LIBUV 1' config.h && echo bench/uv-write) >make.out 2>&1) ||
 		die "build failed in $d (see configure.out, make.out)"
 	head -c 64 "$d/examples/tlsio-https" | grep -q '^#!' && die "$d: tlsio-https is still a libtool wrapper"
 	if [ "$b" = tuned ]; then
@@ -367,6 +368,27 @@ for b in $builds; do
 	put "$b.aes" "$(awk '$1 == "aes-128-gcm" { print $2 }' "$tmp/cs" | median)"
 	put "$b.chacha" "$(awk '$1 == "chacha20-poly1305" { print $2 }' "$tmp/cs" | median)"
 done
+# The libuv backend's design choice (backends/libuv.c): uv_poll_t + sendmsg against uv_tcp_t +
+# uv_try_write/uv_write, 1 GiB on one loopback stream, write syscalls counted by perf
+uvw="$(build_dir "${builds%% *}")/bench/uv-write"
+if [ -x "$uvw" ]; then
+	log "libuv write paths: bench/uv-write poll|tcp"
+	for m in poll tcp; do
+		: >"$tmp/uvw-$m"
+		for i in $(seq "$RUNS"); do
+			perf stat -x, -e syscalls:sys_enter_write -e syscalls:sys_enter_writev -e syscalls:sys_enter_sendmsg \
+				-o "$tmp/uvw-perf" "$uvw" "$m" 1024 >"$tmp/uvw-out" 2>&1 || { log "uv-write $m failed: $(cat "$tmp/uvw-out")"; continue; }
+			grep -q 'in order, intact' "$tmp/uvw-out" || { log "uv-write $m: $(cat "$tmp/uvw-out")"; continue; }
+			mbs=$(sed -n 's/.* = \([0-9.]*\) MB\/s.*/\1/p' "$tmp/uvw-out")
+			pin=$(sed -n 's/.*at most \([0-9]*\) B.*/\1/p' "$tmp/uvw-out")
+			sc=$(awk -F, '$3 ~ /sys_enter/ { n += $1 } END { print n + 0 }' "$tmp/uvw-perf")
+			echo "$mbs $sc $pin" >>"$tmp/uvw-$m"
+		done
+		put "uvw.$m.mbs" "$(awk '{ print $1 }' "$tmp/uvw-$m" | median)"
+		put "uvw.$m.sc" "$(awk '{ printf "%.1f\n", $2 / 1024 }' "$tmp/uvw-$m" | median)"
+		put "uvw.$m.pin" "$(awk '{ print $3 }' "$tmp/uvw-$m" | median)"
+	done
+fi
 
 bench_server nginx start_nginx || log "nginx failed"
 avail=$("$(build_dir "${builds%% *}")/examples/tlsio-https" --list-backends | awk 'NF == 1 { print $1 }')
@@ -475,6 +497,23 @@ tuned_ver=$(sed -n 's/^#define LIBWOLFSSL_VERSION_STRING "\(.*\)"/\1/p' "$tuned_
 			echo "### $b wolfSSL"
 			echo
 			sed -e '1{/^## /d}' "$tmp/mem-$b.md"
+		done
+		echo
+	fi
+	if [ "$(get uvw.poll.mbs)" != - ]; then
+		echo "## libuv write paths (bench/uv-write, same sitting)"
+		echo
+		echo "The libuv backend's choice, measured: 1 GiB over one loopback TCP stream from a libuv loop,"
+		echo "as 16406-byte records (a full TLS record), at most 64 records queued, every byte checked"
+		echo "by the reader thread. poll: uv_poll_t, the socket stays ours, one sendmsg of all queued"
+		echo "records from the first unsent byte until EAGAIN (what backends/libuv.c does); tcp: uv_tcp_t,"
+		echo "uv_try_write, then uv_write for the rest, each buffer pinned until its callback. Write"
+		echo "syscalls (write, writev, sendmsg) counted by perf stat. Median of $RUNS runs."
+		echo
+		echo "| path | MB/s | write syscalls per MiB | bytes pinned in uv_write at most |"
+		echo "|---|---:|---:|---:|"
+		for m in poll tcp; do
+			echo "| $m | $(get "uvw.$m.mbs") | $(get "uvw.$m.sc") | $(get "uvw.$m.pin") |"
 		done
 		echo
 	fi

@@ -93,7 +93,7 @@ struct writer {
 	/* poll: a queue of QUEUE_RECORDS records, written from its first unsent byte */
 	uv_poll_t poll;
 	uint8_t *ring;
-	size_t ring_len, ring_off;
+	size_t rec_len[QUEUE_RECORDS], head, queued, ring_off;
 	/* tcp */
 	uv_tcp_t tcp;
 	size_t pinned, pinned_max;
@@ -102,29 +102,41 @@ struct writer {
 	int fd;
 };
 
-/* poll: top the queue up to QUEUE_RECORDS records, then write until EAGAIN */
+/* poll: a queue of QUEUE_RECORDS records (slots of the ring), topped up as records leave, as
+ * the core encrypts lazily; one sendmsg of every queued byte from the first unsent one (the
+ * iovec of backends/sockio.c), until EAGAIN */
+static void poll_top_up(struct writer *w)
+{
+	while (w->queued < QUEUE_RECORDS && w->produced < w->total) {
+		size_t slot = (w->head + w->queued) % QUEUE_RECORDS;
+		size_t len = (size_t)(w->total - w->produced) < RECORD ? (size_t)(w->total - w->produced) : RECORD;
+		fill(w->ring + slot * RECORD, w->produced, len);
+		w->rec_len[slot] = len;
+		w->produced += len;
+		w->queued++;
+	}
+}
+
 static void poll_write(struct writer *w)
 {
 	for (;;) {
-		struct iovec iov;
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		struct iovec iov[QUEUE_RECORDS];
+		struct msghdr mh = {.msg_iov = iov};
+		size_t want = 0;
 		ssize_t n;
-		if (w->ring_off == w->ring_len) {
-			size_t want = (size_t)(w->total - w->produced);
-			if (want == 0) {
-				uv_poll_stop(&w->poll);
-				shutdown(w->fd, SHUT_WR);
-				return;
-			}
-			if (want > (size_t)RECORD * QUEUE_RECORDS)
-				want = (size_t)RECORD * QUEUE_RECORDS;
-			fill(w->ring, w->produced, want);
-			w->produced += want;
-			w->ring_len = want;
-			w->ring_off = 0;
+		poll_top_up(w);
+		if (w->queued == 0) {
+			uv_poll_stop(&w->poll);
+			shutdown(w->fd, SHUT_WR);
+			return;
 		}
-		iov.iov_base = w->ring + w->ring_off;
-		iov.iov_len = w->ring_len - w->ring_off;
+		for (size_t i = 0; i < w->queued; i++) {
+			size_t slot = (w->head + i) % QUEUE_RECORDS, skip = i == 0 ? w->ring_off : 0;
+			iov[i].iov_base = w->ring + slot * RECORD + skip;
+			iov[i].iov_len = w->rec_len[slot] - skip;
+			want += iov[i].iov_len;
+		}
+		mh.msg_iovlen = w->queued;
 		n = sendmsg(w->fd, &mh, MSG_NOSIGNAL);
 		w->calls++;
 		if (n < 0) {
@@ -137,10 +149,16 @@ static void poll_write(struct writer *w)
 			perror("sendmsg");
 			exit(1);
 		}
-		if ((size_t)n < iov.iov_len)
+		if ((size_t)n < want)
 			w->shorts++;
-		w->ring_off += (size_t)n;
 		w->sent += (uint64_t)n;
+		/* retire the records sent whole; the first unsent byte is where the next one starts */
+		w->ring_off += (size_t)n;
+		while (w->queued > 0 && w->ring_off >= w->rec_len[w->head]) {
+			w->ring_off -= w->rec_len[w->head];
+			w->head = (w->head + 1) % QUEUE_RECORDS;
+			w->queued--;
+		}
 	}
 }
 

@@ -12,7 +12,7 @@
 # Each number is the median of $RUNS runs of $SECS s (after 1 s of warm-up).
 #
 # Usage: bash bench/ws.sh   (after a build; BUILD=build-dir, default build-dev or build)
-# Environment: RUNS=3 SECS=5 CONNS=100 SIZES="1024 65536" BACKENDS="uring epoll libev blocking"
+# Environment: RUNS=3 SECS=5 CONNS=100 SIZES="1024 65536" BACKENDS="uring epoll libev libuv blocking"
 #   OUT=BENCHMARKS.md
 set -u
 LC_ALL=C
