@@ -245,25 +245,10 @@ static int blk_grow(struct bloop *b, size_t need)
 	return 0;
 }
 
-static void blk_accept(tlsio_listener *l)
-{
-	for (int i = 0; i < 64; i++) {
-		int fd = accept4(tlsio__listener_fd(l), NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0)
-			return; /* EAGAIN, or an error that belongs to the connection that failed */
-		tlsio__listener_on_accept(l, fd);
-		if (tlsio__listener_fd(l) < 0)
-			return;
-	}
-}
-
 static void blk_connected(tlsio_conn *c, struct bnode *n)
 {
-	int err = 0;
-	socklen_t len = sizeof(err);
+	int err = tlsio__sock_error(tlsio__conn_fd(c));
 	n->connecting = 0;
-	if (getsockopt(tlsio__conn_fd(c), SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
 	if (err == 0)
 		err = -set_blocking(tlsio__conn_fd(c));
 	tlsio__conn_on_connected(c, -err);
@@ -322,7 +307,7 @@ static int blk_run_once(tlsio_loop *loop, int timeout_ms)
 		if (b->pfd[i].revents == 0 || n->dead)
 			continue;
 		if (n->l != NULL) {
-			blk_accept(n->l);
+			tlsio__sock_accept(n->l, 64);
 			continue;
 		}
 		if (n->w != NULL) {

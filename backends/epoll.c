@@ -299,13 +299,11 @@ static void conn_event(struct eloop *e, struct enode *n, uint32_t ev)
 {
 	tlsio_conn *c = n->c;
 	if (n->connecting) {
-		int err = 0;
-		socklen_t len = sizeof(err);
+		int err;
 		if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 			return;
 		n->connecting = 0;
-		if (getsockopt(n->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-			err = errno;
+		err = tlsio__sock_error(n->fd);
 		n->writable = err == 0;
 		n->readable = (ev & (EPOLLIN | EPOLLRDHUP)) != 0;
 		tlsio__conn_on_connected(c, -err);
@@ -321,9 +319,8 @@ static void conn_event(struct eloop *e, struct enode *n, uint32_t ev)
 	/* An error with reading paused would otherwise wait for read_start: let the write path or
 	 * SO_ERROR report it. */
 	if ((ev & EPOLLERR) && !tlsio__conn_wants_read(c)) {
-		int err = 0;
-		socklen_t len = sizeof(err);
-		if (getsockopt(n->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
+		int err = tlsio__sock_error(n->fd);
+		if (err != 0) {
 			tlsio__conn_on_error(c, -err);
 			return;
 		}
@@ -404,18 +401,6 @@ static void watch_event(struct enode *n, uint32_t ev)
 	tlsio__watch_on_ready(n->w, rev);
 }
 
-static void accept_all(tlsio_listener *l)
-{
-	for (int i = 0; i < 64; i++) {
-		int fd = accept4(tlsio__listener_fd(l), NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0)
-			return;
-		tlsio__listener_on_accept(l, fd);
-		if (tlsio__listener_fd(l) < 0)
-			return;
-	}
-}
-
 /* Edges the test shim swallowed with an injected EAGAIN: deliver them as the kernel would have. */
 static void owed_edges(struct eloop *e, const int *fds, const int *kinds, size_t n)
 {
@@ -457,7 +442,7 @@ static int ep_run_once(tlsio_loop *loop, int timeout_ms)
 			break;
 		}
 		case K_LISTENER:
-			accept_all(node->l);
+			tlsio__sock_accept(node->l, 64);
 			break;
 		case K_CONN:
 			conn_event(e, node, e->ev[i].events);

@@ -390,14 +390,10 @@ static void conn_io(struct lnode *n, int revents)
 {
 	tlsio_conn *c = n->c;
 	if (n->connecting) {
-		int err = 0;
-		socklen_t len = sizeof(err);
 		if (!(revents & EV_WRITE))
 			return;
 		n->connecting = 0;
-		if (getsockopt(tlsio__conn_fd(c), SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-			err = errno;
-		tlsio__conn_on_connected(c, -err);
+		tlsio__conn_on_connected(c, -tlsio__sock_error(tlsio__conn_fd(c)));
 		if (n->dead)
 			return;
 		revents &= ~EV_WRITE; /* the core queues the ClientHello; its pump writes it */
@@ -426,19 +422,6 @@ static void conn_io(struct lnode *n, int revents)
 	}
 }
 
-static void accept_some(tlsio_listener *l)
-{
-	/* level-triggered: what is left of the backlog is announced again next iteration */
-	for (int i = 0; i < 64; i++) {
-		int fd = accept4(tlsio__listener_fd(l), NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0)
-			return;
-		tlsio__listener_on_accept(l, fd);
-		if (tlsio__listener_fd(l) < 0)
-			return;
-	}
-}
-
 static void io_cb(struct ev_loop *evl, ev_io *w, int revents)
 {
 	struct lnode *n = (struct lnode *)w;
@@ -454,7 +437,7 @@ static void io_cb(struct ev_loop *evl, ev_io *w, int revents)
 		}
 		tlsio__watch_on_ready(n->w, watch_revents(n, revents));
 	} else if (n->l != NULL) {
-		accept_some(n->l);
+		tlsio__sock_accept(n->l, 64); /* level-triggered: the rest comes again */
 	} else {
 		conn_io(n, revents);
 		sync_events(n);

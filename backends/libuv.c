@@ -364,14 +364,10 @@ static void conn_io(struct unode *n, int events)
 {
 	tlsio_conn *c = n->c;
 	if (n->connecting) {
-		int err = 0;
-		socklen_t len = sizeof(err);
 		if (!(events & UV_WRITABLE))
 			return;
 		n->connecting = 0;
-		if (getsockopt(tlsio__conn_fd(c), SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-			err = errno;
-		tlsio__conn_on_connected(c, -err);
+		tlsio__conn_on_connected(c, -tlsio__sock_error(tlsio__conn_fd(c)));
 		if (n->dead)
 			return;
 		events &= ~UV_WRITABLE; /* the core queues the ClientHello; its pump writes it */
@@ -384,19 +380,6 @@ static void conn_io(struct unode *n, int events)
 		return;
 	if (events & UV_READABLE)
 		(void)tlsio__sock_read(c, n->e->buf, sizeof(n->e->buf), READ_BUDGET, 0, 0);
-}
-
-static void accept_some(tlsio_listener *l)
-{
-	/* level-triggered: what is left of the backlog is announced again next iteration */
-	for (int i = 0; i < 64; i++) {
-		int fd = accept4(tlsio__listener_fd(l), NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0)
-			return;
-		tlsio__listener_on_accept(l, fd);
-		if (tlsio__listener_fd(l) < 0)
-			return;
-	}
 }
 
 static void poll_cb(uv_poll_t *h, int status, int events)
@@ -418,20 +401,20 @@ static void poll_cb(uv_poll_t *h, int status, int events)
 			poll_set(n, (ev & TLSIO_READABLE ? UV_READABLE : 0) | (ev & TLSIO_WRITABLE ? UV_WRITABLE : 0));
 		}
 	} else if (n->l != NULL) {
-		accept_some(n->l);
+		tlsio__sock_accept(n->l, 64); /* level-triggered: the rest comes again */
 		if (!n->dead && status < 0)
 			poll_set(n, UV_READABLE);
 	} else if (n->c != NULL) {
 		if (status < 0 && !n->connecting) {
 			/* the pending error comes out of recv/sendmsg; if it does not, SO_ERROR has it */
-			int err = 0;
-			socklen_t len = sizeof(err);
+			int err;
 			if (tlsio__conn_out_len(n->c) > 0)
 				n->want_write = 1;
 			conn_io(n, events);
 			if (n->dead)
 				return;
-			if (getsockopt(tlsio__conn_fd(n->c), SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
+			err = tlsio__sock_error(tlsio__conn_fd(n->c));
+			if (err != 0) {
 				tlsio__conn_on_error(n->c, -err);
 				if (n->dead)
 					return;

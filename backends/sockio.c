@@ -84,3 +84,24 @@ int tlsio__sock_read(tlsio_conn *c, uint8_t *buf, size_t cap, size_t budget, int
 	}
 	return TLSIO__SOCK_DONE;
 }
+
+void tlsio__sock_accept(tlsio_listener *l, unsigned max)
+{
+	for (unsigned i = 0; i < max; i++) {
+		int fd = accept4(tlsio__listener_fd(l), NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return; /* EAGAIN, or an error that belongs to the connection that failed */
+		tlsio__listener_on_accept(l, fd);
+		if (tlsio__listener_fd(l) < 0)
+			return;
+	}
+}
+
+int tlsio__sock_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return errno;
+	return err;
+}

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Socket read/write loops shared by the readiness backends (epoll, blocking, libev): the one
+/* Socket read/write loops shared by the readiness backends (epoll, blocking, libev, libuv): the one
  * place that turns partial writes, EAGAIN and EINTR into "resume from the first unsent byte". */
 #ifndef TLSIO_SOCKIO_H
 #define TLSIO_SOCKIO_H
@@ -24,5 +24,11 @@ int tlsio__sock_write(tlsio_conn *c, size_t budget);
  * Pass until_eagain after the peer's FIN was signalled: no event follows that one. */
 int tlsio__sock_read(tlsio_conn *c, uint8_t *buf, size_t cap, size_t budget, int flags,
                      int until_eagain);
+/** Accept up to @p max connections from @p l's backlog, each handed to the core (non-blocking,
+ * close-on-exec); ends early at EAGAIN or once a callback closed the listener. */
+void tlsio__sock_accept(tlsio_listener *l, unsigned max);
+/** The socket's pending error (SO_ERROR, or getsockopt's own errno): a positive errno, 0 if
+ * none. After a connect, whether it succeeded. */
+int tlsio__sock_error(int fd);
 
 #endif

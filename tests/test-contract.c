@@ -1642,7 +1642,9 @@ static void add_case(Suite *s, const char *name, const TTest *t, int timeout, in
  * socket suite. The rest is the contract of every transport. */
 #define TLS_ONLY(fn, timeout, loops) add_case(s, #fn, fn, timeout, loops, "tls")
 
-Suite *contract_suite(const char *backend)
+/* @p label: the suite's name ("libuv-app" for the libuv backend on the test's own uv loops,
+ * tu_app_loop) */
+static Suite *contract_suite_as(const char *backend, const char *label)
 {
 	static char names[16][64]; /* Check keeps the pointer */
 	static size_t nnames;
@@ -1650,9 +1652,9 @@ Suite *contract_suite(const char *backend)
 	Suite *s;
 	g_backend = backend;
 	if (tu_transport == TU_TCP_TLS)
-		snprintf(name, sizeof(names[0]), "contract/%s", backend);
+		snprintf(name, sizeof(names[0]), "contract/%s", label);
 	else
-		snprintf(name, sizeof(names[0]), "contract/%s/%s", backend, tu_transport_name(tu_transport));
+		snprintf(name, sizeof(names[0]), "contract/%s/%s", label, tu_transport_name(tu_transport));
 	s = suite_create(name);
 	BULK(test_bulk_client_to_server);
 	BULK(test_bulk_server_to_client_single_send);
@@ -1685,10 +1687,15 @@ Suite *contract_suite(const char *backend)
 	add_case(s, "test_tampered_record_with_queued_sends", test_tampered_record_with_queued_sends, 90,
 	         0, "tls tcp");
 	SMALL(test_idle_timeout_after_slow_callback);
-	contract_loop_cases(s, backend, 0); /* tests/contract-loop.c */
+	contract_loop_cases(s, backend, tu_app_loop); /* tests/contract-loop.c */
 	contract_connect_cases(s, backend, tu_transport); /* tests/contract-connect.c */
 	contract_deploy_cases(s, backend, tu_transport); /* tests/contract-deploy.c */
 	return s;
+}
+
+Suite *contract_suite(const char *backend)
+{
+	return contract_suite_as(backend, backend);
 }
 
 #define MAX_RUN 16
@@ -1749,23 +1756,28 @@ int main(void)
 				tu_log("[%s] %s", name, tlsio_loop_info(loop));
 			tlsio_loop_free(loop);
 		}
+		/* libuv: every suite twice, the second time with the connections of the pairs and the
+		 * loop's extras on uv loops the test owns and runs with uv_run() ("libuv-app") */
+		for (int app = 0; app < (strcmp(name, "libuv") == 0 ? 2 : 1); app++)
 		for (int t = 0; t < 3; t++) {
-			char excl[32] = "";
+			char excl[32] = "", label[32];
 			if (!transport_wanted(t))
 				continue;
 			tu_transport = t;
-			sr = srunner_create(contract_suite(name));
+			tu_app_loop = app;
+			snprintf(label, sizeof(label), "%s%s", name, app ? "-app" : "");
+			sr = srunner_create(contract_suite_as(name, label));
 			if (strcmp(name, "blocking") == 0) {
 				printf("SKIP %s test_never_block, test_drain_deadline_aborts_the_rest, "
 				       "test_drain_escalates (tag \"event\"): C3 covers event loops; this "
 				       "backend blocks inside tlsio_loop_run by design (in a flush to a peer "
-				       "that does not read)\n", suite_name_of(name, t));
+				       "that does not read)\n", suite_name_of(label, t));
 				strcat(excl, "event ");
 			}
 			if (t == TU_TCP_PLAIN) {
 				printf("SKIP %s: the cases tagged \"tls\" (truncation, verification, peer "
 				       "identity, alerts for garbage and tampered records): a plain connection "
-				       "has no TLS record layer\n", suite_name_of(name, t));
+				       "has no TLS record layer\n", suite_name_of(label, t));
 				strcat(excl, "tls ");
 			}
 			if (t == TU_UNIX_TLS) {
@@ -1774,7 +1786,7 @@ int main(void)
 				       "checked against certificates; the reset of a timed-out connection "
 				       "whose peer did not acknowledge (TCP's orphan sockets): a Unix socket "
 				       "has neither; the tampering proxy the client connects to is TCP\n",
-				       suite_name_of(name, t));
+				       suite_name_of(label, t));
 				strcat(excl, "tcp ");
 			}
 			srunner_run_tagged(sr, NULL, NULL, NULL, excl[0] != '\0' ? excl : NULL, CK_NORMAL);
@@ -1782,23 +1794,13 @@ int main(void)
 			srunner_free(sr);
 		}
 		tu_transport = TU_TCP_TLS;
+		tu_app_loop = 0;
 		ran++;
 #ifdef TLSIO_HAVE_LIBEV
 		if (strcmp(name, "libev") == 0) {
 			/* the loop's extras once more inside an ev_loop the test owns and runs */
 			Suite *app = suite_create("contract/libev-app");
 			contract_loop_cases(app, "libev", 1);
-			sr = srunner_create(app);
-			srunner_run_all(sr, CK_NORMAL);
-			failed += srunner_ntests_failed(sr);
-			srunner_free(sr);
-		}
-#endif
-#ifdef TLSIO_HAVE_LIBUV
-		if (strcmp(name, "libuv") == 0) {
-			/* the loop's extras once more inside a uv loop the test owns and runs */
-			Suite *app = suite_create("contract/libuv-app");
-			contract_loop_cases(app, "libuv", 1);
 			sr = srunner_create(app);
 			srunner_run_all(sr, CK_NORMAL);
 			failed += srunner_ntests_failed(sr);

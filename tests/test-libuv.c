@@ -26,13 +26,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "app-echo.h"
 #include "testutil.h"
 #include "tlsio-uv.h"
 #include "tlsio.h"
 
-#define ECHO_BYTES (8 * TU_MIB)
-#define ECHO_CHUNK (64 * TU_KIB)
-#define ECHO_SEED 0xEC0EC0ull
 
 #define ASSERT_NO_FAILURE() ck_assert_msg(tu_failed() == 0, "%s", tu_failure())
 
@@ -107,263 +105,66 @@ static void assert_loop_clean(uv_loop_t *uvl)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* echo on the application's loop */
-
-struct echo {
-	uv_loop_t *uvl;
-	tlsio_loop *loop;
-	tlsio_listener *listener;
-	/* server */
-	int srv_accepts, srv_closes, srv_status, srv_peer_closes;
-	uint64_t srv_bytes;
-	/* client */
-	tlsio_conn *client;
-	int cli_handshakes, cli_closes, cli_status, cli_alert;
-	uint64_t sent, echoed, completions, compl_ok, next_seq;
-	int order_error;
-	tu_sha256 sha_sent, sha_echoed;
-	uint64_t bad_at;
-	/* the application's own timer */
-	uv_timer_t app_timer;
-	unsigned app_ticks, ticks_during_transfer;
-	int transfer_done;
-	tlsio_stats cli_stats;
-	uint64_t uv_run_returned_ms, cli_closed_ms;
-};
-
-struct chunk {
-	tlsio_send_req req;
-	struct echo *ec;
-	uint64_t seq;
-	size_t len;
-	uint8_t data[];
-};
-
-static void srv_data(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
-{
-	struct echo *ec = user;
-	int rc = tlsio_send(c, data, len);
-	TU_CHECK(rc == 0, "server: echo of %zu bytes: %s", len, tlsio_strerror(rc));
-	ec->srv_bytes += len;
-}
-
-static void srv_peer_close(tlsio_conn *c, void *user)
-{
-	struct echo *ec = user;
-	ec->srv_peer_closes++;
-	tlsio_close(c);
-}
-
-static void srv_close(tlsio_conn *c, int status, int alert, void *user)
-{
-	struct echo *ec = user;
-	(void)c;
-	(void)alert;
-	ec->srv_closes++;
-	ec->srv_status = status;
-	/* the last thing alive on the tlsio loop: once it is gone uv_run has nothing to wait for */
-	if (ec->listener != NULL) {
-		tlsio_listener_close(ec->listener);
-		ec->listener = NULL;
-	}
-}
-
-static const tlsio_callbacks srv_cb = {.struct_size = sizeof(tlsio_callbacks),
-	.on_data = srv_data,
-	.on_peer_close = srv_peer_close,
-	.on_close = srv_close,
-};
-
-static void srv_accept(tlsio_listener *l, tlsio_conn *c, void *user)
-{
-	struct echo *ec = user;
-	(void)l;
-	ec->srv_accepts++;
-	tlsio_conn_set_user(c, ec);
-}
-
-static void chunk_done(tlsio_send_req *req, int status)
-{
-	struct chunk *ch = req->data;
-	struct echo *ec = ch->ec;
-	if (ch->seq != ec->completions)
-		ec->order_error = 1;
-	ec->completions = ch->seq + 1;
-	if (status == 0)
-		ec->compl_ok++;
-	else
-		TU_FAIL("client: completion #%" PRIu64 " with %s", ch->seq, tlsio_strerror(status));
-	memset(ch->data, 0xEE, ch->len);
-	free(ch);
-}
-
-static void cli_handshake(tlsio_conn *c, void *user)
-{
-	struct echo *ec = user;
-	ec->cli_handshakes++;
-	/* Everything at once, by reference: each chunk stays ours until its completion. */
-	while (ec->sent < ECHO_BYTES) {
-		struct chunk *ch = malloc(sizeof(*ch) + ECHO_CHUNK);
-		int rc;
-		if (ch == NULL) {
-			TU_FAIL("out of memory");
-			return;
-		}
-		memset(&ch->req, 0, sizeof(ch->req));
-		ch->req.data = ch;
-		ch->ec = ec;
-		ch->seq = ec->next_seq;
-		ch->len = ECHO_CHUNK;
-		tu_pattern(ECHO_SEED, ec->sent, ch->data, ch->len);
-		rc = tlsio_send_ref(c, &ch->req, ch->data, ch->len, chunk_done);
-		if (rc != 0) {
-			TU_FAIL("client: send #%" PRIu64 ": %s", ch->seq, tlsio_strerror(rc));
-			free(ch);
-			return;
-		}
-		tu_sha256_update(&ec->sha_sent, ch->data, ch->len);
-		ec->next_seq++;
-		ec->sent += ch->len;
-	}
-}
-
-static void cli_data(tlsio_conn *c, const uint8_t *data, size_t len, void *user)
-{
-	struct echo *ec = user;
-	if (ec->bad_at == UINT64_MAX) {
-		size_t bad = tu_pattern_check(ECHO_SEED, ec->echoed, data, len);
-		if (bad != len)
-			ec->bad_at = ec->echoed + bad;
-	}
-	tu_sha256_update(&ec->sha_echoed, data, len);
-	ec->echoed += len;
-	if (ec->echoed >= ECHO_BYTES) {
-		ec->transfer_done = 1;
-		ec->ticks_during_transfer = ec->app_ticks;
-		tlsio_close(c);
-	}
-}
-
-static void cli_close(tlsio_conn *c, int status, int alert, void *user)
-{
-	struct echo *ec = user;
-	ec->cli_closes++;
-	ec->cli_status = status;
-	ec->cli_alert = alert;
-	ec->cli_closed_ms = tu_now_ms();
-	ec->cli_stats.struct_size = sizeof(ec->cli_stats);
-	tlsio_conn_stats(c, &ec->cli_stats);
-	ec->client = NULL;
-	/* the application's own timer is the application's business: it ends it here */
-	uv_timer_stop(&ec->app_timer);
-}
-
-static const tlsio_callbacks cli_cb = {.struct_size = sizeof(tlsio_callbacks),
-	.on_handshake = cli_handshake,
-	.on_data = cli_data,
-	.on_close = cli_close,
-};
+/* echo on the application's loop (tests/app-echo.c), beside the application's own uv timer */
 
 static void app_tick(uv_timer_t *t)
 {
-	struct echo *ec = t->data;
+	struct tu_echo *ec = t->data;
 	ec->app_ticks++;
+}
+
+static void stop_app_timer(struct tu_echo *ec)
+{
+	/* the application's own timer is the application's business: it ends it here */
+	uv_timer_stop(ec->app);
 }
 
 START_TEST(test_app_loop_echo)
 {
 	uv_loop_t uvl;
-	struct echo ec;
+	uv_timer_t app_timer;
+	struct tu_echo ec = {.on_client_close = stop_app_timer, .app = &app_timer};
+	tlsio_loop *loop = NULL;
 	struct watchdog wd;
-	tlsio_tls_config *scfg = NULL, *ccfg = NULL;
-	tlsio_tls_opts so = {.struct_size = sizeof(tlsio_tls_opts), .cert_file = tu_cert("server.pem"), .key_file = tu_cert("server.key")};
-	tlsio_tls_opts co = {.struct_size = sizeof(tlsio_tls_opts), .ca_file = tu_cert("ca.pem")};
-	tlsio_conn_opts sopts = {.struct_size = sizeof(tlsio_conn_opts), .cb = &srv_cb}, copts = {.struct_size = sizeof(tlsio_conn_opts), .cb = &cli_cb, .server_name = "localhost"};
-	uint8_t md_sent[32], md_echoed[32];
-	char addr[64], hs[65], he[65];
 	uint64_t t0;
 	int rc;
 
 	ck_assert_int_eq(uv_loop_init(&uvl), 0);
-	memset(&ec, 0, sizeof(ec));
-	ec.uvl = &uvl;
-	ec.bad_at = UINT64_MAX;
-	ec.srv_status = ec.cli_status = 1;
-	tu_sha256_init(&ec.sha_sent);
-	tu_sha256_init(&ec.sha_echoed);
 	ck_assert_int_eq(uv_run(&uvl, UV_RUN_NOWAIT), 0); /* nothing active yet */
-
-	rc = tlsio_loop_new_uv(&ec.loop, &uvl);
+	rc = tlsio_loop_new_uv(&loop, &uvl);
 	ck_assert_msg(rc == 0, "tlsio_loop_new_uv: %s", tlsio_strerror(rc));
-	tu_log("info: %s", tlsio_loop_info(ec.loop));
-	ck_assert_msg(strstr(tlsio_loop_info(ec.loop), "application loop") != NULL, "info: %s",
-	              tlsio_loop_info(ec.loop));
-	ck_assert_ptr_eq(tlsio_loop_uv(ec.loop), &uvl);
-	ck_assert_str_eq(tlsio_backend_name(tlsio_loop_backend(ec.loop)), "libuv");
+	tu_log("info: %s", tlsio_loop_info(loop));
+	ck_assert_msg(strstr(tlsio_loop_info(loop), "application loop") != NULL, "info: %s",
+	              tlsio_loop_info(loop));
+	ck_assert_ptr_eq(tlsio_loop_uv(loop), &uvl);
+	ck_assert_str_eq(tlsio_backend_name(tlsio_loop_backend(loop)), "libuv");
 	/* the library's own handles do not keep the application's loop running */
 	ck_assert_int_eq(uv_loop_alive(&uvl), 0);
 	ck_assert_int_eq(uv_run(&uvl, UV_RUN_NOWAIT), 0);
 
-	ck_assert_int_eq(tlsio_tls_config_new(&scfg, 1, &so, NULL), 0);
-	ck_assert_int_eq(tlsio_tls_config_new(&ccfg, 0, &co, NULL), 0);
-	sopts.user = &ec;
-	copts.user = &ec;
-	rc = tlsio_listen(ec.loop, "127.0.0.1:0", scfg, &sopts, srv_accept, &ec, &ec.listener);
-	ck_assert_msg(rc == 0, "tlsio_listen: %s", tlsio_strerror(rc));
-	ck_assert_int_eq(tlsio_listener_addr(ec.listener, addr, sizeof(addr)), 0);
-	rc = tlsio_connect(ec.loop, addr, ccfg, &copts, &ec.client);
-	ck_assert_msg(rc == 0, "tlsio_connect: %s", tlsio_strerror(rc));
-
+	tu_echo_start(&ec, loop);
 	/* a connection and a listener exist: the loop is alive before its first uv_run */
 	ck_assert_int_ne(uv_loop_alive(&uvl), 0);
-	ck_assert_int_eq(uv_timer_init(&uvl, &ec.app_timer), 0);
-	ec.app_timer.data = &ec;
-	ck_assert_int_eq(uv_timer_start(&ec.app_timer, app_tick, 2, 2), 0);
+	ck_assert_int_eq(uv_timer_init(&uvl, &app_timer), 0);
+	app_timer.data = &ec;
+	ck_assert_int_eq(uv_timer_start(&app_timer, app_tick, 2, 2), 0);
 	watchdog_start(&uvl, &wd, 60000);
 
 	t0 = tu_now_ms();
 	(void)uv_run(&uvl, UV_RUN_DEFAULT); /* returns once nothing is left to wait for */
-	ec.uv_run_returned_ms = tu_now_ms();
+	ec.run_returned_ms = tu_now_ms();
 	watchdog_stop(&wd);
-	tu_sha256_final(&ec.sha_sent, md_sent);
-	tu_sha256_final(&ec.sha_echoed, md_echoed);
-	tu_hex(md_sent, 32, hs);
-	tu_hex(md_echoed, 32, he);
-	tu_log("uv_run returned after %" PRIu64 " ms: sent %" PRIu64 " (sha256 %s), echoed %" PRIu64
-	       " (sha256 %s); app ticks %u (%u during the transfer); client %s; writes %" PRIu64
-	       " short %" PRIu64, ec.uv_run_returned_ms - t0, ec.sent, hs, ec.echoed, he, ec.app_ticks,
-	       ec.ticks_during_transfer, tlsio_strerror(ec.cli_status), ec.cli_stats.write_calls,
-	       ec.cli_stats.short_writes);
-	ASSERT_NO_FAILURE();
-	ck_assert_msg(ec.cli_closes == 1 && ec.srv_closes == 1,
-	              "uv_run returned before both on_close calls: client %d, server %d", ec.cli_closes,
-	              ec.srv_closes);
-	ck_assert_msg(ec.cli_status == 0 && ec.srv_status == 0, "statuses: client %d (%s), server %d (%s)",
-	              ec.cli_status, tlsio_strerror(ec.cli_status), ec.srv_status,
-	              tlsio_strerror(ec.srv_status));
-	ck_assert_int_eq(ec.srv_accepts, 1);
-	ck_assert_int_eq(ec.srv_peer_closes, 1);
-	ck_assert_int_eq(ec.cli_handshakes, 1);
-	ck_assert_msg(ec.sent == ECHO_BYTES && ec.echoed == ECHO_BYTES && ec.srv_bytes == ECHO_BYTES,
-	              "sent %" PRIu64 ", server got %" PRIu64 ", echoed %" PRIu64, ec.sent, ec.srv_bytes,
-	              ec.echoed);
-	ck_assert_msg(ec.bad_at == UINT64_MAX, "echo differs from the stream at byte %" PRIu64, ec.bad_at);
-	ck_assert_msg(memcmp(md_sent, md_echoed, 32) == 0, "SHA-256 sent %s != echoed %s", hs, he);
-	ck_assert_msg(ec.completions == ec.next_seq && ec.compl_ok == ec.next_seq && !ec.order_error,
-	              "completions %" PRIu64 " (ok %" PRIu64 ") of %" PRIu64 ", order error %d",
-	              ec.completions, ec.compl_ok, ec.next_seq, ec.order_error);
-	ck_assert_msg(ec.ticks_during_transfer > 0, "the application's own timer never ran during the "
-	              "transfer: the library held the loop");
+	tu_echo_check(&ec, "uv_run", t0);
+
 	/* everything is closed: the loop holds nothing of ours that keeps it running */
 	ck_assert_int_eq(uv_run(&uvl, UV_RUN_NOWAIT), 0);
-	tlsio_loop_free(ec.loop);
+	tlsio_loop_free(loop);
 	/* the application's own timer still works on the loop after tlsio_loop_free */
-	ck_assert_int_eq(uv_timer_start(&ec.app_timer, app_tick, 0, 0), 0);
+	ck_assert_int_eq(uv_timer_start(&app_timer, app_tick, 0, 0), 0);
 	ck_assert_int_eq(uv_run(&uvl, UV_RUN_DEFAULT), 0);
-	uv_close((uv_handle_t *)&ec.app_timer, NULL);
+	uv_close((uv_handle_t *)&app_timer, NULL);
 	assert_loop_clean(&uvl);
-	tlsio_tls_config_free(scfg);
-	tlsio_tls_config_free(ccfg);
+	tu_echo_free(&ec);
 }
 END_TEST
 

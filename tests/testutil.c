@@ -21,6 +21,9 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#ifdef TLSIO_HAVE_LIBUV
+#include "tlsio-uv.h"
+#endif
 
 /* ---------------------------------------------------------------------------------------- */
 /* time and logging */
@@ -959,7 +962,22 @@ static int side_open(tu_side *s)
 	                         : s->pair->be != NULL ? s->pair->be
 	                                               : tlsio_backend_by_name(s->pair->backend);
 	const char *why = NULL;
-	int rc = tlsio_loop_new(&s->loop, b);
+	int rc;
+#ifdef TLSIO_HAVE_LIBUV
+	if (tu_app_loop && strcmp(tlsio_backend_name(b), "libuv") == 0) {
+		s->app_loop = malloc(sizeof(uv_loop_t));
+		if (s->app_loop == NULL || uv_loop_init(s->app_loop) != 0) {
+			free(s->app_loop);
+			s->app_loop = NULL;
+			TU_FAIL("%s: uv_loop_init failed", s->name);
+			return -ENOMEM;
+		}
+		rc = tlsio_loop_new_uv(&s->loop, s->app_loop);
+		if (rc == 0 && !strstr(tlsio_loop_info(s->loop), "application loop"))
+			TU_FAIL("%s: not on the application's uv loop: %s", s->name, tlsio_loop_info(s->loop));
+	} else
+#endif
+		rc = tlsio_loop_new(&s->loop, b);
 	if (rc < 0) {
 		TU_FAIL("%s: tlsio_loop_new(%s): %s", s->name, s->pair->backend, tlsio_strerror(rc));
 		return rc;
@@ -984,6 +1002,17 @@ static void side_shut(tu_side *s)
 		tlsio_loop_free(s->loop); /* aborts what is left: on_close still reaches the peers */
 	}
 	s->loop = NULL;
+#ifdef TLSIO_HAVE_LIBUV
+	if (s->app_loop != NULL) {
+		/* the library's close callbacks; then nothing of it may be left on the loop */
+		int alive = uv_run(s->app_loop, UV_RUN_DEFAULT), rc = uv_loop_close(s->app_loop);
+		TU_CHECK(alive == 0 && rc == 0, "%s: after tlsio_loop_free: uv_run %d, uv_loop_close %s",
+		         s->name, alive, rc == 0 ? "0" : uv_strerror(rc));
+		if (rc == 0)
+			free(s->app_loop);
+		s->app_loop = NULL;
+	}
+#endif
 	if (s->cfg != NULL)
 		tlsio_tls_config_free(s->cfg);
 	s->cfg = NULL;
@@ -1013,7 +1042,16 @@ static void side_drive(tu_side *s)
 {
 	while (!tu_aborted() && !side_done(s)) {
 		uint64_t t0 = tu_now_us();
-		int rc = tlsio_loop_run(s->loop, TLSIO_RUN_ONCE);
+		int rc = 0;
+#ifdef TLSIO_HAVE_LIBUV
+		if (s->app_loop != NULL) {
+			/* the application's run: with nothing referenced uv_run does not go round at all
+			 * (what the side still waits for then comes from the peer's thread) */
+			if (uv_run(s->app_loop, UV_RUN_ONCE) == 0 && !uv_loop_alive(s->app_loop))
+				tu_sleep_ms(1);
+		} else
+#endif
+			rc = tlsio_loop_run(s->loop, TLSIO_RUN_ONCE);
 		s->last_run_us = tu_now_us() - t0;
 		if (rc < 0) {
 			TU_FAIL("%s: tlsio_loop_run: %s", s->name, tlsio_strerror(rc));
@@ -1028,6 +1066,7 @@ static void side_drive(tu_side *s)
 /* ---- a proxy that tampers with the server->client stream (tamper_s2c_at) ---------------- */
 
 int tu_transport = TU_TCP_TLS;
+int tu_app_loop;
 
 int tu_ipv6_loopback(void)
 {

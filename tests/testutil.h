@@ -228,6 +228,7 @@ struct tu_side {
 	int npeers, nclosed;
 	uint64_t t_start, t_end;
 	uint64_t last_run_us;   /**< duration of the last tlsio_loop_run(ONCE) in the driver */
+	void *app_loop;         /**< tu_app_loop: the uv_loop_t this side's loop runs on */
 };
 
 struct tu_pair {
@@ -267,6 +268,10 @@ int tu_ipv6_loopback(void);
  * no TLS configuration), TLS over a Unix socket (a file in $TMPDIR). */
 enum tu_transport { TU_TCP_TLS = 0, TU_TCP_PLAIN = 1, TU_UNIX_TLS = 2 };
 extern int tu_transport;
+/** Nonzero: a side whose backend is libuv makes its loop with tlsio_loop_new_uv() on a uv_loop_t
+ * of the test's own and drives it with uv_run(), never tlsio_loop_run(); at the end that uv loop
+ * must be left clean (uv_run() 0, uv_loop_close() 0). The "contract/libuv-app" suites. */
+extern int tu_app_loop;
 /** The transport's name: "tls", "plain", "unix". */
 const char *tu_transport_name(int t);
 
