@@ -38,7 +38,8 @@
  * the listeners, and no lock is taken on the data path.
  *
  * Callbacks: every callback runs on the loop's thread, inside tlsio_loop_run() (or inside the
- * application's ev_run() for a loop made with tlsio_loop_new_ev()). Inside any callback of a
+ * application's ev_run() for a loop made with tlsio_loop_new_ev(), its uv_run() for one made
+ * with tlsio_loop_new_uv()). Inside any callback of a
  * loop (connection callbacks, send completions, the accept callback, timers, tasks, watches,
  * the drain's) every function of this
  * header may be called for any connection or listener of that loop, with three exceptions:
@@ -186,7 +187,8 @@ typedef struct tlsio_backend tlsio_backend;
 /**@{*/
 
 /**
- * Backend by name: "blocking", "epoll", "uring", "libev", or "auto" (the best available one).
+ * Backend by name: "blocking", "epoll", "uring", "libev", "libuv", or "auto" (the best available
+ * one).
  * NULL or "" means the default: $TLSIO_BACKEND if set, else "auto". Any thread.
  * @return the backend (static), or NULL if the name is unknown or not compiled in.
  */
@@ -272,8 +274,8 @@ TLSIO_EXPORT uint64_t tlsio_loop_now(tlsio_loop *loop);
  * @name Timers, tasks, the application's fds, graceful drain
  *
  * What an application needs from its event loop besides connections, the same on every
- * backend (on a libev loop the application runs too: everything below then happens inside its
- * ev_run()). Handles are the library's (opaque) and belong to the loop's thread, except
+ * backend (on a libev or libuv loop the application runs too: everything below then happens
+ * inside its ev_run() or uv_run()). Handles are the library's (opaque) and belong to the loop's thread, except
  * tlsio_loop_post() and tlsio_loop_post_task(), which any thread may call.
  *
  * Keeping a run alive: tlsio_loop_run(TLSIO_RUN_DEFAULT) returns once no connection, listener,
@@ -281,7 +283,9 @@ TLSIO_EXPORT uint64_t tlsio_loop_now(tlsio_loop *loop);
  * referenced unless the application says so (tlsio_timer_ref(), tlsio_watch_ref(), like
  * uv_ref()/uv_unref()): a periodic statistics timer does not keep a server's run going after
  * its last connection, but a client's retry timer can. On an application-owned libev loop a
- * referenced timer or watch holds one reference on the ev loop (ev_ref) while it is active.
+ * referenced timer or watch holds one reference on the ev loop (ev_ref) while it is active; on
+ * an application-owned libuv loop the library's one referenced handle stands for all of them
+ * (api/tlsio-uv.h).
  */
 /**@{*/
 
@@ -378,7 +382,9 @@ struct tlsio_task {
  * nothing (the posts coalesce, as with uv_async_send()): it runs once.
  * On a libev loop the application runs, a pending task holds no reference on the ev loop: it
  * runs in the library's next hook if ev_run is going (tlsio_loop_wake() makes a waiting one go
- * round), and the same holds for tlsio_loop_post().
+ * round), and the same holds for tlsio_loop_post(). On a libuv loop the application runs, a
+ * tlsio_loop_post() from the loop's own thread holds the uv loop until it ran; a post from
+ * another thread or a signal handler holds nothing (api/tlsio-uv.h).
  * @return 0 (queued); -EALREADY (still pending from an earlier post: it will run once);
  *         -EINVAL (@p loop, @p task or @p cb NULL).
  */
@@ -397,18 +403,20 @@ typedef void (*tlsio_watch_cb)(tlsio_watch *w, int fd, unsigned revents, void *u
 /**
  * Watch an fd of the application (a pipe, an eventfd, a signalfd, a UDP or Unix socket,
  * inotify...) for @p events (0: made paused), with the loop's backend doing the waiting (epoll,
- * io_uring's poll, libev's ev_io, the blocking backend's poll set). Level-triggered, like poll():
+ * io_uring's poll, libev's ev_io, libuv's uv_poll_t, the blocking backend's poll set).
+ * Level-triggered, like poll():
  * the callback runs in every loop turn in which the fd is ready for something watched, until the
  * application consumes the condition, stops watching it (tlsio_watch_set()) or frees the watch.
  * The fd stays the application's: the library never reads, writes or closes it; free the watch
  * before closing the fd. One watch per fd per loop, and not on an fd of the library's own
  * (connections, listeners). Loop thread, and from the loop's callbacks. A watch made paused
- * meets the backend's refusal (-EPERM...) at the first tlsio_watch_set() that gives it events;
+ * meets the backend's refusal (-EPERM...) at the first tlsio_watch_set() that gives it events
+ * (libuv, which checks the fd when its handle is made: at tlsio_watch_new() already);
  * on io_uring a poll the kernel refuses later comes as one TLSIO_HANGUP, and the watch waits
  * for the next tlsio_watch_set().
  * @return 0; -EINVAL (@p fd < 0, @p cb or @p out NULL, an unknown event bit); -EPERM (the
- *         backend cannot wait on this kind of fd: epoll refuses regular files and directories);
- *         -EEXIST (epoll: the fd is watched already); -ENOMEM; -ENOTSUP (a backend without fd
+ *         backend cannot wait on this kind of fd: epoll and libuv refuse regular files and
+ *         directories); -EEXIST (epoll, libuv: the fd is watched already); -ENOMEM; -ENOTSUP (a backend without fd
  *         watches: none of the library's); or the -errno the backend got.
  */
 TLSIO_EXPORT int tlsio_watch_new(tlsio_loop *loop, int fd, unsigned events, tlsio_watch_cb cb,
