@@ -201,6 +201,7 @@ int tlsio_listen_ex(tlsio_loop *loop, const char *addr, const tlsio_listen_opts 
 		tlsio__tls_config_ref(cfg);
 	l->next = loop->listeners;
 	loop->listeners = l;
+	tlsio__loop_alive_changed(loop);
 	*out = l;
 	return 0;
 fail:

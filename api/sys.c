@@ -102,6 +102,11 @@ static void owe(int fd, int kind)
 	}
 }
 
+void tlsio__fault_drop_owed(void)
+{
+	owed_n = 0;
+}
+
 size_t tlsio__fault_owed(int *fds, int *kinds, size_t max)
 {
 	size_t n = owed_n < max ? owed_n : max;

@@ -45,6 +45,9 @@ ssize_t tlsio__sys_recv(int fd, void *buf, size_t len, int flags);
 #define TLSIO__FAULT_OWED_OUT 2
 /** Pop up to @p max fds that owe an edge; @p kinds gets TLSIO__FAULT_OWED_* bits. */
 size_t tlsio__fault_owed(int *fds, int *kinds, size_t max);
+/** Forget every owed edge: a level-triggered poller (libev, libuv) reports a ready fd again by
+ * itself. */
+void tlsio__fault_drop_owed(void);
 int tlsio__fault_active(void);
 
 /** Give the calling thread a fixed random stream (stream @p id of the seed) instead of the next

@@ -141,16 +141,6 @@ static void drop_refs(struct lloop *e)
 		ev_unref(e->evl);
 }
 
-/* The fault shim records EAGAINs it injected for the epoll backend's sake; level-triggered
- * watchers do not need them (see the kernel notes). */
-static void drop_owed_edges(void)
-{
-	int fds[64], kinds[64];
-	if (tlsio__fault_active())
-		while (tlsio__fault_owed(fds, kinds, 64) == 64)
-			;
-}
-
 /* A watch's ev_io must not keep ev_run going: started, it gives its reference back; it takes
  * it again before it stops, whether we stop it or libev did (fd_kill on a bad fd: EV_ERROR,
  * whose ev_stop dropped a reference already). ev_io_stop also clears a pending event. */
@@ -226,7 +216,7 @@ static void prepare_cb(struct ev_loop *evl, ev_prepare *w, int revents)
 	(void)evl;
 	(void)revents;
 	free_graveyard(e);
-	drop_owed_edges();
+	tlsio__fault_drop_owed(); /* level-triggered: see the notes */
 	/* On our own loop, tlsio_loop_run does the core's work around run_once: doing it here too
 	 * would make one turn several passes over the deadlines. */
 	if (e->app)

@@ -92,7 +92,6 @@ struct uloop {
 	int app;           /* the application owns uvl and runs it */
 	int freeing;       /* tlsio_loop_free() was called: the last close callback frees us */
 	size_t open;       /* handles of ours not yet through their close callback */
-	size_t live;       /* connections and listeners attached and not closed */
 	struct unode *nodes;
 	uv_async_t wake;   /* also what keeps the application's uv_run() going (keep_sync) */
 	uv_prepare_t prepare;
@@ -144,20 +143,10 @@ static void keep_sync(struct uloop *e)
 {
 	if (!e->app || e->freeing)
 		return;
-	if (e->live > 0 || tlsio__loop_alive(e->loop))
+	if (tlsio__loop_alive(e->loop))
 		uv_ref((uv_handle_t *)&e->wake);
 	else
 		uv_unref((uv_handle_t *)&e->wake);
-}
-
-/* The fault shim records EAGAINs it injected for the epoll backend's sake; level-triggered
- * handles do not need them (see the notes). */
-static void drop_owed_edges(void)
-{
-	int fds[64], kinds[64];
-	if (tlsio__fault_active())
-		while (tlsio__fault_owed(fds, kinds, 64) == 64)
-			;
 }
 
 static void deadline_cb(uv_timer_t *t);
@@ -183,12 +172,12 @@ static void core_work(struct uloop *e)
 		uv_stop(e->uvl);
 }
 
+/* prepare and check run on the application's loop only: on our own, tlsio_loop_run does the
+ * core's work around run_once */
 static void prepare_cb(uv_prepare_t *p)
 {
-	struct uloop *e = p->data;
-	drop_owed_edges();
-	if (e->app)
-		core_work(e);
+	tlsio__fault_drop_owed(); /* level-triggered: see the notes */
+	core_work(p->data);
 }
 
 static void check_cb(uv_check_t *c)
@@ -254,9 +243,10 @@ static int luv_loop_init(tlsio_loop *loop)
 	uv_unref((uv_handle_t *)&e->check);
 	uv_unref((uv_handle_t *)&e->deadline);
 	uv_unref((uv_handle_t *)&e->tmo);
-	(void)uv_prepare_start(&e->prepare, prepare_cb);
-	if (e->app)
+	if (e->app) {
+		(void)uv_prepare_start(&e->prepare, prepare_cb);
 		(void)uv_check_start(&e->check, check_cb);
+	}
 	/* our own loop: the wake handle keeps run_once waiting like the other backends' waits;
 	 * the application's: only while the core has something (keep_sync) */
 	tlsio__loop_set_bdata(loop, e);
@@ -459,24 +449,14 @@ static int luv_listener_attach(tlsio_listener *l)
 	n->l = l;
 	poll_set(n, UV_READABLE);
 	tlsio__listener_set_bdata(l, n);
-	e->live++;
-	keep_sync(e);
-	return 0;
-}
-
-/* A connection or listener ends; the core holds the run until it finalized it
- * (tlsio__loop_alive), and the next pass gives the reference back. */
-static void node_retire(struct unode *n)
-{
-	n->e->live--;
-	node_close(n);
+	return 0; /* the core links it, then says so (alive_changed) */
 }
 
 static void luv_listener_detach(tlsio_listener *l)
 {
 	struct unode *n = tlsio__listener_bdata(l);
 	if (n != NULL)
-		node_retire(n);
+		node_close(n); /* the next pass gives the reference back (keep_sync) */
 	tlsio__listener_set_bdata(l, NULL);
 }
 
@@ -490,9 +470,7 @@ static int luv_conn_attach(tlsio_conn *c, int connecting)
 	n->c = c;
 	n->connecting = connecting;
 	tlsio__conn_set_bdata(c, n);
-	e->live++;
-	keep_sync(e);
-	sync_events(n);
+	sync_events(n); /* the core holds the run from its creation to its finalization */
 	return 0;
 }
 
@@ -500,7 +478,7 @@ static void luv_conn_close(tlsio_conn *c)
 {
 	struct unode *n = tlsio__conn_bdata(c);
 	if (n != NULL) {
-		node_retire(n);
+		node_close(n);
 		tlsio__conn_set_bdata(c, NULL);
 	}
 	tlsio__conn_closed(c);
@@ -570,7 +548,7 @@ static void luv_watch_detach(tlsio_watch *w)
 static int luv_run_once(tlsio_loop *loop, int timeout_ms)
 {
 	struct uloop *e = tlsio__loop_bdata(loop);
-	drop_owed_edges();
+	tlsio__fault_drop_owed(); /* level-triggered: see the notes */
 	if (timeout_ms > 0) {
 		uv_update_time(e->uvl);
 		uv_timer_start(&e->tmo, tmo_cb, (uint64_t)timeout_ms, 0);
