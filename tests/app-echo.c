@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* The echo on an application's loop shared by test-libev and test-libuv (app-echo.h). */
+/* What test-libev and test-libuv share (app-echo.h): the echo on an application's loop, the silent listener. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,4 +226,20 @@ void tu_echo_free(struct tu_echo *ec)
 	tlsio_tls_config_free(ec->scfg);
 	tlsio_tls_config_free(ec->ccfg);
 	ec->scfg = ec->ccfg = NULL;
+}
+
+int tu_silent_listener(char *addr, size_t len)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	snprintf(addr, len, "127.0.0.1:%d", ntohs(sa.sin_port));
+	return fd;
 }

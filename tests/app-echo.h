@@ -7,6 +7,7 @@
 #ifndef TLSIO_TESTS_APP_ECHO_H
 #define TLSIO_TESTS_APP_ECHO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "testutil.h"
@@ -47,5 +48,10 @@ void tu_echo_start(struct tu_echo *ec, tlsio_loop *loop);
 void tu_echo_check(struct tu_echo *ec, const char *run, uint64_t t0);
 /** The TLS configurations (after tlsio_loop_free). */
 void tu_echo_free(struct tu_echo *ec);
+
+/** A TCP listener on 127.0.0.1 that completes connections (kernel backlog) but never speaks,
+ * for the handshake deadline on an application's loop; "127.0.0.1:PORT" into @p addr.
+ * @return its fd (the caller closes it) or -1. */
+int tu_silent_listener(char *addr, size_t len);
 
 #endif

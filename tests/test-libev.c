@@ -191,23 +191,6 @@ static void hs_close(tlsio_conn *c, int status, int alert, void *user)
 
 static const tlsio_callbacks hs_cb = {.struct_size = sizeof(tlsio_callbacks), .on_close = hs_close};
 
-/* A TCP listener that completes connections (kernel backlog) but never speaks. */
-static int silent_listener(char *addr, size_t len)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	snprintf(addr, len, "127.0.0.1:%d", ntohs(sa.sin_port));
-	return fd;
-}
-
 START_TEST(test_app_loop_deadline)
 {
 	struct ev_loop *evl = ev_loop_new(EVFLAG_AUTO);
@@ -220,7 +203,7 @@ START_TEST(test_app_loop_deadline)
 	tlsio_conn *c = NULL;
 	struct watchdog wd;
 	char addr[64];
-	int lfd = silent_listener(addr, sizeof(addr));
+	int lfd = tu_silent_listener(addr, sizeof(addr));
 	uint64_t t0, dt;
 
 	ck_assert_int_ge(lfd, 0);
